@@ -1,0 +1,201 @@
+package clip
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/clipsurgery/clipsurgery/weights"
+)
+
+// VisionKind tells which image tower a checkpoint has.
+type VisionKind int
+
+const (
+	ViT    VisionKind = iota // VisionTransformer: patchify + transformer
+	ResNet                   // ModifiedResNet: 3-conv stem, bottlenecks, attention pooling
+)
+
+func (k VisionKind) String() string {
+	if k == ResNet {
+		return "ModifiedResNet"
+	}
+	return "ViT"
+}
+
+// HeadDim is CLIP's attention head width: every tower uses width/64 heads.
+const HeadDim = 64
+
+// Config is the architecture of one CLIP checkpoint, inferred from its tensor shapes.
+type Config struct {
+	EmbedDim int // joint embedding width (text_projection columns)
+
+	Vision          VisionKind
+	VisionWidth     int    // ViT: token width; ResNet: stem width (64 for RN50)
+	VisionLayers    int    // ViT: number of residual blocks
+	ResNetLayers    [4]int // ResNet: bottlenecks per stage
+	PatchSize       int    // ViT only; ResNet's total stride is 32
+	NativeGrid      int    // side of the token grid the positional embedding was trained for
+	ImageResolution int    // NativeGrid * PatchSize (ViT) or NativeGrid * 32 (ResNet)
+	VisionHeads     int
+
+	ContextLength int
+	VocabSize     int
+	TextWidth     int
+	TextHeads     int
+	TextLayers    int
+}
+
+// Stride is the side of image pixels one token stands for.
+func (c Config) Stride() int {
+	if c.Vision == ResNet {
+		return 32
+	}
+	return c.PatchSize
+}
+
+// AttnPoolWidth is the ResNet's feature width entering the attention pool (VisionWidth*32).
+func (c Config) AttnPoolWidth() int { return c.VisionWidth * 32 }
+
+func (c Config) String() string {
+	if c.Vision == ResNet {
+		return fmt.Sprintf("ModifiedResNet%v width %d, %dpx (grid %d), embed %d; text %d layers x %d, ctx %d",
+			c.ResNetLayers, c.VisionWidth, c.ImageResolution, c.NativeGrid, c.EmbedDim, c.TextLayers, c.TextWidth, c.ContextLength)
+	}
+	return fmt.Sprintf("ViT-%d/%d width %d, %dpx (grid %d), embed %d; text %d layers x %d, ctx %d",
+		c.VisionLayers, c.PatchSize, c.VisionWidth, c.ImageResolution, c.NativeGrid, c.EmbedDim, c.TextLayers, c.TextWidth, c.ContextLength)
+}
+
+var blockIndexRe = regexp.MustCompile(`^(visual\.)?transformer\.resblocks\.(\d+)\.`)
+
+// InferConfig reads the architecture off canonical (OpenAI-named) tensors, as build_model does.
+func InferConfig(t map[string]*weights.Tensor) (Config, error) {
+	var c Config
+	shape := func(name string, rank int) ([]int, error) {
+		x, ok := t[name]
+		if !ok {
+			return nil, fmt.Errorf("clip: checkpoint has no tensor %q: not a CLIP checkpoint, or an unsupported naming", name)
+		}
+		if len(x.Shape) != rank {
+			return nil, fmt.Errorf("clip: tensor %q has shape %v, expected rank %d", name, x.Shape, rank)
+		}
+		return x.Shape, nil
+	}
+	proj, err := shape("text_projection", 2)
+	if err != nil {
+		return c, err
+	}
+	c.TextWidth, c.EmbedDim = proj[0], proj[1]
+	pos, err := shape("positional_embedding", 2)
+	if err != nil {
+		return c, err
+	}
+	c.ContextLength = pos[0]
+	tok, err := shape("token_embedding.weight", 2)
+	if err != nil {
+		return c, err
+	}
+	c.VocabSize = tok[0]
+	c.TextHeads = c.TextWidth / HeadDim
+	c.TextLayers = countBlocks(t, false)
+
+	if _, vit := t["visual.proj"]; vit {
+		c.Vision = ViT
+		conv, err := shape("visual.conv1.weight", 4)
+		if err != nil {
+			return c, err
+		}
+		c.VisionWidth, c.PatchSize = conv[0], conv[3]
+		if conv[1] != 3 || conv[2] != conv[3] {
+			return c, fmt.Errorf("clip: visual.conv1.weight has shape %v, expected [width, 3, patch, patch]", conv)
+		}
+		c.VisionLayers = countBlocks(t, true)
+		vpos, err := shape("visual.positional_embedding", 2)
+		if err != nil {
+			return c, err
+		}
+		if c.NativeGrid, err = squareSide(vpos[0]-1, "visual.positional_embedding"); err != nil {
+			return c, err
+		}
+		c.ImageResolution = c.NativeGrid * c.PatchSize
+		c.VisionHeads = c.VisionWidth / HeadDim
+	} else {
+		c.Vision = ResNet
+		for stage := 1; stage <= 4; stage++ {
+			c.ResNetLayers[stage-1] = countBottlenecks(t, stage)
+			if c.ResNetLayers[stage-1] == 0 {
+				return c, fmt.Errorf("clip: no visual.proj (ViT) and no visual.layer%d.* (ResNet): not a CLIP image tower", stage)
+			}
+		}
+		conv, err := shape("visual.layer1.0.conv1.weight", 4)
+		if err != nil {
+			return c, err
+		}
+		c.VisionWidth = conv[0]
+		apos, err := shape("visual.attnpool.positional_embedding", 2)
+		if err != nil {
+			return c, err
+		}
+		if c.NativeGrid, err = squareSide(apos[0]-1, "visual.attnpool.positional_embedding"); err != nil {
+			return c, err
+		}
+		c.ImageResolution = c.NativeGrid * 32
+		c.VisionHeads = c.AttnPoolWidth() / HeadDim
+	}
+	if c.VisionHeads == 0 || c.TextHeads == 0 || c.TextLayers == 0 || (c.Vision == ViT && c.VisionLayers == 0) {
+		return c, fmt.Errorf("clip: shapes match no CLIP architecture (%s)", c)
+	}
+	return c, nil
+}
+
+func squareSide(n int, name string) (int, error) {
+	s := int(math.Round(math.Sqrt(float64(n))))
+	if s*s != n || s == 0 {
+		return 0, fmt.Errorf("clip: %s holds %d grid positions, not a square grid", name, n)
+	}
+	return s, nil
+}
+
+func countBlocks(t map[string]*weights.Tensor, visual bool) int {
+	seen := map[int]bool{}
+	for name := range t {
+		m := blockIndexRe.FindStringSubmatch(name)
+		if m == nil || (m[1] != "") != visual {
+			continue
+		}
+		i, _ := strconv.Atoi(m[2])
+		seen[i] = true
+	}
+	return contiguous(seen)
+}
+
+var bottleneckRe = regexp.MustCompile(`^visual\.layer(\d)\.(\d+)\.`)
+
+func countBottlenecks(t map[string]*weights.Tensor, stage int) int {
+	seen := map[int]bool{}
+	for name := range t {
+		if m := bottleneckRe.FindStringSubmatch(name); m != nil && m[1] == strconv.Itoa(stage) {
+			i, _ := strconv.Atoi(m[2])
+			seen[i] = true
+		}
+	}
+	return contiguous(seen)
+}
+
+// contiguous returns how many indices 0..max there are room for: with a gap this is max+1, so the
+// tensor-set check reports the gap as missing tensors instead of silently dropping blocks.
+func contiguous(seen map[int]bool) int {
+	idx := make([]int, 0, len(seen))
+	for i := range seen {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	for i, v := range idx {
+		if v != i {
+			return idx[len(idx)-1] + 1
+		}
+	}
+	return len(idx)
+}

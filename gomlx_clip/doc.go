@@ -1,0 +1,14 @@
+// Package clip is CLIP (Radford et al. 2021) in GoMLX, as the CLIP Surgery reference code
+// (xmed-lab/CLIP_Surgery) runs it: the same numbers for the same weights.
+//
+// It has two levels:
+//
+//   - graph functions over *graph.Node (EncodeImageGraph, EncodeTextGraph, VisionBlock,
+//     ArchitectureSurgeryBlock, ...) for research: build your own graph around them;
+//   - Model, which holds the weights, compiles executables per input shape (cached) and offers
+//     EncodeImage / EncodeText / EncodeTextWithPromptEnsemble on Go values.
+//
+// The configuration is never guessed from a name: it is inferred from the tensor shapes, as the
+// reference's build_model does. Checkpoints in OpenAI naming and in Hugging Face CLIPModel naming
+// are both accepted (see weightmap.go, the only place that knows about names and layouts).
+package clip

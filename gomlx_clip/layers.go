@@ -1,0 +1,72 @@
+package clip
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/layers/attention"
+	"github.com/gomlx/gomlx/ml/nn"
+)
+
+// Params holds the model's tensors inside one graph, by canonical (OpenAI) name.
+type Params map[string]*Node
+
+// Get returns a parameter, panicking (inside graph building, turned into an error by the
+// executor) with the name when it is absent.
+func (p Params) Get(name string) *Node {
+	n, ok := p[name]
+	if !ok {
+		panic(fmt.Errorf("clip: parameter %q is not in the graph", name))
+	}
+	return n
+}
+
+// LayerNorm is torch's LayerNorm over the last axis (eps 1e-5, biased variance).
+func LayerNorm(x *Node, p Params, prefix string) *Node {
+	return nn.LayerNorm(x, []int{x.Rank() - 1}, 1e-5, p.Get(prefix+".weight"), p.Get(prefix+".bias"), nil)
+}
+
+// Linear is torch's nn.Linear: x W^T + b with W stored [out, in].
+func Linear(x *Node, p Params, prefix string) *Node {
+	return nn.Dense(x, p.Get(prefix+".weight"), p.Get(prefix+".bias"), compute.DenseLayoutOutputsInput)
+}
+
+// QuickGELU is CLIP's activation x * sigmoid(1.702 x).
+func QuickGELU(x *Node) *Node {
+	return Mul(x, Sigmoid(MulScalar(x, 1.702)))
+}
+
+// MLP is the transformer block's feed-forward: c_proj(QuickGELU(c_fc(x))).
+func MLP(x *Node, p Params, prefix string) *Node {
+	return Linear(QuickGELU(Linear(x, p, prefix+".c_fc")), p, prefix+".c_proj")
+}
+
+// SplitQKV projects x [B, N, W] with nn.MultiheadAttention's packed in_proj into q, k, v,
+// each [B, N, heads, 64] (attention's BSHD layout).
+func SplitQKV(x *Node, p Params, prefix string, heads int) (q, k, v *Node) {
+	dims := x.Shape().Dimensions
+	b, n, w := dims[0], dims[1], dims[2]
+	qkv := nn.Dense(x, p.Get(prefix+".in_proj_weight"), p.Get(prefix+".in_proj_bias"), compute.DenseLayoutOutputsInput)
+	qkv = Reshape(qkv, b, n, 3, heads, w/heads)
+	part := func(i int) *Node {
+		return Reshape(Slice(qkv, AxisRange(), AxisRange(), AxisElem(i)), b, n, heads, w/heads)
+	}
+	return part(0), part(1), part(2)
+}
+
+// Attend is softmax(a b^T / sqrt(64) [+ causal mask]) c over heads, merged back to [B, N, W].
+// CLIP Surgery's v-v attention is Attend(v, v, v, false).
+func Attend(a, b, c *Node, causal bool) *Node {
+	out, _ := attention.Core(a, b, c, attention.LayoutBSHD, attention.CoreOptions{UseCausalMask: causal})
+	dims := out.Shape().Dimensions
+	return Reshape(out, dims[0], dims[1], dims[2]*dims[3])
+}
+
+// ResidualBlock is CLIP's pre-norm transformer block:
+// x += out_proj(MHA(ln_1(x))); x += MLP(ln_2(x)).
+func ResidualBlock(x *Node, p Params, prefix string, heads int, causal bool) *Node {
+	q, k, v := SplitQKV(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
+	x = Add(x, Linear(Attend(q, k, v, causal), p, prefix+".attn.out_proj"))
+	return Add(x, MLP(LayerNorm(x, p, prefix+".ln_2"), p, prefix+".mlp"))
+}

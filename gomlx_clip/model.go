@@ -1,0 +1,184 @@
+package clip
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/clipsurgery/clipsurgery/weights"
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// Model is a loaded CLIP: its config, its weights (on the backend) and the executables compiled
+// for it, cached per options and input shape. It holds no other state: resolution, surgery
+// depth and attention mode are arguments of each call. It is safe for concurrent use.
+type Model struct {
+	Config Config
+	Naming Naming
+	// Surgery is the default image mode, set by Load from the "CS-" prefix of a model name.
+	Surgery bool
+
+	backend compute.Backend
+	names   []string          // canonical parameter names, sorted: the executables' first inputs
+	params  []*tensors.Tensor // in the order of names
+	host    map[string][]float32
+
+	mu         sync.Mutex
+	imageExecs map[ImageOptions]*Exec
+	textExec   *Exec
+}
+
+// Features is a float32 array with its shape, row-major.
+type Features struct {
+	Shape []int
+	Data  []float32
+}
+
+// NewModel builds a model from checkpoint tensors in OpenAI or Hugging Face naming. A nil
+// backend means DefaultBackend().
+func NewModel(ckpt map[string]*weights.Tensor, backend compute.Backend) (*Model, error) {
+	canon, naming, err := Canonicalize(ckpt)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := InferConfig(canon)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckTensors(cfg, canon); err != nil {
+		return nil, err
+	}
+	if backend == nil {
+		if backend, err = DefaultBackend(); err != nil {
+			return nil, err
+		}
+	}
+	m := &Model{Config: cfg, Naming: naming, backend: backend, imageExecs: map[ImageOptions]*Exec{},
+		host: map[string][]float32{}}
+	for name := range ExpectedShapes(cfg) {
+		m.names = append(m.names, name)
+	}
+	sort.Strings(m.names)
+	for _, name := range m.names {
+		t := canon[name]
+		m.params = append(m.params, tensors.FromFlatDataAndDimensions(t.F32, t.Shape...))
+		m.host[name] = t.F32
+	}
+	return m, nil
+}
+
+// Backend is the backend the model runs on.
+func (m *Model) Backend() compute.Backend { return m.backend }
+
+// Weight returns a canonical tensor's values (read-only), for tools and tests.
+func (m *Model) Weight(name string) ([]float32, bool) {
+	v, ok := m.host[name]
+	return v, ok
+}
+
+// paramsOf turns the executable's first inputs back into named parameters.
+func (m *Model) paramsOf(inputs []*Node) Params {
+	p := make(Params, len(m.names))
+	for i, name := range m.names {
+		p[name] = inputs[i]
+	}
+	return p
+}
+
+func (m *Model) run(exec *Exec, extra ...any) ([]*tensors.Tensor, error) {
+	args := make([]any, 0, len(m.params)+len(extra))
+	for _, t := range m.params {
+		args = append(args, t)
+	}
+	return exec.Exec(append(args, extra...)...)
+}
+
+func (m *Model) imageExec(opt ImageOptions) *Exec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.imageExecs[opt]; ok {
+		return e
+	}
+	e := MustNewExec(m.backend, func(inputs []*Node) []*Node {
+		n := len(m.names)
+		return []*Node{EncodeImageGraph(m.Config, m.paramsOf(inputs[:n]), inputs[n], opt)}
+	}).SetMaxCache(64)
+	m.imageExecs[opt] = e
+	return e
+}
+
+func (m *Model) textExecutable() *Exec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.textExec == nil {
+		m.textExec = MustNewExec(m.backend, func(inputs []*Node) []*Node {
+			n := len(m.names)
+			return []*Node{EncodeTextGraph(m.Config, m.paramsOf(inputs[:n]), inputs[n])}
+		}).SetMaxCache(256)
+	}
+	return m.textExec
+}
+
+// EncodeImage encodes normalized images [B, 3, H, W] (CHW per image, as imageprep.Normalize
+// gives) into all tokens [B, 1+gh*gw, EmbedDim]. H and W must be multiples of the patch size
+// (32 for ResNets); the positional embedding is resized for the grid on every call.
+func (m *Model) EncodeImage(pixels []float32, batch, h, w int, opt ImageOptions) (*Features, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
+	s := m.Config.Stride()
+	switch {
+	case batch <= 0 || h <= 0 || w <= 0:
+		return nil, fmt.Errorf("clip: image batch %d of %dx%d is empty", batch, h, w)
+	case h%s != 0 || w%s != 0:
+		return nil, fmt.Errorf("clip: image side %dx%d is not a multiple of the %s's patch size %d", h, w, m.Config.Vision, s)
+	case len(pixels) != batch*3*h*w:
+		return nil, fmt.Errorf("clip: %d pixel values for a batch of %d images of 3x%dx%d (want %d)", len(pixels), batch, h, w, batch*3*h*w)
+	}
+	out, err := m.run(m.imageExec(opt.normalized()), tensors.FromFlatDataAndDimensions(pixels, batch, 3, h, w))
+	if err != nil {
+		return nil, fmt.Errorf("clip: encode image: %w", err)
+	}
+	return toFeatures(out[0])
+}
+
+// EncodeTokens encodes token rows (each [SOT ... EOT 0 ...]) into [B, EmbedDim]. Rows may be
+// shorter than the context length; all rows must have the same length.
+func (m *Model) EncodeTokens(ids [][]int32) (*Features, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("clip: no texts to encode")
+	}
+	l := len(ids[0])
+	if l == 0 || l > m.Config.ContextLength {
+		return nil, fmt.Errorf("clip: token rows of length %d (context length %d)", l, m.Config.ContextLength)
+	}
+	flat := make([]int32, 0, len(ids)*l)
+	for i, row := range ids {
+		if len(row) != l {
+			return nil, fmt.Errorf("clip: token row %d has length %d, row 0 has %d", i, len(row), l)
+		}
+		for _, id := range row {
+			if id < 0 || int(id) >= m.Config.VocabSize {
+				return nil, fmt.Errorf("clip: token id %d in row %d is outside the vocabulary (%d)", id, i, m.Config.VocabSize)
+			}
+		}
+		flat = append(flat, row...)
+	}
+	out, err := m.run(m.textExecutable(), tensors.FromFlatDataAndDimensions(flat, len(ids), l))
+	if err != nil {
+		return nil, fmt.Errorf("clip: encode text: %w", err)
+	}
+	return toFeatures(out[0])
+}
+
+func toFeatures(t *tensors.Tensor) (*Features, error) {
+	data, err := tensors.CopyFlatData[float32](t)
+	if err != nil {
+		return nil, err
+	}
+	dims := append([]int(nil), t.Shape().Dimensions...)
+	_ = t.FinalizeAll() // free the output buffer now, not at the next GC
+	return &Features{Shape: dims, Data: data}, nil
+}

@@ -1,0 +1,171 @@
+package clip
+
+import (
+	"fmt"
+
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// SurgeryAttention names the attention the new path of architecture surgery uses.
+type SurgeryAttention string
+
+const (
+	AttentionVV SurgeryAttention = "v-v" // the paper's and the reference's choice
+	AttentionKK SurgeryAttention = "k-k"
+	AttentionQQ SurgeryAttention = "q-q"
+	AttentionQK SurgeryAttention = "q-k" // the original attention: the new path then only drops the FFN
+)
+
+// DefaultSurgeryDepth is the number of last blocks the reference gives a dual path.
+const DefaultSurgeryDepth = 6
+
+// ImageOptions are the inputs of the image encoder besides the pixels. The zero value is the
+// original CLIP; SurgeryOptions() gives the reference's CLIP Surgery.
+type ImageOptions struct {
+	Surgery   bool             // architecture surgery: dual path in the last Depth blocks
+	Depth     int              // number of dual-path blocks (ViT; clamped to the layer count)
+	Attention SurgeryAttention // new-path attention; "" means v-v
+}
+
+// SurgeryOptions are the reference's architecture-surgery settings.
+func SurgeryOptions() ImageOptions {
+	return ImageOptions{Surgery: true, Depth: DefaultSurgeryDepth, Attention: AttentionVV}
+}
+
+func (o ImageOptions) normalized() ImageOptions {
+	if !o.Surgery {
+		return ImageOptions{}
+	}
+	if o.Attention == "" {
+		o.Attention = AttentionVV
+	}
+	return o
+}
+
+// Validate rejects unknown attention modes and negative depths.
+func (o ImageOptions) Validate() error {
+	switch o.normalized().Attention {
+	case "", AttentionVV, AttentionKK, AttentionQQ, AttentionQK:
+	default:
+		return fmt.Errorf("clip: unknown surgery attention %q (want v-v, k-k, q-q or q-k)", o.Attention)
+	}
+	if o.Depth < 0 {
+		return fmt.Errorf("clip: surgery depth %d is negative", o.Depth)
+	}
+	return nil
+}
+
+// EncodeImageGraph encodes normalized images [B, 3, H, W] into all tokens [B, 1+gh*gw, EmbedDim]:
+// ln_post and the projection are applied to every token, as the reference's encode_image does.
+func EncodeImageGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
+	if c.Vision == ResNet {
+		return encodeResNetGraph(c, p, images, opt.normalized())
+	}
+	return encodeViTGraph(c, p, images, opt.normalized())
+}
+
+func encodeViTGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
+	dims := images.Shape().Dimensions
+	b, gh, gw := dims[0], dims[2]/c.PatchSize, dims[3]/c.PatchSize
+	x := patchTokens(Patchify(images, p.Get("visual.conv1.weight"), c.PatchSize)) // [B, gh*gw, W]
+	cls := BroadcastToDims(Reshape(p.Get("visual.class_embedding"), 1, 1, c.VisionWidth), b, 1, c.VisionWidth)
+	x = Concatenate([]*Node{cls, x}, 1)
+	x = Add(x, InsertAxes(ResizePositionalEmbedding(p.Get("visual.positional_embedding"), c.NativeGrid, gh, gw), 0))
+	x = LayerNorm(x, p, "visual.ln_pre")
+
+	firstDual := c.VisionLayers
+	if opt.Surgery {
+		firstDual = max(c.VisionLayers-opt.Depth, 0)
+	}
+	for i := 0; i < firstDual; i++ {
+		x = ResidualBlock(x, p, visualBlock(i), c.VisionHeads, false)
+	}
+	if firstDual < c.VisionLayers {
+		xNew, xOri := x, x
+		for i := firstDual; i < c.VisionLayers; i++ {
+			xNew, xOri = ArchitectureSurgeryBlock(xNew, xOri, p, visualBlock(i), c.VisionHeads, opt.Attention)
+		}
+		// The class token comes from the original path: it carries the global image meaning
+		// feature surgery weighs the classes with.
+		x = Concatenate([]*Node{Slice(xOri, AxisRange(), AxisRange(0, 1)), Slice(xNew, AxisRange(), AxisRangeToEnd(1))}, 1)
+	}
+	x = LayerNorm(x, p, "visual.ln_post")
+	return Einsum("bnw,we->bne", x, p.Get("visual.proj"))
+}
+
+func visualBlock(i int) string { return fmt.Sprintf("visual.transformer.resblocks.%d", i) }
+
+// ArchitectureSurgeryBlock is one dual-path block of CLIP Surgery. Both attentions read ln_1 of
+// the ORIGINAL path; the original path is the unchanged CLIP block; the new path only
+// accumulates the self-attention output (v-v by default) through the same out_proj, with no
+// FFN and no LayerNorm of its own. The first dual block is called with xNew == xOri.
+func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads int, mode SurgeryAttention) (*Node, *Node) {
+	q, k, v := SplitQKV(LayerNorm(xOri, p, prefix+".ln_1"), p, prefix+".attn", heads)
+	var aNew *Node
+	switch mode {
+	case AttentionKK:
+		aNew = Attend(k, k, v, false)
+	case AttentionQQ:
+		aNew = Attend(q, q, v, false)
+	case AttentionQK:
+		aNew = Attend(q, k, v, false)
+	default:
+		aNew = Attend(v, v, v, false)
+	}
+	aOri := Attend(q, k, v, false)
+	xOri = Add(xOri, Linear(aOri, p, prefix+".attn.out_proj"))
+	xOri = Add(xOri, MLP(LayerNorm(xOri, p, prefix+".ln_2"), p, prefix+".mlp"))
+	xNew = Add(xNew, Linear(aNew, p, prefix+".attn.out_proj"))
+	return xNew, xOri
+}
+
+// Patchify is the ViT's conv1 (kernel = stride = patch, no bias) written as reshape + einsum,
+// which is exact and much faster than a convolution on the go backend. Tokens are row-major.
+func Patchify(images, kernel *Node, patch int) *Node {
+	d := images.Shape().Dimensions
+	b, ch, gh, gw := d[0], d[1], d[2]/patch, d[3]/patch
+	x := Reshape(images, b, ch, gh, patch, gw, patch)
+	return Einsum("bcyixj,wcij->byxw", x, kernel) // [B, gh, gw, W]
+}
+
+// patchTokens flattens [B, gh, gw, W] into [B, gh*gw, W].
+func patchTokens(x *Node) *Node {
+	d := x.Shape().Dimensions
+	return Reshape(x, d[0], d[1]*d[2], d[3])
+}
+
+// ResizePositionalEmbedding returns the table [1+gh*gw, W] for a gh×gw grid: row 0 (class token)
+// kept, the native grid resized bilinearly (align_corners=false) as F.interpolate does. It
+// builds a new node: the model's weights are never changed (the reference overwrites them,
+// quirk Q1).
+func ResizePositionalEmbedding(pos *Node, native, gh, gw int) *Node {
+	if gh == native && gw == native {
+		return pos
+	}
+	w := pos.Shape().Dimensions[1]
+	grid := Reshape(Slice(pos, AxisRangeToEnd(1)), native, native, w)
+	g := pos.Graph()
+	my := Const(g, BilinearMatrix(native, gh))
+	mx := Const(g, BilinearMatrix(native, gw))
+	grid = Einsum("ys,stw->ytw", my, grid)
+	grid = Einsum("xt,ytw->yxw", mx, grid)
+	return Concatenate([]*Node{Slice(pos, AxisRange(0, 1)), Reshape(grid, gh*gw, w)}, 0)
+}
+
+// BilinearMatrix is the [out][in] matrix of torch's 1-D bilinear resize with align_corners=false
+// and no antialias: src = max((d+0.5)*in/out - 0.5, 0), weights 1-l and l on floor(src) and the
+// next index (clamped). Computed in float32 as torch does.
+func BilinearMatrix(in, out int) [][]float32 {
+	m := make([][]float32, out)
+	scale := float32(in) / float32(out)
+	for d := range m {
+		m[d] = make([]float32, in)
+		src := max((float32(d)+0.5)*scale-0.5, 0)
+		i0 := int(src)
+		i1 := min(i0+1, in-1)
+		l1 := src - float32(i0)
+		m[d][i0] += 1 - l1
+		m[d][i1] += l1
+	}
+	return m
+}
