@@ -1,0 +1,128 @@
+package imageprep
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"os"
+	"strings"
+
+	// Decoders registered with package image; Decode accepts exactly these formats.
+	_ "image/gif"
+	_ "image/jpeg"
+	_ "image/png"
+
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
+)
+
+// MaxPixels bounds width*height of the images Decode accepts (and of the Preprocess size). The
+// header is checked before any pixel memory is allocated, so a tiny file claiming a huge image
+// (a "decompression bomb") is refused cheaply. 100 megapixels cover any camera photo.
+var MaxPixels int64 = 100_000_000
+
+// MaxFileBytes bounds how much Decode reads from its reader (the file is held in memory).
+var MaxFileBytes int64 = 1 << 30
+
+// Errors Decode wraps, for errors.Is.
+var (
+	ErrEmpty         = errors.New("empty input")
+	ErrUnknownFormat = errors.New("unknown image format (supported: JPEG, PNG, GIF, BMP, WebP, TIFF)")
+	ErrTooLarge      = errors.New("image too large")
+	ErrCorrupt       = errors.New("corrupt or truncated image")
+)
+
+// Decode reads one image (JPEG, PNG, GIF first frame, BMP, WebP, TIFF) and returns it with the
+// format name. It reads the header first and refuses images above MaxPixels before decoding
+// pixels. Damaged input gives an error naming the problem, never a panic.
+func Decode(r io.Reader) (image.Image, string, error) {
+	return decode(r, MaxPixels)
+}
+
+// DecodeFile decodes the image file at path (see Decode).
+func DecodeFile(path string) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("imageprep: %w", err)
+	}
+	defer f.Close()
+	img, _, err := Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, nil
+}
+
+func decode(r io.Reader, maxPixels int64) (img image.Image, format string, err error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("imageprep: reading image: %w", err)
+	}
+	if len(data) == 0 {
+		return nil, "", fmt.Errorf("imageprep: %w", ErrEmpty)
+	}
+	if int64(len(data)) > MaxFileBytes {
+		return nil, "", fmt.Errorf("imageprep: %w: file larger than MaxFileBytes (%d)", ErrTooLarge, MaxFileBytes)
+	}
+	// Decoders are written to return errors, but x/image ones have panicked on crafted input
+	// before; a bad file must not take the program down.
+	defer func() {
+		if p := recover(); p != nil {
+			img = nil
+			err = fmt.Errorf("imageprep: %w: %s decoder failed: %v", ErrCorrupt, nameOr(format), p)
+		}
+	}()
+
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, format, describe(format, "header", err)
+	}
+	if err := checkPixels(format, cfg.Width, cfg.Height, maxPixels); err != nil {
+		return nil, format, err
+	}
+	img, format, err = image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, format, describe(format, "data", err)
+	}
+	// The frame can differ from the header's canvas (GIF, WebP): check what was decoded too.
+	b := img.Bounds()
+	if err := checkPixels(format, b.Dx(), b.Dy(), maxPixels); err != nil {
+		return nil, format, err
+	}
+	return img, format, nil
+}
+
+func checkPixels(format string, w, h int, maxPixels int64) error {
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("imageprep: %w: %s image of %dx%d pixels has no pixels", ErrCorrupt, nameOr(format), w, h)
+	}
+	if int64(w)*int64(h) > maxPixels {
+		return fmt.Errorf("imageprep: %w: %s image is %dx%d = %d pixels, above MaxPixels (%d)",
+			ErrTooLarge, nameOr(format), w, h, int64(w)*int64(h), maxPixels)
+	}
+	return nil
+}
+
+func describe(format, part string, err error) error {
+	if errors.Is(err, image.ErrFormat) {
+		return fmt.Errorf("imageprep: %w", ErrUnknownFormat)
+	}
+	what := "corrupt"
+	// Go's PNG and JPEG decoders report data cut short inside the compressed stream as
+	// "not enough pixel data" and "short Huffman data".
+	if msg := err.Error(); errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		strings.Contains(msg, "not enough pixel data") || strings.Contains(msg, "short Huffman data") {
+		what = "truncated"
+	}
+	return fmt.Errorf("imageprep: %w: %s %s %s: %v", ErrCorrupt, what, nameOr(format), part, err)
+}
+
+func nameOr(format string) string {
+	if format == "" {
+		return "image"
+	}
+	return format
+}

@@ -1,0 +1,91 @@
+package clip
+
+import (
+	"testing"
+
+	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/internal/npy"
+)
+
+func rowsOf(a *npy.Array) [][]int32 {
+	n, l := a.Shape[0], a.Shape[1]
+	rows := make([][]int32, n)
+	for i := range rows {
+		rows[i] = a.I32[i*l : (i+1)*l]
+	}
+	return rows
+}
+
+// The 59 x 85 prompts from the golden token ids: raw features and the ensemble.
+func TestEncodeTextParity(t *testing.T) {
+	m := loadGoldenModel(t, "vit16")
+	raw, err := m.EncodeTokenRows(rowsOf(goldens.Load(t, "tokenizer/prompt_ensemble_ids.int32.npy")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldens.AssertClose(t, "encode_text 59x85", raw.Data, []int{59, 85, 64}, goldens.Load(t, "text/encode_text_raw_all59x85.f32.npy"), atol, rtol)
+	ens := EnsembleMean(raw, 59, 85)
+	goldens.AssertClose(t, "text_features_all59", ens.Data, ens.Shape, goldens.Load(t, "text/text_features_all59.f32.npy"), atol, 0)
+
+	tricky, err := m.EncodeTokenRows(rowsOf(goldens.Load(t, "tokenizer/tricky_ids.int32.npy")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldens.AssertClose(t, "encode_text tricky", tricky.Data, tricky.Shape, goldens.Load(t, "text/encode_text_tricky.f32.npy"), atol, rtol)
+}
+
+// A single unbatched row at full context length, through EncodeTokens directly.
+func TestEncodeTokensFullContext(t *testing.T) {
+	m := loadGoldenModel(t, "vit16")
+	f, err := m.EncodeTokens(rowsOf(goldens.Load(t, "debug/text/tokens.int32.npy")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldens.AssertClose(t, "a photo of a bench.", f.Data, f.Shape, goldens.Load(t, "debug/text/encode_text.f32.npy"), atol, rtol)
+}
+
+// Texts through the tokenizer: the ensembles of "shoes", "bench", "person"+"bench" and of ""
+// (the redundant features of single-text mode).
+func TestPromptEnsembleFromText(t *testing.T) {
+	m := loadGoldenModel(t, "vit16")
+	for _, c := range []struct {
+		classes []string
+		golden  string
+	}{
+		{[]string{"shoes"}, "text/text_features_shoes.f32.npy"},
+		{[]string{""}, "text/redundant_empty.f32.npy"},
+		{[]string{"person", "bench"}, "text/text_features_person_bench.f32.npy"},
+	} {
+		f, err := m.EncodeTextWithPromptEnsemble(c.classes, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		goldens.AssertClose(t, c.golden, f.Data, f.Shape, goldens.Load(t, c.golden), atol, 0)
+	}
+}
+
+func TestTextErrors(t *testing.T) {
+	m := loadGoldenModel(t, "vit16")
+	long := ""
+	for i := 0; i < 100; i++ {
+		long += "dog "
+	}
+	cases := map[string]func() error{
+		"empty class list": func() error { _, err := m.EncodeTextWithPromptEnsemble(nil, nil); return err },
+		"no templates":     func() error { _, err := m.EncodeTextWithPromptEnsemble([]string{"a"}, []string{}); return err },
+		"template without {}": func() error {
+			_, err := m.EncodeTextWithPromptEnsemble([]string{"a"}, []string{"a photo"})
+			return err
+		},
+		"text too long":   func() error { _, err := m.EncodeText([]string{long}); return err },
+		"no texts":        func() error { _, err := m.EncodeText(nil); return err },
+		"id out of vocab": func() error { _, err := m.EncodeTokens([][]int32{{49406, 60000, 49407}}); return err },
+	}
+	for name, f := range cases {
+		if err := f(); err == nil {
+			t.Errorf("%s: no error", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+}

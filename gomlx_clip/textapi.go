@@ -1,0 +1,140 @@
+package clip
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/tokenizer"
+)
+
+// TextBatch is how many prompts one text executable call encodes. Batches are filled with
+// prompts of similar length and cut after their longest prompt (exact under the causal mask),
+// rounded up to a multiple of 8 so that few shapes get compiled.
+const TextBatch = 128
+
+// EncodeText tokenizes texts with CLIP's tokenizer (an over-long text is an error, as
+// clip.tokenize without truncation) and encodes them: [len(texts), EmbedDim], not normalized.
+func (m *Model) EncodeText(texts []string) (*Features, error) {
+	tok, err := tokenizer.Default()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tok.Tokenize(texts, m.Config.ContextLength, false)
+	if err != nil {
+		return nil, err
+	}
+	return m.EncodeTokenRows(rows)
+}
+
+// EncodeTokenRows encodes full-length token rows [N][ContextLength] in trimmed batches and
+// returns [N, EmbedDim] in the input order.
+func (m *Model) EncodeTokenRows(rows [][]int32) (*Features, error) {
+	n := len(rows)
+	if n == 0 {
+		return nil, fmt.Errorf("clip: no texts to encode")
+	}
+	ends := make([]int, n) // index of the first EOT (the argmax) + 1
+	order := make([]int, n)
+	for i, r := range rows {
+		ends[i], order[i] = argmax(r)+1, i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return ends[order[a]] < ends[order[b]] })
+	e := m.Config.EmbedDim
+	out := make([]float32, n*e)
+	for start := 0; start < n; start += TextBatch {
+		idx := order[start:min(start+TextBatch, n)]
+		l := min((ends[idx[len(idx)-1]]+7)/8*8, m.Config.ContextLength)
+		batch := make([][]int32, 0, TextBatch)
+		for _, i := range idx {
+			batch = append(batch, rows[i][:l])
+		}
+		// Pad a short last batch with copies of its first row, so every call has one shape.
+		for n > TextBatch && len(batch) < TextBatch {
+			batch = append(batch, batch[0])
+		}
+		f, err := m.EncodeTokens(batch)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range idx {
+			copy(out[i*e:(i+1)*e], f.Data[j*e:(j+1)*e])
+		}
+	}
+	return &Features{Shape: []int{n, e}, Data: out}, nil
+}
+
+func argmax(r []int32) int {
+	best := 0
+	for i, v := range r {
+		if v > r[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// EncodeTextWithPromptEnsemble is the reference's encode_text_with_prompt_ensemble: for each
+// class, the prompts template.format(class) are encoded, each L2-normalized, averaged, and the
+// mean L2-normalized again. nil templates means DefaultTemplates. Result [len(classes), EmbedDim].
+func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Features, error) {
+	if len(classes) == 0 {
+		return nil, fmt.Errorf("clip: prompt ensemble of an empty class list")
+	}
+	if templates == nil {
+		templates = DefaultTemplates
+	}
+	if len(templates) == 0 {
+		return nil, fmt.Errorf("clip: prompt ensemble with no templates")
+	}
+	for _, t := range templates {
+		if !strings.Contains(t, "{}") {
+			return nil, fmt.Errorf("clip: template %q has no {} for the class name", t)
+		}
+	}
+	prompts := make([]string, 0, len(classes)*len(templates))
+	for _, c := range classes {
+		for _, t := range templates {
+			prompts = append(prompts, strings.ReplaceAll(t, "{}", c))
+		}
+	}
+	raw, err := m.EncodeText(prompts)
+	if err != nil {
+		return nil, err
+	}
+	return EnsembleMean(raw, len(classes), len(templates)), nil
+}
+
+// EnsembleMean turns raw prompt features [K*T, E] (class-major) into the normalized mean of the
+// normalized rows per class: [K, E].
+func EnsembleMean(raw *Features, k, t int) *Features {
+	e := raw.Shape[len(raw.Shape)-1]
+	out := make([]float32, k*e)
+	for c := 0; c < k; c++ {
+		mean := out[c*e : (c+1)*e]
+		for j := 0; j < t; j++ {
+			row := raw.Data[(c*t+j)*e : (c*t+j+1)*e]
+			norm := l2(row)
+			for i, v := range row {
+				mean[i] += v / norm
+			}
+		}
+		for i := range mean {
+			mean[i] /= float32(t)
+		}
+		norm := l2(mean)
+		for i := range mean {
+			mean[i] /= norm
+		}
+	}
+	return &Features{Shape: []int{k, e}, Data: out}
+}
+
+func l2(v []float32) float32 {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	return float32(math.Sqrt(s))
+}

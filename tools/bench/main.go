@@ -1,0 +1,154 @@
+// Command bench times the CLIP Surgery pipeline on a checkpoint (full-size random ViT-B/16
+// weights from tools/randomckpt, or a real one), in the same steps and JSON fields as the
+// PyTorch peer (../shared/bench/torch_peer.py), so the two can be compared side by side:
+//
+//	bench -weights vit_b16_random.safetensors -json out/go.json
+//	python3 ../shared/bench/torch_peer.py --weights vit_b16_random.safetensors --json out/torch.json
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/weights"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	path := flag.String("weights", "", "checkpoint (.safetensors, .pt)")
+	sizes := flag.String("sizes", "224,512", "image sides to time")
+	reps := flag.Int("reps", 5, "timed repetitions (median reported) after one warm-up")
+	classes := flag.Int("classes", 59, "classes of the prompt ensemble (0 skips it)")
+	jsonOut := flag.String("json", "", "also write the results here")
+	flag.Parse()
+	if *path == "" {
+		return fmt.Errorf("-weights is required")
+	}
+	res := map[string]any{"impl": "gomlx", "go": runtime.Version(), "gomaxprocs": runtime.GOMAXPROCS(0),
+		"backend": os.Getenv(clip.BackendEnv), "reps": *reps}
+	t0 := time.Now()
+	ck, err := weights.Read(*path)
+	if err != nil {
+		return err
+	}
+	model, err := clip.NewModel(ck.Tensors, nil)
+	if err != nil {
+		return err
+	}
+	ck = nil
+	res["load_s"] = time.Since(t0).Seconds()
+	res["config"] = model.Config.String()
+
+	rng := rand.New(rand.NewPCG(0, 0))
+	encodeS, encodeAll := map[string]float64{}, map[string][]float64{}
+	var feats *clip.Features
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("-sizes: %w", err)
+		}
+		img := make([]float32, 3*n*n)
+		for i := range img {
+			img[i] = float32(rng.NormFloat64())
+		}
+		med, all, err := timed(*reps, func() error {
+			var err error
+			feats, err = model.EncodeImage(img, 1, n, n, clip.SurgeryOptions())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		encodeS[s], encodeAll[s] = med, all
+		fmt.Fprintf(os.Stderr, "encode_image %d: %.3fs\n", n, med)
+	}
+	res["encode_image_s"], res["encode_image_all_s"] = encodeS, encodeAll
+
+	if *classes > 0 && feats != nil {
+		names := make([]string, *classes)
+		for i := range names {
+			names[i] = clip.DemoClasses[i%len(clip.DemoClasses)]
+		}
+		if _, err := model.EncodeTextWithPromptEnsemble(names[:1], nil); err != nil { // warm-up
+			return err
+		}
+		t0 := time.Now()
+		text, err := model.EncodeTextWithPromptEnsemble(names, nil)
+		if err != nil {
+			return err
+		}
+		res["text_ensemble_s"] = time.Since(t0).Seconds()
+		res["text_classes"], res["text_prompts"] = *classes, *classes*len(clip.DefaultTemplates)
+		fmt.Fprintf(os.Stderr, "prompt ensemble %d classes: %.3fs\n", *classes, res["text_ensemble_s"])
+
+		img := surgery.Normalize(surgery.Matrix{Rows: feats.Shape[1], Cols: feats.Shape[2], Data: feats.Data})
+		tm := surgery.Matrix{Rows: text.Shape[0], Cols: text.Shape[1], Data: text.Data}
+		all := make([]int, tm.Rows)
+		for i := range all {
+			all[i] = i
+		}
+		med, times, err := timed(*reps, func() error {
+			sim, _, err := surgery.FeatureSurgery(img, tm, nil)
+			if err != nil {
+				return err
+			}
+			_, err = surgery.SimilarityMap(sim, all, 480, 640)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		res["surgery_map_s"], res["surgery_map_all_s"], res["surgery_map_hw"] = med, times, []int{480, 640}
+		fmt.Fprintf(os.Stderr, "feature surgery + maps (%d classes, 480x640): %.3fs\n", tm.Rows, med)
+	}
+	res["peak_rss_mib"] = peakRSSMiB()
+	out, _ := json.MarshalIndent(res, "", " ")
+	fmt.Println(string(out))
+	if *jsonOut != "" {
+		return os.WriteFile(*jsonOut, out, 0o644)
+	}
+	return nil
+}
+
+func timed(reps int, f func() error) (float64, []float64, error) {
+	if err := f(); err != nil { // warm-up: compiles the executable for this shape
+		return 0, nil, err
+	}
+	times := make([]float64, reps)
+	for i := range times {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return 0, nil, err
+		}
+		times[i] = time.Since(t0).Seconds()
+	}
+	sorted := slices.Clone(times)
+	slices.Sort(sorted)
+	return sorted[len(sorted)/2], times, nil
+}
+
+// peakRSSMiB is the process's high-water resident set (ru_maxrss, KiB on Linux).
+func peakRSSMiB() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return -1
+	}
+	return float64(ru.Maxrss) / 1024
+}
