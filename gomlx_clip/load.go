@@ -1,0 +1,225 @@
+package clip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gomlx/compute"
+
+	"github.com/clipsurgery/clipsurgery/weights"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
+)
+
+// LoadOptions control Load. The zero value downloads into the default cache (~/.cache/clip, or
+// $CLIPSURGERY_CACHE) on the default backend, silently.
+type LoadOptions struct {
+	CacheDir string       // checkpoint cache; "" = registry default
+	Offline  bool         // never touch the network (also $CLIPSURGERY_OFFLINE=1)
+	Progress io.Writer    // download progress bar and warnings; nil = silent
+	BaseURL  string       // replaces scheme and host of the download URL (mirrors, tests)
+	Client   *http.Client // HTTP client for downloads; nil = the registry's default
+	Backend  compute.Backend
+
+	// TextTower is a checkpoint whose text tower completes a file that holds only the image tower
+	// (visual.* tensors). When empty, such a file's safetensors metadata "text_tower_from" (a file
+	// name in the same folder) is used if present.
+	TextTower string
+}
+
+// lookupModel is registry.Lookup; tests replace it to serve a small fixture under a registry URL.
+var lookupModel = registry.Lookup
+
+// Load returns the CLIP model named nameOrPath and its preprocessing size (the checkpoint's native
+// input resolution, e.g. 224 for ViT-B/16, 288 for RN50x4), ready for EncodeImage / EncodeText.
+//
+// nameOrPath is either one of the reference's model names (registry.Names(): "ViT-B/16", "RN50",
+// ..., and their "CS-" twins, which set Model.Surgery) — the checkpoint is then taken from the
+// verified cache or downloaded (registry.Fetch) — or the path of a .pt (TorchScript), .pth
+// (torch.save) or .safetensors checkpoint in OpenAI or Hugging Face naming. A file carries no "CS-"
+// prefix: it is loaded for CLIP Surgery (Model.Surgery = true), the purpose of this module;
+// callers wanting the original CLIP set Surgery to false or ask for raw similarities per call.
+//
+// Names are matched exactly, as the reference does; an unknown name that is not an existing file
+// gives an error listing the valid names.
+func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (m *Model, size int, err error) {
+	defer func() { // NewModel and the graph code it reaches may panic; no panic leaves Load
+		if r := recover(); r != nil {
+			m, size, err = nil, 0, fmt.Errorf("clip.Load %q: %v", nameOrPath, r)
+		}
+	}()
+	if nameOrPath == "" {
+		return nil, 0, errors.New("clip.Load: empty model name or path")
+	}
+	entry, lookupErr := lookupModel(nameOrPath)
+	var path string
+	surgery := true
+	if lookupErr == nil {
+		path, err = registry.Fetch(ctx, entry, registry.Options{CacheDir: opt.CacheDir, Offline: opt.Offline,
+			Progress: opt.Progress, Client: opt.Client, BaseURL: opt.BaseURL})
+		if err != nil {
+			return nil, 0, fmt.Errorf("clip.Load %s: %w", nameOrPath, err)
+		}
+		surgery = entry.Surgery
+	} else {
+		if _, statErr := os.Stat(nameOrPath); statErr != nil {
+			if looksLikePath(nameOrPath) {
+				return nil, 0, fmt.Errorf("clip.Load: checkpoint file %s: %w", nameOrPath, statErr)
+			}
+			return nil, 0, fmt.Errorf("clip.Load: unknown model %q (neither a file nor a model name); valid names: %s",
+				nameOrPath, strings.Join(registry.Names(), ", "))
+		}
+		path = nameOrPath
+	}
+	m, size, err = LoadFile(path, opt)
+	if err != nil {
+		return nil, 0, err
+	}
+	if lookupErr == nil {
+		if err := checkArch(m.Config, entry); err != nil {
+			return nil, 0, fmt.Errorf("clip.Load %s (%s): %w", nameOrPath, path, err)
+		}
+	}
+	m.Surgery = surgery
+	return m, size, nil
+}
+
+// looksLikePath tells a mistyped file name from a mistyped model name, for the error message.
+func looksLikePath(s string) bool {
+	switch strings.ToLower(filepath.Ext(s)) {
+	case ".pt", ".pth", ".safetensors", ".bin":
+		return true
+	}
+	return strings.HasPrefix(s, ".") || strings.HasPrefix(s, "/") || strings.HasPrefix(s, "~")
+}
+
+// LoadFile reads a checkpoint file (any format weights.Read accepts), completes a visual-only file
+// with a text tower (LoadOptions.TextTower or the file's "text_tower_from" metadata) and builds the
+// model. It returns the native input resolution: the TorchScript scalar input_resolution when the
+// file has one (it must agree with the positional embedding), else the one the shapes imply.
+// Model.Surgery is set to true (see Load).
+func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, size, err = nil, 0, fmt.Errorf("clip: loading %s: %v", path, r)
+		}
+	}()
+	ck, err := weights.Read(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("clip: reading checkpoint %s: %w", path, err)
+	}
+	canon, naming, err := Canonicalize(ck.Tensors)
+	if err != nil {
+		return nil, 0, fmt.Errorf("clip: checkpoint %s: %w", path, err)
+	}
+	if _, hasText := canon["token_embedding.weight"]; !hasText {
+		if err := addTextTower(canon, path, ck.Metadata, opt.TextTower); err != nil {
+			return nil, 0, err
+		}
+	}
+	m, err = NewModel(canon, opt.Backend)
+	if err != nil {
+		return nil, 0, fmt.Errorf("clip: checkpoint %s: %w", path, err)
+	}
+	m.Naming = naming
+	m.Surgery = true
+	size = m.Config.ImageResolution
+	if r, ok := scalarInt(ck.Tensors["input_resolution"]); ok && r != size {
+		return nil, 0, fmt.Errorf("clip: checkpoint %s says input_resolution %d but its positional embedding is for %d",
+			path, r, size)
+	}
+	if c, ok := scalarInt(ck.Tensors["context_length"]); ok && c != m.Config.ContextLength {
+		return nil, 0, fmt.Errorf("clip: checkpoint %s says context_length %d but its text positional embedding has %d rows",
+			path, c, m.Config.ContextLength)
+	}
+	if v, ok := scalarInt(ck.Tensors["vocab_size"]); ok && v != m.Config.VocabSize {
+		return nil, 0, fmt.Errorf("clip: checkpoint %s says vocab_size %d but its token embedding has %d rows",
+			path, v, m.Config.VocabSize)
+	}
+	return m, size, nil
+}
+
+// addTextTower copies the text tower (every canonical tensor outside visual.*) of another checkpoint
+// into canon: released image-only files and the golden vit32/rn files share one text tower.
+func addTextTower(canon map[string]*weights.Tensor, path string, meta map[string]string, textTower string) error {
+	src := textTower
+	if src == "" {
+		from := meta["text_tower_from"]
+		if from == "" {
+			return fmt.Errorf("clip: checkpoint %s has no text tower (no token_embedding.weight); "+
+				"give the checkpoint that holds it (LoadOptions.TextTower, -text-weights)", path)
+		}
+		// Only a file name beside the checkpoint: metadata must not point anywhere else.
+		src = filepath.Join(filepath.Dir(path), filepath.Base(from))
+	}
+	ck, err := weights.Read(src)
+	if err != nil {
+		return fmt.Errorf("clip: reading the text tower of %s from %s: %w", path, src, err)
+	}
+	text, _, err := Canonicalize(ck.Tensors)
+	if err != nil {
+		return fmt.Errorf("clip: text tower checkpoint %s: %w", src, err)
+	}
+	n := 0
+	for name, t := range text {
+		if !strings.HasPrefix(name, "visual.") {
+			if _, dup := canon[name]; !dup {
+				canon[name] = t
+				n++
+			}
+		}
+	}
+	if _, ok := canon["token_embedding.weight"]; !ok || n == 0 {
+		return fmt.Errorf("clip: %s holds no text tower for %s", src, path)
+	}
+	return nil
+}
+
+// scalarInt reads a one-element integer tensor (TorchScript's input_resolution etc.).
+func scalarInt(t *weights.Tensor) (int, bool) {
+	if t == nil || t.Numel() != 1 {
+		return 0, false
+	}
+	if len(t.I64) == 1 {
+		return int(t.I64[0]), true
+	}
+	if len(t.F32) == 1 {
+		return int(t.F32[0]), true
+	}
+	return 0, false
+}
+
+// checkArch verifies that a downloaded checkpoint is the architecture its name promises (the
+// SHA-256 already guarantees it for the real files; this catches a wrong file placed in the cache by
+// hand under the right name only when its digest was also forged, and documents the expectation).
+// Entries without an Arch (tests) are not checked.
+func checkArch(c Config, e registry.Model) error {
+	a := e.Arch
+	if a.EmbedDim == 0 {
+		return nil
+	}
+	var diffs []string
+	want := func(what string, got, exp int) {
+		if got != exp {
+			diffs = append(diffs, fmt.Sprintf("%s %d (expected %d)", what, got, exp))
+		}
+	}
+	if (a.Vision == registry.ResNet) != (c.Vision == ResNet) {
+		diffs = append(diffs, fmt.Sprintf("image tower %s (expected %s)", c.Vision, a.Vision))
+	}
+	want("input resolution", c.ImageResolution, a.InputResolution)
+	want("embedding width", c.EmbedDim, a.EmbedDim)
+	want("text width", c.TextWidth, a.TextWidth)
+	if c.Vision == ViT {
+		want("patch size", c.PatchSize, a.PatchSize)
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("checkpoint is not %s: %s", e.Name, strings.Join(diffs, ", "))
+	}
+	return nil
+}
