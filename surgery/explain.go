@@ -1,0 +1,205 @@
+package surgery
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"sync"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+)
+
+// This file is the image-in, maps-and-points-out API: demo.py's pipeline behind one call.
+//
+//	preprocess (Pillow bicubic Resize((n,n)) + Normalize)  →  encode all tokens (architecture surgery,
+//	or the original CLIP)  →  L2-normalise  →  feature surgery (or raw img@text)  →  per target:
+//	min-max map resized to the ORIGINAL image size, JET overlay on the original RGB, SAM points.
+
+// Method chooses between CLIP Surgery and the original CLIP.
+type Method string
+
+const (
+	// MethodDefault follows the model: Model.Surgery (the "CS-" names and every file loaded by
+	// path) means MethodSurgery, otherwise MethodRaw.
+	MethodDefault Method = ""
+	// MethodSurgery is CLIP Surgery: architecture surgery in the image encoder, then feature surgery.
+	MethodSurgery Method = "surgery"
+	// MethodRaw is the original CLIP: plain encoder, similarity = img @ text^T (demo.py's first section).
+	MethodRaw Method = "raw"
+)
+
+// DefaultThreshold is demo.py's t for similarity_map_to_points.
+const DefaultThreshold = 0.8
+
+// Options are the inputs of one Explain call besides the image and the targets. The zero value is
+// demo.py's CLIP Surgery section at the model's native size with the 59 demo classes.
+type Options struct {
+	// Size is the square input side (0 = the model's native resolution, e.g. 224). Any multiple of
+	// the patch size (32 for ResNets) works; the positional embedding is resized (demo.py uses 512).
+	Size int
+	// Labels is the label set whose features feature surgery compares (nil = clip.DemoClasses).
+	// Ignored in single-text mode.
+	Labels []string
+	// Templates are the prompt-ensemble templates ("{}" = the text; nil = the 85 of the reference).
+	Templates []string
+	// Single is demo.py's "single text, without a fixed label set" mode: the targets themselves are
+	// encoded and the redundant features are the prompt ensemble of "" (sim = F·(T−R)ᵀ), so any text
+	// works.
+	Single bool
+	// Method chooses CLIP Surgery or the original CLIP (MethodDefault: from the model).
+	Method Method
+	// Threshold is similarity_map_to_points' t, in (0, 1] (0 = DefaultThreshold).
+	Threshold float32
+}
+
+// Target is the explanation of one requested text.
+type Target struct {
+	Text    string   // as requested, e.g. "person+bench"
+	Parts   []string // the texts it combines ("person", "bench"); one for a plain target
+	Columns []int    // their columns in Result.Similarity
+
+	// Map is the H×W similarity map in 0..1 at the original image size, row-major. For a combined
+	// target it is the map of the reference's sm_mean (mean of the parts' min-max maps), whose low
+	// points are the combined negatives.
+	Map []float32
+	// OverlayRGB is demo.py's overlay, 0.4·image + 0.6·JET(map), H×W×3 RGB bytes; Overlay is the
+	// same pixels as an image.
+	OverlayRGB []uint8
+	Overlay    *image.RGBA
+	// Points are SAM point prompts (x, y) on the original image; Labels[i] is 1 for a positive, 0
+	// for a negative. Plain target: positives (best last) then negatives; combined target:
+	// CombinedTargetPoints' order.
+	Points [][2]int
+	Labels []uint8
+}
+
+// Result holds everything one Explain call computed.
+type Result struct {
+	Width, Height int    // original image size: the maps' and overlays' size
+	Size          int    // the model input side used
+	Method        Method // MethodSurgery or MethodRaw
+	// Redundant is true when the similarity subtracted the "" prompt-ensemble features (single-text
+	// mode, or a one-class label set: see Explain).
+	Redundant bool
+	// Classes names the columns of Similarity: the label set, or the distinct target texts in
+	// single-text mode.
+	Classes []string
+	// Similarity is [1+g·g, len(Classes)]: all tokens (token 0 = class token) against every class,
+	// as clip_feature_surgery (or img@textᵀ for MethodRaw) returns it.
+	Similarity Matrix
+	Targets    []Target
+}
+
+// Explainer runs the pipeline on one model. It caches the text features per (texts, templates), so
+// repeated calls with the same label set encode no text. It is safe for concurrent use.
+type Explainer struct {
+	model *clip.Model
+	mu    sync.Mutex
+	texts map[string]*textEntry
+}
+
+// NewExplainer wraps a loaded model (clip.Load / clip.NewModel).
+func NewExplainer(m *clip.Model) (*Explainer, error) {
+	if m == nil {
+		return nil, errors.New("surgery: NewExplainer: nil model")
+	}
+	return &Explainer{model: m, texts: map[string]*textEntry{}}, nil
+}
+
+// Model returns the wrapped model.
+func (e *Explainer) Model() *clip.Model { return e.model }
+
+// Explain explains targets in img (any decoded image; gray and RGBA are converted as
+// clip._transform does). Each target is a text of the label set (any text in single-text mode) or
+// "a+b" for the combined prompt of demo.py's person+bench.
+//
+// One class without redundant features is NaN in the reference (mean over one class equals the
+// class). Explain therefore uses the "" prompt-ensemble features as redundant features whenever the
+// class list has a single entry — exactly what demo.py does for one text — and sets
+// Result.Redundant; it never draws NaN.
+func (e *Explainer) Explain(img image.Image, targets []string, opt Options) (*Result, error) {
+	if img == nil {
+		return nil, errors.New("surgery: Explain: nil image")
+	}
+	b := img.Bounds()
+	if b.Dx() <= 0 || b.Dy() <= 0 {
+		return nil, fmt.Errorf("surgery: Explain: empty image (%d×%d)", b.Dx(), b.Dy())
+	}
+	return e.ExplainPixels(imageprep.ToPixels(img), targets, opt)
+}
+
+// ExplainPixels is Explain for an image already in a Pillow mode, e.g. the bytes numpy holds for
+// np.array(Image.open(file)) (imageprep.PixelsFromArray): the way to start from the reference's own
+// JPEG decoding (golden README, Q8).
+func (e *Explainer) ExplainPixels(p *imageprep.Pixels, targets []string, opt Options) (res *Result, err error) {
+	defer func() { // graph building and execution panic; no panic leaves the API
+		if r := recover(); r != nil {
+			res, err = nil, fmt.Errorf("surgery: Explain: internal error: %v", r)
+		}
+	}()
+	if p == nil || p.W <= 0 || p.H <= 0 || len(p.Pix) != p.W*p.H*p.C {
+		return nil, errors.New("surgery: Explain: empty or malformed pixels")
+	}
+	plan, err := e.plan(targets, opt)
+	if err != nil {
+		return nil, err
+	}
+	feats, err := e.encodeImage(p, plan)
+	if err != nil {
+		return nil, err
+	}
+	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Classes: plan.classes}
+	res.Similarity, res.Redundant, err = e.similarity(feats, plan)
+	if err != nil {
+		return nil, err
+	}
+	res.Targets, err = explainTargets(res.Similarity, plan, p.RGB().Pix, p.H, p.W)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// encodeImage is demo.py's preprocess + encode_image + L2 normalisation: [1+g·g, D] unit rows.
+func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error) {
+	pix, err := imageprep.PreprocessPixels(p, plan.size)
+	if err != nil {
+		return Matrix{}, fmt.Errorf("surgery: preprocessing: %w", err)
+	}
+	io := clip.ImageOptions{}
+	if plan.method == MethodSurgery {
+		io = clip.SurgeryOptions()
+	}
+	f, err := e.model.EncodeImage(pix, 1, plan.size, plan.size, io)
+	if err != nil {
+		return Matrix{}, fmt.Errorf("surgery: encoding the image: %w", err)
+	}
+	n, d := f.Shape[1], f.Shape[2]
+	return Normalize(Matrix{Rows: n, Cols: d, Data: f.Data}), nil
+}
+
+// similarity compares the image tokens with the classes: feature surgery (with the "" features as
+// redundant ones in single-text mode or for a single class) or, for MethodRaw, img @ textᵀ.
+func (e *Explainer) similarity(img Matrix, plan *plan) (sim Matrix, redundant bool, err error) {
+	text, err := e.TextFeatures(plan.classes, plan.templates)
+	if err != nil {
+		return Matrix{}, false, err
+	}
+	if plan.method == MethodRaw {
+		return RawSimilarity(img, text), false, nil
+	}
+	var r *Matrix
+	if plan.single || text.Rows == 1 {
+		rm, err := e.TextFeatures([]string{""}, plan.templates)
+		if err != nil {
+			return Matrix{}, false, err
+		}
+		r = &rm
+	}
+	sim, _, err = FeatureSurgery(img, text, r)
+	if err != nil {
+		return Matrix{}, false, err
+	}
+	return sim, r != nil, nil
+}

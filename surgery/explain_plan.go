@@ -1,0 +1,146 @@
+package surgery
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+)
+
+// plan is one Explain call's options checked and resolved against the model.
+type plan struct {
+	size      int
+	method    Method
+	single    bool
+	threshold float32
+	classes   []string // columns of the similarity
+	templates []string // nil = clip.DefaultTemplates
+	targets   []targetSpec
+}
+
+// targetSpec is one requested target: its text, its parts and their columns.
+type targetSpec struct {
+	text    string
+	parts   []string
+	columns []int
+}
+
+// CombineSeparator joins the parts of a combined target ("person+bench").
+const CombineSeparator = "+"
+
+// SplitTarget splits a combined target "a+b" into its parts (spaces around parts trimmed). A text
+// without "+" is one part.
+func SplitTarget(target string) []string {
+	parts := strings.Split(target, CombineSeparator)
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
+}
+
+func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
+	cfg := e.model.Config
+	p := &plan{size: opt.Size, single: opt.Single, threshold: opt.Threshold, templates: opt.Templates}
+	if p.size == 0 {
+		p.size = cfg.ImageResolution
+	}
+	if s := cfg.Stride(); p.size < 0 || p.size%s != 0 || p.size/s < 2 {
+		return nil, fmt.Errorf("surgery: input size %d: must be a multiple of the model's patch size %d, at least %d",
+			opt.Size, s, 2*s)
+	}
+	switch opt.Method {
+	case MethodDefault:
+		p.method = MethodRaw
+		if e.model.Surgery {
+			p.method = MethodSurgery
+		}
+	case MethodSurgery, MethodRaw:
+		p.method = opt.Method
+	default:
+		return nil, fmt.Errorf("surgery: unknown method %q (want %q or %q)", opt.Method, MethodSurgery, MethodRaw)
+	}
+	if p.threshold == 0 {
+		p.threshold = DefaultThreshold
+	}
+	if !(p.threshold > 0 && p.threshold <= 1) { // also rejects NaN
+		return nil, fmt.Errorf("surgery: point threshold %v: must be in (0, 1]", opt.Threshold)
+	}
+	if opt.Templates != nil && len(opt.Templates) == 0 {
+		return nil, errors.New("surgery: empty template list (nil means the 85 default templates)")
+	}
+	if len(targets) == 0 {
+		return nil, errors.New("surgery: no target text")
+	}
+	if p.single {
+		return p, p.singleTargets(targets)
+	}
+	return p, p.labelTargets(targets, opt.Labels)
+}
+
+// labelTargets resolves targets against the label set: every part must be one of its labels.
+func (p *plan) labelTargets(targets, labels []string) error {
+	if labels == nil {
+		labels = clip.DemoClasses
+	}
+	if len(labels) == 0 {
+		return errors.New("surgery: empty label set (nil means the 59 demo classes)")
+	}
+	index := make(map[string]int, len(labels))
+	for i, l := range labels {
+		if strings.TrimSpace(l) == "" {
+			return fmt.Errorf("surgery: label %d is empty", i)
+		}
+		if _, dup := index[l]; dup {
+			return fmt.Errorf("surgery: label %q appears twice in the label set", l)
+		}
+		index[l] = i
+	}
+	p.classes = labels
+	for _, t := range targets {
+		spec := targetSpec{text: t, parts: SplitTarget(t)}
+		for _, part := range spec.parts {
+			if part == "" {
+				return fmt.Errorf("surgery: empty target text in %q", t)
+			}
+			c, ok := index[part]
+			if !ok {
+				return fmt.Errorf("surgery: target %q is not in the label set (%d labels: %s); "+
+					"add it to the labels or use single-text mode", part, len(labels), abbreviate(labels, 12))
+			}
+			spec.columns = append(spec.columns, c)
+		}
+		p.targets = append(p.targets, spec)
+	}
+	return nil
+}
+
+// singleTargets makes the distinct target parts the classes (single-text mode: no label set).
+func (p *plan) singleTargets(targets []string) error {
+	index := map[string]int{}
+	for _, t := range targets {
+		spec := targetSpec{text: t, parts: SplitTarget(t)}
+		for _, part := range spec.parts {
+			if part == "" {
+				return fmt.Errorf("surgery: empty target text in %q", t)
+			}
+			c, ok := index[part]
+			if !ok {
+				c = len(p.classes)
+				index[part] = c
+				p.classes = append(p.classes, part)
+			}
+			spec.columns = append(spec.columns, c)
+		}
+		p.targets = append(p.targets, spec)
+	}
+	return nil
+}
+
+// abbreviate lists the first n items for an error message.
+func abbreviate(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return strings.Join(items[:n], ", ") + fmt.Sprintf(", … (%d more)", len(items)-n)
+}

@@ -1,0 +1,84 @@
+package surgery
+
+import (
+	"fmt"
+	"image"
+)
+
+// explainTargets draws every target: map at the original size, overlay on the original RGB, points.
+// Only the requested classes are resized (the reference resizes all K and picks).
+func explainTargets(sim Matrix, p *plan, rgb []uint8, h, w int) ([]Target, error) {
+	var plain []int // classes of the plain targets, resized in one SimilarityMap call
+	for _, t := range p.targets {
+		if len(t.columns) == 1 {
+			plain = append(plain, t.columns[0])
+		}
+	}
+	maps, err := SimilarityMap(sim, plain, h, w)
+	if err != nil {
+		return nil, fmt.Errorf("surgery: similarity map: %w", err)
+	}
+	out := make([]Target, len(p.targets))
+	next := 0
+	for i, t := range p.targets {
+		out[i] = Target{Text: t.text, Parts: t.parts, Columns: t.columns}
+		if len(t.columns) == 1 {
+			out[i].Map = maps[next]
+			next++
+			out[i].Points, out[i].Labels, err = SimilarityMapToPoints(sim.Column(t.columns[0])[1:], h, w, p.threshold, 2)
+		} else {
+			sm := patchColumns(sim, t.columns)
+			out[i].Map, err = CombinedTargetMap(sm, h, w)
+			if err == nil {
+				out[i].Points, out[i].Labels, err = CombinedTargetPoints(sm, h, w, p.threshold)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("surgery: target %q: %w", t.text, err)
+		}
+		if out[i].OverlayRGB, err = Overlay(rgb, h, w, out[i].Map); err != nil {
+			return nil, err
+		}
+		out[i].Overlay = rgbaImage(out[i].OverlayRGB, h, w)
+	}
+	return out, nil
+}
+
+// patchColumns is sim[1:, columns]: the patch similarities of a combined target's parts [N−1, k].
+func patchColumns(sim Matrix, columns []int) Matrix {
+	sm := NewMatrix(sim.Rows-1, len(columns))
+	for r := 1; r < sim.Rows; r++ {
+		for j, c := range columns {
+			sm.Data[(r-1)*sm.Cols+j] = sim.At(r, c)
+		}
+	}
+	return sm
+}
+
+// CombinedTargetMap is the map drawn for a combined target ("person+bench"): the reference's sm_mean
+// (mean over the parts of their min-max normalised patch similarities sm [N−1, k], the map whose low
+// points CombinedTargetPoints uses as negatives) through SimilarityMap, i.e. min-maxed again and
+// resized to h×w. demo.py draws no map for this case; this one shows where any of the parts is.
+func CombinedTargetMap(sm Matrix, h, w int) ([]float32, error) {
+	mean, err := normalizedColumnMean(sm)
+	if err != nil {
+		return nil, err
+	}
+	// SimilarityMap expects a class token in row 0; it is dropped, so any value will do.
+	col := Matrix{Rows: len(mean) + 1, Cols: 1, Data: append([]float32{0}, mean...)}
+	maps, err := SimilarityMap(col, []int{0}, h, w)
+	if err != nil {
+		return nil, err
+	}
+	return maps[0], nil
+}
+
+// rgbaImage wraps H×W×3 RGB bytes as an opaque *image.RGBA.
+func rgbaImage(rgb []uint8, h, w int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for p := 0; p < h*w; p++ {
+		copy(img.Pix[p*4:p*4+3], rgb[p*3:p*3+3])
+		img.Pix[p*4+3] = 255
+	}
+	return img
+}

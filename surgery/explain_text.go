@@ -1,0 +1,72 @@
+package surgery
+
+import (
+	"fmt"
+	"strings"
+)
+
+// textEntry is one cached prompt-ensemble result; ready is closed when feats/err are set, so
+// concurrent callers asking for the same texts wait for one encoding instead of repeating it.
+type textEntry struct {
+	ready chan struct{}
+	feats Matrix
+	err   error
+}
+
+// TextFeatures returns the prompt-ensemble features of texts ([len(texts), D], unit rows), the
+// reference's encode_text_with_prompt_ensemble, cached per (texts, templates). nil templates means
+// the 85 default ones. The returned matrix is shared: do not modify it.
+func (e *Explainer) TextFeatures(texts, templates []string) (Matrix, error) {
+	key := cacheKey(texts, templates)
+	e.mu.Lock()
+	ent, ok := e.texts[key]
+	if !ok {
+		ent = &textEntry{ready: make(chan struct{})}
+		e.texts[key] = ent
+	}
+	e.mu.Unlock()
+	if ok {
+		<-ent.ready
+		return ent.feats, ent.err
+	}
+	ent.feats, ent.err = e.encodeTexts(texts, templates)
+	if ent.err != nil { // do not cache failures (a later call may succeed, e.g. after a fix)
+		e.mu.Lock()
+		delete(e.texts, key)
+		e.mu.Unlock()
+	}
+	close(ent.ready)
+	return ent.feats, ent.err
+}
+
+func (e *Explainer) encodeTexts(texts, templates []string) (m Matrix, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = Matrix{}, fmt.Errorf("surgery: encoding texts: internal error: %v", r)
+		}
+	}()
+	f, err := e.model.EncodeTextWithPromptEnsemble(texts, templates)
+	if err != nil {
+		return Matrix{}, fmt.Errorf("surgery: encoding texts: %w", err)
+	}
+	return Matrix{Rows: f.Shape[0], Cols: f.Shape[1], Data: f.Data}, nil
+}
+
+// cacheKey joins texts and templates unambiguously (lengths prefix every item).
+func cacheKey(texts, templates []string) string {
+	var b strings.Builder
+	write := func(list []string) {
+		fmt.Fprintf(&b, "%d:", len(list))
+		for _, s := range list {
+			fmt.Fprintf(&b, "%d:%s", len(s), s)
+		}
+	}
+	write(texts)
+	if templates == nil {
+		b.WriteString("|default")
+	} else {
+		b.WriteString("|")
+		write(templates)
+	}
+	return b.String()
+}
