@@ -1,0 +1,157 @@
+package sam
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/weights"
+)
+
+// tinyConfig is sam_tiny.config.json written out: what InferConfig must find in the golden
+// checkpoint.
+func tinyConfig() Config {
+	return Config{
+		ImageSize: 1024, PatchSize: 16, InChans: 3, EncoderDim: 64, EncoderDepth: 4, EncoderHeads: 2,
+		EncoderMLPDim: 256, QKVBias: true, UseAbsPos: true, UseRelPos: true, WindowSize: 14,
+		GlobalAttnIndexes: []int{1, 3}, OutChans: 256, EncoderEps: 1e-6,
+		PromptEmbedDim: 256, MaskInChans: 16,
+		TransformerDim: 256, TransformerDepth: 2, TransformerHeads: 8, TransformerMLPDim: 256,
+		AttentionDownsampleRate: 2, NumMultimaskOutputs: 3, IoUHeadDepth: 3, IoUHeadHiddenDim: 256,
+		DecoderEps: 1e-5,
+		PixelMean:  [3]float32{123.675, 116.28, 103.53}, PixelStd: [3]float32{58.395, 57.12, 57.375},
+	}
+}
+
+func shapesOf(state map[string]*weights.Tensor) map[string][]int {
+	s := map[string][]int{}
+	for n, t := range state {
+		s[n] = t.Shape
+	}
+	return s
+}
+
+func TestInferConfigTiny(t *testing.T) {
+	ckpt, err := weights.Read(goldens.Path(t, "sam", "sam_tiny.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := InferConfig(shapesOf(ckpt.Tensors))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := tinyConfig(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("inferred config\n%+v\nwant\n%+v", got, want)
+	}
+	if err := CheckShapes(got, shapesOf(ckpt.Tensors)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ExpectedShapes(got)); n != 202 {
+		t.Errorf("ExpectedShapes lists %d tensors, the golden checkpoint has 202", n)
+	}
+}
+
+// The released configurations must survive a round trip through their own shapes: this is
+// what Load does with sam_vit_{b,l,h}.pth.
+func TestInferConfigReleased(t *testing.T) {
+	for _, name := range []string{"vit_b", "vit_l", "vit_h"} {
+		want, err := ReleasedConfig(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := InferConfig(ExpectedShapes(want))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: inferred\n%+v\nwant\n%+v", name, got, want)
+		}
+		if got.Name() != name {
+			t.Errorf("Name() = %q, want %q", got.Name(), name)
+		}
+	}
+	if _, err := ReleasedConfig("vit_x"); err == nil {
+		t.Error("ReleasedConfig accepted vit_x")
+	}
+}
+
+// sam_tiny.pth (torch.save, the released checkpoints' container) and sam_tiny.safetensors must
+// give the same model through Load.
+func TestLoadPthMatchesSafetensors(t *testing.T) {
+	a, err := Load(goldens.Path(t, "sam", "sam_tiny.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Load(goldens.Path(t, "sam", "sam_tiny.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a.Config, b.Config) {
+		t.Fatalf("configs differ:\n%+v\n%+v", a.Config, b.Config)
+	}
+	if !reflect.DeepEqual(a.Names(), b.Names()) || len(a.Names()) != 202 {
+		t.Fatalf("names differ or not 202: %d vs %d", len(a.Names()), len(b.Names()))
+	}
+	for _, n := range a.Names() {
+		wa, sa, _ := a.Weight(n)
+		wb, sb, _ := b.Weight(n)
+		if !reflect.DeepEqual(sa, sb) || !reflect.DeepEqual(wa, wb) {
+			t.Fatalf("tensor %s differs between .pth and .safetensors", n)
+		}
+	}
+}
+
+func TestNewModelRejectsBadCheckpoints(t *testing.T) {
+	ckpt, err := weights.Read(goldens.Path(t, "sam", "sam_tiny.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clone := func() map[string]*weights.Tensor {
+		m := map[string]*weights.Tensor{}
+		for k, v := range ckpt.Tensors {
+			m[k] = v
+		}
+		return m
+	}
+	cases := []struct {
+		name   string
+		edit   func(map[string]*weights.Tensor)
+		substr []string
+	}{
+		{"clip", func(m map[string]*weights.Tensor) {
+			clear(m)
+			m["visual.conv1.weight"] = &weights.Tensor{Name: "visual.conv1.weight", Shape: []int{768, 3, 16, 16}, F32: make([]float32, 768*3*16*16)}
+		}, []string{"not a Segment Anything checkpoint", "visual.conv1.weight"}},
+		{"missing", func(m map[string]*weights.Tensor) {
+			delete(m, "mask_decoder.transformer.layers.1.norm3.bias")
+			delete(m, "image_encoder.blocks.2.mlp.lin1.bias")
+		}, []string{"2 missing", "image_encoder.blocks.2.mlp.lin1.bias", "mask_decoder.transformer.layers.1.norm3.bias"}},
+		{"unexpected", func(m map[string]*weights.Tensor) {
+			m["image_encoder.extra"] = &weights.Tensor{Shape: []int{1}, F32: []float32{0}}
+		}, []string{"1 unexpected", "image_encoder.extra"}},
+		{"shape", func(m map[string]*weights.Tensor) {
+			m["image_encoder.neck.2.weight"] = &weights.Tensor{Shape: []int{256, 256, 1, 1}, F32: make([]float32, 256*256)}
+		}, []string{"wrong shape", "image_encoder.neck.2.weight [256 256 1 1] (want [256 256 3 3])"}},
+		{"no relpos", func(m map[string]*weights.Tensor) {
+			delete(m, "image_encoder.blocks.0.attn.rel_pos_h")
+		}, []string{"image_encoder.blocks.0.attn.rel_pos_h", "missing"}},
+		{"int tensor", func(m map[string]*weights.Tensor) {
+			m["image_encoder.neck.1.bias"] = &weights.Tensor{Shape: []int{256}, DType: "I64", I64: make([]int64, 256)}
+		}, []string{"image_encoder.neck.1.bias", "I64"}},
+	}
+	for _, c := range cases {
+		m := clone()
+		c.edit(m)
+		_, err := NewModel(m, nil)
+		if err == nil {
+			t.Errorf("%s: NewModel accepted the checkpoint", c.name)
+			continue
+		}
+		for _, s := range c.substr {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("%s: error %q does not mention %q", c.name, err, s)
+			}
+		}
+	}
+}
