@@ -1,0 +1,84 @@
+// Command clipsurgery draws CLIP Surgery similarity maps: for each image and text it writes the
+// reference demo's heat-map overlay (<image>_<text>.png), and on request the float maps (.npy) and
+// the SAM point prompts (JSON).
+//
+//	clipsurgery -image dog.jpg -text dog                       # CS-ViT-B/16, downloaded once
+//	clipsurgery -image photos/ -text person,bench -size 512 -out maps/
+//	clipsurgery -image dog.jpg -text "red shoes" -single       # any text, no label set
+//	clipsurgery -image dog.jpg -text dog -weights ViT-B-16.pt  # offline, any .pt/.pth/.safetensors
+//
+// Targets must be labels of the label set (-labels; default the 59 classes of the reference demo)
+// unless -single is given; "a+b" is a combined target (the demo's person+bench points). Every bad
+// input ends the command with a one-line error and a non-zero exit status.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "clipsurgery: "+oneLine(err.Error()))
+		os.Exit(1)
+	}
+}
+
+// oneLine folds a multi-line message so that the error stays one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+// run is the whole command, callable in-process by the tests: parse, load the model once, then
+// explain every image and write its outputs.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseArgs(args, stderr)
+	if err != nil {
+		return err
+	}
+	images, err := listImages(cfg.image)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	ex, err := loadExplainer(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(stderr, len(images))
+	var failed []string
+	for i, path := range images {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		bar.update(i, path)
+		err := processImage(ex, cfg, path, stdout)
+		if err != nil && len(images) == 1 {
+			return err
+		}
+		if err != nil {
+			failed = append(failed, path)
+			bar.clear()
+			fmt.Fprintf(stderr, "clipsurgery: %s\n", oneLine(err.Error()))
+		}
+	}
+	bar.done()
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d images failed (first: %s)", len(failed), len(images), failed[0])
+	}
+	return nil
+}
