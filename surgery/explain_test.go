@@ -330,3 +330,20 @@ func TestExplainErrors(t *testing.T) {
 		t.Error("nil model accepted")
 	}
 }
+
+// TestTextCacheBounded: distinct text sets beyond maxTextSets evict finished entries.
+func TestTextCacheBounded(t *testing.T) {
+	e := goldenExplainer(t, "vit16")
+	tmpl := []string{"{}"} // one template keeps this fast
+	for i := range maxTextSets + 10 {
+		if _, err := e.TextFeatures([]string{fmt.Sprint("thing ", i)}, tmpl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.mu.Lock()
+	n := len(e.texts)
+	e.mu.Unlock()
+	if n > maxTextSets {
+		t.Errorf("%d cached text sets, bound %d", n, maxTextSets)
+	}
+}

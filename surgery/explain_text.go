@@ -21,6 +21,7 @@ func (e *Explainer) TextFeatures(texts, templates []string) (Matrix, error) {
 	e.mu.Lock()
 	ent, ok := e.texts[key]
 	if !ok {
+		e.evictLocked()
 		ent = &textEntry{ready: make(chan struct{})}
 		e.texts[key] = ent
 	}
@@ -37,6 +38,23 @@ func (e *Explainer) TextFeatures(texts, templates []string) (Matrix, error) {
 	}
 	close(ent.ready)
 	return ent.feats, ent.err
+}
+
+// maxTextSets bounds the cache: single-text calls with ever new texts must not grow it forever.
+const maxTextSets = 64
+
+// evictLocked drops finished entries (any order) once the cache is full; e.mu is held.
+func (e *Explainer) evictLocked() {
+	for key, ent := range e.texts {
+		if len(e.texts) < maxTextSets {
+			return
+		}
+		select {
+		case <-ent.ready:
+			delete(e.texts, key)
+		default: // still being encoded: its waiters hold it
+		}
+	}
 }
 
 func (e *Explainer) encodeTexts(texts, templates []string) (m Matrix, err error) {
