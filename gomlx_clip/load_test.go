@@ -230,3 +230,29 @@ func TestLoadCorruptFile(t *testing.T) {
 		t.Fatal("corrupt checkpoint accepted")
 	}
 }
+
+// TestLoadScalarsMustAgree: TorchScript-style input_resolution / context_length / vocab_size scalars
+// are checked against the shapes (here a safetensors file carrying a wrong input_resolution).
+func TestLoadScalarsMustAgree(t *testing.T) {
+	ck, err := weights.ReadSafetensors(goldens.Path(t, "models", "vit16.openai.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(res int64) string {
+		list := []*weights.Tensor{{Name: "input_resolution", Shape: []int{}, DType: "I64", I64: []int64{res}}}
+		for _, n := range ck.Names() {
+			list = append(list, ck.Tensors[n])
+		}
+		p := filepath.Join(t.TempDir(), "vit16_res.safetensors")
+		if err := weights.WriteSafetensors(p, list, nil); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if _, size, err := Load(context.Background(), write(224), LoadOptions{}); err != nil || size != 224 {
+		t.Fatalf("agreeing scalar: size %d, %v", size, err)
+	}
+	if _, _, err := Load(context.Background(), write(336), LoadOptions{}); err == nil || !strings.Contains(err.Error(), "input_resolution 336") {
+		t.Fatalf("disagreeing scalar: %v", err)
+	}
+}

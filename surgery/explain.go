@@ -112,7 +112,10 @@ func (e *Explainer) Model() *clip.Model { return e.model }
 
 // Explain explains targets in img (any decoded image; gray and RGBA are converted as
 // clip._transform does). Each target is a text of the label set (any text in single-text mode) or
-// "a+b" for the combined prompt of demo.py's person+bench.
+// "a+b" for the combined prompt of demo.py's person+bench. demo.py builds that prompt from the
+// single-text similarity (F·(T−R)ᵀ over the parts): that is what Single gives, and the golden
+// points are matched there. With a label set, the parts' columns of the label set's feature
+// surgery are combined the same way.
 //
 // One class without redundant features is NaN in the reference (mean over one class equals the
 // class). Explain therefore uses the "" prompt-ensemble features as redundant features whenever the
