@@ -41,13 +41,24 @@ func bicubic(x float64) float64 {
 	return 0
 }
 
-// newKernel mirrors Pillow 9.4's precompute_coeffs + normalize_coeffs_8bpc for a resize of
-// inSize samples to outSize (box = the whole axis).
-func newKernel(inSize, outSize int) *kernel {
+// filter is one of Pillow's resampling filters: its function and its support at scale 1.
+type filter struct {
+	fn      func(float64) float64
+	support float64
+}
+
+var bicubicFilter = filter{fn: bicubic, support: 2}
+
+// newKernel is the BICUBIC kernel (see newFilterKernel).
+func newKernel(inSize, outSize int) *kernel { return newFilterKernel(inSize, outSize, bicubicFilter) }
+
+// newFilterKernel mirrors Pillow 9.4's precompute_coeffs + normalize_coeffs_8bpc for a resize
+// of inSize samples to outSize (box = the whole axis) with filter f.
+func newFilterKernel(inSize, outSize int, f filter) *kernel {
 	// Pillow keeps the box in float32: in1 - in0 is float32(inSize).
 	scale := float64(float32(inSize)) / float64(outSize)
 	filterscale := max(scale, 1)
-	support := 2 * filterscale // bicubic support 2, widened when downscaling (antialias)
+	support := f.support * filterscale // widened when downscaling (antialias)
 	ksize := int(math.Ceil(support))*2 + 1
 	kn := &kernel{start: make([]int, outSize), n: make([]int, outSize), k: make([]int32, outSize*ksize), ksize: ksize}
 	ss := 1 / filterscale // Pillow multiplies by the reciprocal rather than dividing
@@ -59,7 +70,7 @@ func newKernel(inSize, outSize int) *kernel {
 		n := xmax - xmin
 		ww := 0.0
 		for x := range n {
-			w[x] = bicubic(float64(float64(x+xmin)-center+0.5) * ss)
+			w[x] = f.fn(float64(float64(x+xmin)-center+0.5) * ss)
 			ww += w[x]
 		}
 		k := kn.k[xx*ksize : xx*ksize+n]
@@ -180,15 +191,18 @@ func parallel(n, workPerItem int, f func(lo, hi int)) {
 // over only the source rows the vertical pass will read, into a uint8 intermediate of the new
 // width, then the vertical pass. A pass whose size does not change is skipped (it would be the
 // identity). Rows are pulled from src one at a time, so no converted copy of the input is kept.
-func resample(src source, ow, oh int) *Pixels {
+func resample(src source, ow, oh int) *Pixels { return resampleFilter(src, ow, oh, bicubicFilter) }
+
+// resampleFilter is resample with any of Pillow's filters.
+func resampleFilter(src source, ow, oh int, f filter) *Pixels {
 	c := src.c
 	var kh, kv *kernel
 	if ow != src.w {
-		kh = newKernel(src.w, ow)
+		kh = newFilterKernel(src.w, ow, f)
 	}
 	y0, y1 := 0, src.h
 	if oh != src.h {
-		kv = newKernel(src.h, oh)
+		kv = newFilterKernel(src.h, oh, f)
 		y0, y1 = kv.start[0], kv.start[oh-1]+kv.n[oh-1]
 	}
 	rowLen := ow * c
