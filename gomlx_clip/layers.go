@@ -67,6 +67,20 @@ func Attend(a, b, c *Node, causal bool) *Node {
 // x += out_proj(MHA(ln_1(x))); x += MLP(ln_2(x)).
 func ResidualBlock(x *Node, p Params, prefix string, heads int, causal bool) *Node {
 	q, k, v := SplitQKV(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	x = Add(x, Linear(Attend(q, k, v, causal), p, prefix+".attn.out_proj"))
+	return FinishBlock(x, Attend(q, k, v, causal), p, prefix)
+}
+
+// FinishBlock is the rest of a pre-norm block once its attention output a (heads merged, [.., W])
+// is known: x += out_proj(a); x += MLP(ln_2(x)).
+func FinishBlock(x, a *Node, p Params, prefix string) *Node {
+	x = Add(x, Linear(a, p, prefix+".attn.out_proj"))
 	return Add(x, MLP(LayerNorm(x, p, prefix+".ln_2"), p, prefix+".mlp"))
+}
+
+// AttendMasked is Attend with an explicit boolean mask (true = may attend), broadcastable to
+// [B, Nq, heads, Nkv] (the BSHD score layout).
+func AttendMasked(a, b, c, mask *Node) *Node {
+	out, _ := attention.Core(a, b, c, attention.LayoutBSHD, attention.CoreOptions{AttentionMask: mask})
+	dims := out.Shape().Dimensions
+	return Reshape(out, dims[0], dims[1], dims[2]*dims[3])
 }

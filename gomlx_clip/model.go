@@ -28,6 +28,7 @@ type Model struct {
 	mu         sync.Mutex
 	imageExecs map[ImageOptions]*Exec
 	textExec   *Exec
+	prefixExec *Exec // EncodeSharedPrefixGraph
 }
 
 // Features is a float32 array with its shape, row-major.

@@ -1,6 +1,9 @@
 package clip
 
 import (
+	"strings"
+
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/tokenizer"
 	"testing"
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
@@ -87,5 +90,80 @@ func TestTextErrors(t *testing.T) {
 		} else {
 			t.Logf("%s: %v", name, err)
 		}
+	}
+}
+
+// The shared-prefix path on the 59 x 85 demo prompts, against the golden raw features.
+func TestSharedPrefixParity(t *testing.T) {
+	m := loadGoldenModel(t, "vit16")
+	raw, err := m.encodeTemplated(DemoClasses, DefaultTemplates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldens.AssertClose(t, "shared-prefix encode_text 59x85", raw.Data, []int{59, 85, 64}, goldens.Load(t, "text/encode_text_raw_all59x85.f32.npy"), atol, rtol)
+	ens, err := m.EncodeTextWithPromptEnsemble(DemoClasses, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldens.AssertClose(t, "text_features_all59", ens.Data, ens.Shape, goldens.Load(t, "text/text_features_all59.f32.npy"), atol, 0)
+}
+
+// Custom templates, a template whose last word BPE merges with the class name ("a{}" + "nt" is
+// the single token "ant"), an empty class, a template starting with "{}", and more rows per
+// template than one batch: the shared-prefix path must equal the plain path.
+func TestSharedPrefixEqualsPlain(t *testing.T) {
+	m := loadGoldenModel(t, "vit16")
+	tok, err := tokenizer.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := tok.Tokenize([]string{"a photo of a", "a photo of ant."}, 77, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasPrefix(merged[1], merged[0][:argmax(merged[0])]) {
+		t.Fatal("test premise: 'a photo of ant.' should not start with the ids of 'a photo of a'")
+	}
+	var many []string // 3 x 59 = 177 classes: two batches per template, the second padded
+	for i := 0; i < 3; i++ {
+		many = append(many, DemoClasses...)
+	}
+	for _, c := range []struct {
+		name               string
+		classes, templates []string
+	}{
+		{"custom", []string{"nt", "dog", "potted plant", "", "x-ray"}, []string{"a photo of a{}.", "{} in the scene.", "itap of {}", "the {}s are here, {}!"}},
+		{"many classes", many, []string{"a photo of the {}.", "there is a {} in the scene."}},
+	} {
+		shared, err := m.encodeTemplated(c.classes, c.templates)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prompts []string
+		for _, class := range c.classes {
+			for _, tmpl := range c.templates {
+				prompts = append(prompts, strings.ReplaceAll(tmpl, "{}", class))
+			}
+		}
+		plain, err := m.EncodeText(prompts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		goldens.AssertClose(t, c.name, shared.Data, shared.Shape, &npy.Array{Shape: plain.Shape, F32: plain.Data}, atol, rtol)
+	}
+}
+
+// Rows that do not start with the prefix, or whose EOT lies inside it, take the plain path.
+func TestSharedPrefixFallback(t *testing.T) {
+	m := loadGoldenModel(t, "vit16")
+	rows := rowsOf(goldens.Load(t, "tokenizer/tricky_ids.int32.npy"))
+	prefix := rows[0][:3]
+	shared, err := m.EncodePromptsSharedPrefix(prefix, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldens.AssertClose(t, "tricky with a foreign prefix", shared.Data, shared.Shape, goldens.Load(t, "text/encode_text_tricky.f32.npy"), atol, rtol)
+	if _, err := m.EncodePromptsSharedPrefix([]int32{49406, 70000}, rows); err == nil {
+		t.Error("prefix id outside the vocabulary: no error")
 	}
 }

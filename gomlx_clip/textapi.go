@@ -93,17 +93,44 @@ func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Feat
 			return nil, fmt.Errorf("clip: template %q has no {} for the class name", t)
 		}
 	}
-	prompts := make([]string, 0, len(classes)*len(templates))
-	for _, c := range classes {
-		for _, t := range templates {
-			prompts = append(prompts, strings.ReplaceAll(t, "{}", c))
-		}
-	}
-	raw, err := m.EncodeText(prompts)
+	raw, err := m.encodeTemplated(classes, templates)
 	if err != nil {
 		return nil, err
 	}
 	return EnsembleMean(raw, len(classes), len(templates)), nil
+}
+
+// encodeTemplated encodes the prompts template.format(class) for every class and template:
+// [K*T, E], class-major. The prompts of one template share its words before "{}", so each
+// template's prompts go through EncodePromptsSharedPrefix with the ids of those words.
+func (m *Model) encodeTemplated(classes, templates []string) (*Features, error) {
+	tok, err := tokenizer.Default()
+	if err != nil {
+		return nil, err
+	}
+	k, t, e := len(classes), len(templates), m.Config.EmbedDim
+	out := make([]float32, k*t*e)
+	prompts := make([]string, k)
+	idx := make([]int, k)
+	for j, tmpl := range templates {
+		for c, class := range classes {
+			prompts[c], idx[c] = strings.ReplaceAll(tmpl, "{}", class), c*t+j
+		}
+		rows, err := tok.Tokenize(prompts, m.Config.ContextLength, false)
+		if err != nil {
+			return nil, err
+		}
+		head, err := tok.Tokenize([]string{tmpl[:strings.Index(tmpl, "{}")]}, m.Config.ContextLength, false)
+		if err != nil {
+			return nil, err
+		}
+		f, err := m.EncodePromptsSharedPrefix(head[0][:argmax(head[0])], rows) // SOT + words, no EOT
+		if err != nil {
+			return nil, err
+		}
+		scatterRows(out, f.Data, idx, e)
+	}
+	return &Features{Shape: []int{k * t, e}, Data: out}, nil
 }
 
 // EnsembleMean turns raw prompt features [K*T, E] (class-major) into the normalized mean of the
