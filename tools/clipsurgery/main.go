@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	bases := outputBases(images)
 	bar := newProgress(stderr, len(images))
 	var failed []string
 	for i, path := range images {
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		bar.update(i, path)
-		err := processImage(ex, cfg, path, stdout)
+		err := processImage(ex, cfg, path, bases[i], stdout)
 		if err != nil && len(images) == 1 {
 			return err
 		}

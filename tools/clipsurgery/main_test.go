@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"image"
+	"image/gif"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
+	"golang.org/x/image/bmp"
 )
 
 const demoH, demoW = 375, 500
@@ -209,19 +211,49 @@ func TestCLIFolder(t *testing.T) {
 	png.Encode(f, small)
 	f.Close()
 	os.WriteFile(filepath.Join(in, "notes.txt"), []byte("not an image"), 0o644)
+	gray := image.NewGray(image.Rect(0, 0, 40, 30)) // mode "L": replicated to RGB
+	for i := range gray.Pix {
+		gray.Pix[i] = uint8(i)
+	}
+	for _, name := range []string{"small.gif", "small.bmp"} { // same stem as small.png
+		f, err := os.Create(filepath.Join(in, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "small.gif" {
+			err = gif.Encode(f, gray, nil)
+		} else {
+			err = bmp.Encode(f, gray)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
 	labels := filepath.Join(t.TempDir(), "labels.txt")
 	os.WriteFile(labels, []byte("# my labels\nperson\n\nbench\ngrass\n"), 0o644)
 	stdout, stderr, err := runCLI(t, "-image", in, "-text", "person", "-labels", "@"+labels, "-weights", tinyWeights(t), "-out", out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"demo_person.png", "small_person.png"} {
+	for _, name := range []string{"demo_person.png", "small_png_person.png", "small_gif_person.png", "small_bmp_person.png"} {
 		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
 			t.Error(err)
 		}
 	}
-	if strings.Count(stdout, "\n") != 2 || !strings.Contains(stderr, "2/2") {
+	if strings.Count(stdout, "\n") != 4 || !strings.Contains(stderr, "4/4") {
 		t.Errorf("stdout %q stderr %q", stdout, stderr)
+	}
+
+	// A corrupt image in a folder is reported and skipped; the command still fails at the end.
+	os.WriteFile(filepath.Join(in, "broken.jpg"), []byte("\xff\xd8\xff garbage"), 0o644)
+	out2 := t.TempDir()
+	stdout, stderr, err = runCLI(t, "-image", in, "-text", "person", "-weights", tinyWeights(t), "-out", out2)
+	if err == nil || !strings.Contains(err.Error(), "1 of 5 images failed") || !strings.Contains(stderr, "broken.jpg") {
+		t.Fatalf("error %v, stderr %q", err, stderr)
+	}
+	if strings.Count(stdout, "\n") != 4 {
+		t.Errorf("the good images were not all written: %q", stdout)
 	}
 }
 

@@ -33,7 +33,8 @@ func loadExplainer(ctx context.Context, c *config, stderr io.Writer) (*surgery.E
 }
 
 // processImage explains one image and writes its files; each written path is printed on stdout.
-func processImage(ex *surgery.Explainer, c *config, path string, stdout io.Writer) error {
+// base is the output name stem of the image (see outputBases).
+func processImage(ex *surgery.Explainer, c *config, path, base string, stdout io.Writer) error {
 	pix, err := readImage(path)
 	if err != nil {
 		return err
@@ -42,7 +43,6 @@ func processImage(ex *surgery.Explainer, c *config, path string, stdout io.Write
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	report := pointsReport{Image: path, Width: res.Width, Height: res.Height, Size: res.Size,
 		Method: string(res.Method), Redundant: res.Redundant}
 	for _, t := range res.Targets {
@@ -77,6 +77,25 @@ func processImage(ex *surgery.Explainer, c *config, path string, stdout io.Write
 		fmt.Fprintln(stdout, p)
 	}
 	return nil
+}
+
+// outputBases names each image's outputs after its file name without extension ("dog.jpg" → "dog"),
+// or with the extension kept ("dog_jpg") when two images of a folder share a stem, so that no output
+// overwrites another.
+func outputBases(images []string) []string {
+	stem := func(p string) string { return strings.TrimSuffix(filepath.Base(p), filepath.Ext(p)) }
+	count := map[string]int{}
+	for _, p := range images {
+		count[stem(p)]++
+	}
+	out := make([]string, len(images))
+	for i, p := range images {
+		out[i] = stem(p)
+		if count[out[i]] > 1 {
+			out[i] = strings.ReplaceAll(filepath.Base(p), ".", "_")
+		}
+	}
+	return out
 }
 
 // pointsReport is the -json file: the SAM point prompts of every target of one image.
