@@ -1,12 +1,16 @@
 package sam
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/weights"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -21,6 +25,31 @@ func Load(path string) (*Model, error) {
 	m, err := NewModel(ckpt.Tensors, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w (checkpoint %s)", err, path)
+	}
+	return m, nil
+}
+
+// Open loads a model by released name ("sam_vit_b", "sam_vit_l", "sam_vit_h"; also upstream's
+// "vit_b", ...: downloaded once into the cache and verified, see registry.Fetch) or by checkpoint
+// path. A named checkpoint must contain the encoder its name promises.
+func Open(ctx context.Context, nameOrPath string, opt registry.Options) (*Model, error) {
+	ck, err := registry.LookupSAM(nameOrPath)
+	if err != nil {
+		if _, statErr := os.Stat(nameOrPath); statErr == nil || !errors.Is(err, registry.ErrUnknownModel) {
+			return Load(nameOrPath)
+		}
+		return nil, fmt.Errorf("sam: %q is neither a checkpoint file nor a model name: %w", nameOrPath, err)
+	}
+	path, err := registry.Fetch(ctx, ck.Model, opt)
+	if err != nil {
+		return nil, fmt.Errorf("sam: %w", err)
+	}
+	m, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if got := m.Config.Name(); got != ck.Variant {
+		return nil, fmt.Errorf("sam: %s holds a %s encoder, but %s is %s", path, got, ck.Name, ck.Variant)
 	}
 	return m, nil
 }

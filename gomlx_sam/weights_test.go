@@ -1,12 +1,14 @@
 package sam
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/weights"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // tinyConfig is sam_tiny.config.json written out: what InferConfig must find in the golden
@@ -153,5 +155,23 @@ func TestNewModelRejectsBadCheckpoints(t *testing.T) {
 				t.Errorf("%s: error %q does not mention %q", c.name, err, s)
 			}
 		}
+	}
+}
+
+func TestOpen(t *testing.T) {
+	path := goldens.Path(t, "sam", "sam_tiny.pth")
+	m, err := Open(context.Background(), path, registry.Options{Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Config.EncoderDim != 64 {
+		t.Errorf("Open(path) gave encoder width %d", m.Config.EncoderDim)
+	}
+	if _, err := Open(context.Background(), "sam_vit_q", registry.Options{Offline: true}); err == nil || !strings.Contains(err.Error(), "neither") {
+		t.Errorf("unknown name: %v", err)
+	}
+	_, err = Open(context.Background(), "sam_vit_b", registry.Options{Offline: true, CacheDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "sam_vit_b_01ec64.pth") {
+		t.Errorf("offline without a cached file: %v", err)
 	}
 }
