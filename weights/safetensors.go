@@ -125,8 +125,11 @@ func parseSafetensors(r io.ReaderAt, size int64, src string) (*Checkpoint, error
 			return nil, tfail("data_offsets must be [begin, end], got %v", *e.Offsets)
 		}
 		start, end := (*e.Offsets)[0], (*e.Offsets)[1]
-		if start < 0 || end < start || end > dataLen {
+		if start < 0 || end < start {
 			return nil, tfail("data_offsets [%d, %d] outside the data area of %d bytes", start, end, dataLen)
+		}
+		if end > dataLen {
+			return nil, tfail("data_offsets [%d, %d] outside the data area of %d bytes (truncated file?)", start, end, dataLen)
 		}
 		if numel > math.MaxInt64/int64(info.size) || end-start != numel*int64(info.size) {
 			return nil, tfail("data_offsets [%d, %d] hold %d bytes, but %v %s needs %d elements × %d bytes",

@@ -58,6 +58,9 @@ func Preprocess(img image.Image, n int) ([]float32, error) {
 
 // PreprocessPixels is Preprocess for an image already in a Pillow mode (e.g. from a numpy array).
 func PreprocessPixels(p *Pixels, n int) ([]float32, error) {
+	if p == nil {
+		return nil, fmt.Errorf("imageprep: PreprocessPixels of nil pixels")
+	}
 	if err := checkTarget(n); err != nil {
 		return nil, err
 	}

@@ -125,6 +125,11 @@ func FromHF(vocabJSON, mergesTXT io.Reader) (*Tokenizer, error) {
 		if id < 0 {
 			return nil, fmt.Errorf("tokenizer: vocab.json: negative id %d for %q", id, tok)
 		}
+		// Ids are 0..n-1 (the embedding rows); bounding them by the entry count also bounds the
+		// decoder table a crafted file could otherwise make huge (or overflow size).
+		if int(id) >= len(vocabMap) {
+			return nil, fmt.Errorf("tokenizer: vocab.json: id %d for %q is out of range for %d entries", id, tok, len(vocabMap))
+		}
 		size = max(size, id+1)
 	}
 	decoder := make([]string, size)
