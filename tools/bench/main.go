@@ -48,7 +48,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	model, err := clip.NewModel(ck.Tensors, nil)
+	model, err := clip.NewModelReleasing(ck.Tensors, nil) // one copy of the weights in memory
 	if err != nil {
 		return err
 	}
