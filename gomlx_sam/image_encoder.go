@@ -6,6 +6,7 @@ import (
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/layers/attention"
 )
 
 // EncodeImage runs the image encoder on a batch of normalised, zero-padded images
@@ -137,7 +138,9 @@ func windowUnpartition(windows *Node, ws, hp, wp, h, w int) *Node {
 
 // encoderAttention is the encoder's multi-head self-attention over BHWC tokens [B, h, w, E]:
 // qkv projection, logits = (q·scale)·kᵀ + decomposed relative-position bias (computed from the
-// unscaled q), softmax over keys, heads concatenated, proj.
+// unscaled q), softmax over keys, heads concatenated, proj. It runs on GoMLX's attention core,
+// whose fused kernel on the go backend never materialises the logits or the softmax: only the
+// relative-position bias [B, heads, N, N] is built.
 func encoderAttention(c Config, p Params, prefix string, x *Node) *Node {
 	d := x.Shape().Dimensions
 	b, h, w, e := d[0], d[1], d[2], d[3]
@@ -146,22 +149,21 @@ func encoderAttention(c Config, p Params, prefix string, x *Node) *Node {
 	n := h * w
 	qkv := Reshape(Linear(x, p, prefix+".qkv"), b, n, 3, heads, hd)
 	part := func(i int) *Node {
-		return Reshape(Slice(qkv, AxisRange(), AxisRange(), AxisElem(i)), b, n, heads, hd)
+		return Reshape(Slice(qkv, AxisRange(), AxisRange(), AxisElem(i)), b, n, heads, hd) // BSHD
 	}
 	q, k, v := part(0), part(1), part(2)
-	logits := Einsum("bqnd,bknd->bnqk", MulScalar(q, 1/math.Sqrt(float64(hd))), k) // [B, heads, N, N]
+	opt := attention.CoreOptions{Scale: 1 / math.Sqrt(float64(hd))}
 	if c.UseRelPos {
-		logits = addDecomposedRelPos(logits, q, p.Get(prefix+".rel_pos_h"), p.Get(prefix+".rel_pos_w"), h, w)
+		opt.AttentionBias = decomposedRelPosBias(q, p.Get(prefix+".rel_pos_h"), p.Get(prefix+".rel_pos_w"), h, w)
 	}
-	attn := Softmax(logits, -1)
-	out := Einsum("bnqk,bknd->bqnd", attn, v) // heads concatenated: channel = head·hd + d
+	out, _ := attention.Core(q, k, v, attention.LayoutBSHD, opt) // heads concatenated: channel = head·hd + d
 	return Linear(Reshape(out, b, h, w, e), p, prefix+".proj")
 }
 
-// addDecomposedRelPos adds upstream's add_decomposed_rel_pos bias to logits [B, heads, N, N]
+// decomposedRelPosBias is upstream's add_decomposed_rel_pos as an additive bias [B, heads, N, N]
 // (N = h·w, queries and keys on the same h×w grid): for query (qy,qx) and key (ky,kx),
 // ⟨q, Rh[qy,ky]⟩ + ⟨q, Rw[qx,kx]⟩ with the unscaled q [B, N, heads, hd].
-func addDecomposedRelPos(logits, q, relPosH, relPosW *Node, h, w int) *Node {
+func decomposedRelPosBias(q, relPosH, relPosW *Node, h, w int) *Node {
 	d := q.Shape().Dimensions
 	b, heads, hd := d[0], d[2], d[3]
 	rh := RelPosTable(relPosH, h, h) // [qy, ky, hd]
@@ -171,7 +173,7 @@ func addDecomposedRelPos(logits, q, relPosH, relPosW *Node, h, w int) *Node {
 	relW := Einsum("byxnd,xkd->bnyxk", rq, rw) // [B, heads, qy, qx, kx]
 	full := []int{b, heads, h, w, h, w}
 	bias := Add(BroadcastToDims(InsertAxes(relH, 5), full...), BroadcastToDims(InsertAxes(relW, 4), full...))
-	return Add(logits, Reshape(bias, b, heads, h*w, h*w))
+	return Reshape(bias, b, heads, h*w, h*w)
 }
 
 // RelPosTable is upstream's get_rel_pos: the table [qSize, kSize, C] of relative-position

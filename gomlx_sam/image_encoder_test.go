@@ -20,7 +20,7 @@ var (
 )
 
 // loadTiny loads the golden tiny model once per test binary (it is read-only).
-func loadTiny(t *testing.T) *Model {
+func loadTiny(t testing.TB) *Model {
 	t.Helper()
 	path := goldens.Path(t, "sam", "sam_tiny.safetensors")
 	tinyOnce.Do(func() { tinyModel, tinyErr = Load(path) })
@@ -54,7 +54,10 @@ func TestTargetSize(t *testing.T) {
 // The crop's resize is stored: Pillow's BILINEAR must be reproduced bit for bit.
 func TestResizeLongestSideCropExact(t *testing.T) {
 	want := goldens.Load(t, "sam/crop/resized_uint8.npy")
-	got := ResizeLongestSide(goldenRGB(t, "crop"), 1024)
+	got, err := ResizeLongestSide(goldenRGB(t, "crop"), 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got.H != want.Shape[0] || got.W != want.Shape[1] {
 		t.Fatalf("resized to %dx%d, want %dx%d", got.H, got.W, want.Shape[0], want.Shape[1])
 	}
@@ -66,7 +69,10 @@ func TestResizeLongestSideCropExact(t *testing.T) {
 // Resize, normalisation and padding of the demo image must give demo/input.npy exactly.
 func TestPreprocessDemoExact(t *testing.T) {
 	want := goldens.Load(t, "sam/demo/input.npy")
-	resized := ResizeLongestSide(goldenRGB(t, "demo"), 1024)
+	resized, err := ResizeLongestSide(goldenRGB(t, "demo"), 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resized.H != 768 || resized.W != 1024 {
 		t.Fatalf("resized to %dx%d, want 768x1024", resized.H, resized.W)
 	}
@@ -158,6 +164,9 @@ func TestEncodeBadInput(t *testing.T) {
 	}
 	if _, err := m.EmbedImage(&imageprep.RGB{W: 4, H: 4, Pix: make([]uint8, 5)}); err == nil || !strings.Contains(err.Error(), "bytes") {
 		t.Errorf("short image: %v", err)
+	}
+	if _, err := m.EmbedImage(&imageprep.RGB{W: 5000, H: 1, Pix: make([]uint8, 5000*3)}); err == nil || !strings.Contains(err.Error(), "would be") {
+		t.Errorf("degenerate aspect ratio: %v", err)
 	}
 	if _, err := tinyConfig().Preprocess(&imageprep.RGB{W: 1025, H: 4, Pix: make([]uint8, 1025*4*3)}); err == nil {
 		t.Error("Preprocess accepted an image wider than the input")

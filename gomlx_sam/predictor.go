@@ -16,10 +16,20 @@ func TargetSize(h, w, long int) (newH, newW int) {
 }
 
 // ResizeLongestSide is ResizeLongestSide(long).apply_image: the RGB image resized with Pillow's
-// 8-bit BILINEAR (torchvision's resize of a PIL image) so that its longer side is long.
-func ResizeLongestSide(img *imageprep.RGB, long int) *imageprep.RGB {
+// 8-bit BILINEAR (torchvision's resize of a PIL image) so that its longer side is long. Images so
+// elongated that the shorter side would round to 0 pixels are rejected.
+func ResizeLongestSide(img *imageprep.RGB, long int) (*imageprep.RGB, error) {
+	if img == nil || img.W <= 0 || img.H <= 0 || len(img.Pix) != img.W*img.H*3 {
+		if img == nil {
+			return nil, errors.New("sam: no image")
+		}
+		return nil, fmt.Errorf("sam: RGB image %dx%d with %d bytes (want %d)", img.W, img.H, len(img.Pix), img.W*img.H*3)
+	}
 	h, w := TargetSize(img.H, img.W, long)
-	return imageprep.ResizeBilinear(img, w, h)
+	if h < 1 || w < 1 || long < 1 {
+		return nil, fmt.Errorf("sam: a %dx%d image resized to a longest side of %d would be %dx%d pixels", img.W, img.H, long, w, h)
+	}
+	return imageprep.ResizeBilinear(img, w, h), nil
 }
 
 // Preprocess is Sam.preprocess of an already resized image: per channel
@@ -56,16 +66,13 @@ type ImageEmbedding struct {
 // EmbedImage is SamPredictor.set_image without the state: resize the longest side to
 // Config.ImageSize (Pillow BILINEAR), normalise, pad and encode an RGB image.
 func (m *Model) EmbedImage(img *imageprep.RGB) (*ImageEmbedding, error) {
-	if img == nil || img.W <= 0 || img.H <= 0 || len(img.Pix) != img.W*img.H*3 {
-		if img == nil {
-			return nil, errors.New("sam: no image")
-		}
-		return nil, fmt.Errorf("sam: RGB image %dx%d with %d bytes (want %d)", img.W, img.H, len(img.Pix), img.W*img.H*3)
-	}
 	if m.Config.InChans != 3 {
 		return nil, fmt.Errorf("sam: the encoder takes %d channels, not RGB", m.Config.InChans)
 	}
-	resized := ResizeLongestSide(img, m.Config.ImageSize)
+	resized, err := ResizeLongestSide(img, m.Config.ImageSize)
+	if err != nil {
+		return nil, err
+	}
 	pixels, err := m.Config.Preprocess(resized)
 	if err != nil {
 		return nil, err
