@@ -238,8 +238,10 @@ func CheckTensors(c Config, t map[string]*weights.Tensor) error {
 			missing = append(missing, name)
 		case fmt.Sprint(got.Shape) != fmt.Sprint(shape):
 			wrong = append(wrong, fmt.Sprintf("%s %v (expected %v)", name, got.Shape, shape))
-		case len(got.F32) != numel(shape):
+		case got.F32 == nil && numel(shape) > 0:
 			wrong = append(wrong, fmt.Sprintf("%s: dtype %s is not a float tensor", name, got.DType))
+		case len(got.F32) != numel(shape):
+			wrong = append(wrong, fmt.Sprintf("%s: %d values for shape %v", name, len(got.F32), shape))
 		}
 	}
 	for name := range t {
