@@ -9,7 +9,9 @@ import (
 	"github.com/gomlx/gomlx/ml/nn"
 )
 
-// Params holds the model's tensors inside one graph, by canonical (OpenAI) name.
+// Params holds the model's tensors inside one graph, by canonical (OpenAI) name, as the Model
+// stores them: the checkpoint's layout, except the dense weights (IsDenseWeight), which are
+// transposed to [in, out].
 type Params map[string]*Node
 
 // Get returns a parameter, panicking (inside graph building, turned into an error by the
@@ -27,9 +29,9 @@ func LayerNorm(x *Node, p Params, prefix string) *Node {
 	return nn.LayerNorm(x, []int{x.Rank() - 1}, 1e-5, p.Get(prefix+".weight"), p.Get(prefix+".bias"), nil)
 }
 
-// Linear is torch's nn.Linear: x W^T + b with W stored [out, in].
+// Linear is torch's nn.Linear: x W^T + b, with W^T stored [in, out] in Params.
 func Linear(x *Node, p Params, prefix string) *Node {
-	return nn.Dense(x, p.Get(prefix+".weight"), p.Get(prefix+".bias"), compute.DenseLayoutOutputsInput)
+	return nn.Dense(x, p.Get(prefix+".weight"), p.Get(prefix+".bias"), compute.DenseLayoutInputOutputs)
 }
 
 // QuickGELU is CLIP's activation x * sigmoid(1.702 x).
@@ -47,7 +49,7 @@ func MLP(x *Node, p Params, prefix string) *Node {
 func SplitQKV(x *Node, p Params, prefix string, heads int) (q, k, v *Node) {
 	dims := x.Shape().Dimensions
 	b, n, w := dims[0], dims[1], dims[2]
-	qkv := nn.Dense(x, p.Get(prefix+".in_proj_weight"), p.Get(prefix+".in_proj_bias"), compute.DenseLayoutOutputsInput)
+	qkv := nn.Dense(x, p.Get(prefix+".in_proj_weight"), p.Get(prefix+".in_proj_bias"), compute.DenseLayoutInputOutputs)
 	qkv = Reshape(qkv, b, n, 3, heads, w/heads)
 	part := func(i int) *Node {
 		return Reshape(Slice(qkv, AxisRange(), AxisRange(), AxisElem(i)), b, n, heads, w/heads)

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ func run() error {
 	reps := flag.Int("reps", 5, "timed repetitions (median reported) after one warm-up")
 	classes := flag.Int("classes", 59, "classes of the prompt ensemble (0 skips it)")
 	jsonOut := flag.String("json", "", "also write the results here")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps here")
 	flag.Parse()
 	if *path == "" {
 		return fmt.Errorf("-weights is required")
@@ -56,6 +58,16 @@ func run() error {
 	res["load_s"] = time.Since(t0).Seconds()
 	res["config"] = model.Config.String()
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rng := rand.New(rand.NewPCG(0, 0))
 	encodeS, encodeAll := map[string]float64{}, map[string][]float64{}
 	var feats *clip.Features
