@@ -12,6 +12,8 @@ import (
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
@@ -22,7 +24,9 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sam: %w", err)
 	}
-	m, err := NewModel(ckpt.Tensors, nil)
+	// The checkpoint is ours: let newModel drop each host tensor once it is on the backend, so
+	// that loading never holds two copies of a large model.
+	m, err := newModel(ckpt.Tensors, nil, true)
 	if err != nil {
 		return nil, fmt.Errorf("%w (checkpoint %s)", err, path)
 	}
@@ -58,15 +62,21 @@ func Open(ctx context.Context, nameOrPath string, opt registry.Options) (*Model,
 // tensor is checked (missing, unexpected, wrong shape, not float). A nil backend means
 // clip.DefaultBackend(), the process-wide backend the CLIP models share.
 func NewModel(state map[string]*weights.Tensor, backend compute.Backend) (*Model, error) {
-	shapes := make(map[string][]int, len(state))
+	return newModel(state, backend, false)
+}
+
+// newModel is NewModel; consume clears each tensor's host data (t.F32) after copying it to the
+// backend, for callers that own the state dict.
+func newModel(state map[string]*weights.Tensor, backend compute.Backend, consume bool) (*Model, error) {
+	dims := make(map[string][]int, len(state))
 	for name, t := range state {
-		shapes[name] = t.Shape
+		dims[name] = t.Shape
 	}
-	cfg, err := InferConfig(shapes)
+	cfg, err := InferConfig(dims)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckShapes(cfg, shapes); err != nil {
+	if err := CheckShapes(cfg, dims); err != nil {
 		return nil, err
 	}
 	for _, name := range []string{"pixel_mean", "pixel_std"} {
@@ -92,14 +102,37 @@ func NewModel(state map[string]*weights.Tensor, backend compute.Backend) (*Model
 	}
 	slices.Sort(m.names)
 	for _, name := range m.names {
-		t := state[name]
-		if t.F32 == nil {
+		if t := state[name]; t.F32 == nil {
 			return nil, fmt.Errorf("sam: tensor %q has dtype %s, want a float type", name, t.DType)
 		}
-		m.params = append(m.params, tensors.FromFlatDataAndDimensions(t.F32, t.Shape...))
+	}
+	for _, name := range m.names {
+		t := state[name]
+		dev, err := onBackend(backend, t.F32, t.Shape)
+		if err != nil {
+			return nil, fmt.Errorf("sam: tensor %q: %w", name, err)
+		}
+		m.params = append(m.params, dev)
 		m.shapes[name] = t.Shape
+		if consume {
+			t.F32 = nil
+		}
 	}
 	return m, nil
+}
+
+// onBackend copies host values into a tensor created for the backend. On the go backend its
+// buffer is shared with the host side, so the weights exist once; a local tensor
+// (FromFlatDataAndDimensions) would get a second, device copy at the first execution.
+func onBackend(backend compute.Backend, data []float32, dims []int) (*tensors.Tensor, error) {
+	t, err := tensors.FromShapeForBackend(backend, 0, shapes.Make(dtypes.Float32, dims...))
+	if err != nil {
+		return nil, err
+	}
+	if err := tensors.MutableFlatData(t, func(flat []float32) { copy(flat, data) }); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // ExpectedShapes lists every tensor of Sam.state_dict() for a configuration, with its shape.
