@@ -124,7 +124,7 @@ func TestSharedPrefixEqualsPlain(t *testing.T) {
 	if hasPrefix(merged[1], merged[0][:argmax(merged[0])]) {
 		t.Fatal("test premise: 'a photo of ant.' should not start with the ids of 'a photo of a'")
 	}
-	var many []string // 3 x 59 = 177 classes: two batches per template, the second padded
+	var many []string // 3 x 59 = 177 classes: more prompts than one packed call holds
 	for i := 0; i < 3; i++ {
 		many = append(many, DemoClasses...)
 	}

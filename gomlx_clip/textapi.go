@@ -102,19 +102,19 @@ func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Feat
 
 // encodeTemplated encodes the prompts template.format(class) for every class and template:
 // [K*T, E], class-major. The prompts of one template share its words before "{}", so each
-// template's prompts go through EncodePromptsSharedPrefix with the ids of those words.
+// template is a PromptGroup whose prefix is the ids of those words (EncodePromptGroups checks
+// every prompt against it).
 func (m *Model) encodeTemplated(classes, templates []string) (*Features, error) {
 	tok, err := tokenizer.Default()
 	if err != nil {
 		return nil, err
 	}
 	k, t, e := len(classes), len(templates), m.Config.EmbedDim
-	out := make([]float32, k*t*e)
+	groups := make([]PromptGroup, t)
 	prompts := make([]string, k)
-	idx := make([]int, k)
 	for j, tmpl := range templates {
 		for c, class := range classes {
-			prompts[c], idx[c] = strings.ReplaceAll(tmpl, "{}", class), c*t+j
+			prompts[c] = strings.ReplaceAll(tmpl, "{}", class)
 		}
 		rows, err := tok.Tokenize(prompts, m.Config.ContextLength, false)
 		if err != nil {
@@ -124,11 +124,17 @@ func (m *Model) encodeTemplated(classes, templates []string) (*Features, error) 
 		if err != nil {
 			return nil, err
 		}
-		f, err := m.EncodePromptsSharedPrefix(head[0][:argmax(head[0])], rows) // SOT + words, no EOT
-		if err != nil {
-			return nil, err
+		groups[j] = PromptGroup{Prefix: head[0][:argmax(head[0])], Rows: rows} // SOT + words, no EOT
+	}
+	f, err := m.EncodePromptGroups(groups) // template-major
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, k*t*e)
+	for j := 0; j < t; j++ {
+		for c := 0; c < k; c++ {
+			copy(out[(c*t+j)*e:(c*t+j+1)*e], f.Data[(j*k+c)*e:(j*k+c+1)*e])
 		}
-		scatterRows(out, f.Data, idx, e)
 	}
 	return &Features{Shape: []int{k * t, e}, Data: out}, nil
 }

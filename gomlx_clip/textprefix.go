@@ -3,8 +3,6 @@ package clip
 import (
 	"fmt"
 
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -13,167 +11,235 @@ import (
 // token i at every layer depends only on tokens 0..i (and their positions). Prompts whose ids
 // begin with the same P ids (SOT + a template's words before the class name) therefore have
 // identical hidden states, keys and values at positions 0..P-1 in every layer. We compute those
-// once (batch 1) and run only each prompt's suffix (class name, rest of the template, EOT), whose
-// queries attend to the shared prefix keys/values plus their own causal part. Only the EOT row
-// is read at the output, so the last layer runs attention and MLP for that row alone, and the
-// prefix needs no attention/MLP in the last layer (only its keys and values).
+// once and run only each prompt's suffix (class name, rest of the template, EOT), whose queries
+// attend to the shared prefix plus their own causal part. Tokens after a prompt's EOT are never
+// computed, and only the EOT row is read at the output, so the last layer runs attention and MLP
+// for the EOT rows alone.
+//
+// One executable call packs several such groups (prefix tokens, then the suffix tokens of each
+// prompt) into one sequence of N tokens, with each token's position id and an N x N mask saying
+// who may attend to whom. Packing wastes no rows on padding, and every projection and MLP is a
+// single product with hundreds of rows, which the go backend runs far faster per row than
+// products of a few rows.
 
-// EncodeSharedPrefixGraph encodes prompts that all start with the ids prefix [1, P]: suffix
-// [B, S] holds each prompt's ids from position P on (anything after its EOT is ignored), eot [B]
-// (int32) the index of each prompt's first EOT within suffix. Result [B, EmbedDim], equal to
-// EncodeTextGraph on the whole prompts.
-func EncodeSharedPrefixGraph(c Config, p Params, prefix, suffix, eot *Node) *Node {
-	g := prefix.Graph()
-	pl := prefix.Shape().Dimensions[1]
-	b, sl := suffix.Shape().Dimensions[0], suffix.Shape().Dimensions[1]
-	embed := func(ids *Node, from int) *Node {
-		x := Gather(p.Get("token_embedding.weight"), InsertAxes(ids, -1))
-		return Add(x, InsertAxes(Slice(p.Get("positional_embedding"), AxisRange(from, from+ids.Shape().Dimensions[1])), 0))
-	}
-	xp, xs := embed(prefix, 0), embed(suffix, pl)
+// PackedTokens is the packing budget: tokens (prefixes + suffixes) per executable call.
+const PackedTokens = 512
 
-	// Suffix row i sees the whole prefix and suffix rows j <= i: key column k <= P + i.
-	cols := Iota(g, shapes.Make(dtypes.Int32, sl, pl+sl), 1)
-	rows := Iota(g, shapes.Make(dtypes.Int32, sl, pl+sl), 0)
-	mask := Reshape(LessOrEqual(cols, AddScalar(rows, float64(pl))), 1, sl, 1, pl+sl)
-
+// EncodePackedPromptsGraph encodes packed prompts: ids and pos [1, N] (int32 token and position
+// ids), mask [N, N] (bool: row i may attend to column j), eot [B] (int32: the packed index of each
+// prompt's EOT token). Result [B, EmbedDim], equal to EncodeTextGraph on the unpacked prompts.
+func EncodePackedPromptsGraph(c Config, p Params, ids, pos, mask, eot *Node) *Node {
+	n, b := ids.Shape().Dimensions[1], eot.Shape().Dimensions[0]
+	x := Gather(p.Get("token_embedding.weight"), InsertAxes(ids, -1))      // [1, N, W]
+	x = Add(x, Gather(p.Get("positional_embedding"), InsertAxes(pos, -1))) // + position of each token
 	last := c.TextLayers - 1
 	for i := 0; i < last; i++ {
-		xp, xs = SharedPrefixBlock(xp, xs, p, textBlock(i), c.TextHeads, mask)
+		x = PackedBlock(x, Reshape(mask, 1, n, 1, n), p, textBlock(i), c.TextHeads)
 	}
-	pick := OneHot(eot, sl, xs.DType()) // [B, S]: selects each prompt's EOT row
-	x := EOTOnlyBlock(xp, xs, pick, eot, p, textBlock(last), c.TextHeads)
+	x = EOTOnlyBlock(x, mask, eot, p, textBlock(last), c.TextHeads) // [1, B, W]
 	x = LayerNorm(Reshape(x, b, c.TextWidth), p, "ln_final")
 	return Einsum("bw,we->be", x, p.Get("text_projection"))
 }
 
 func textBlock(i int) string { return fmt.Sprintf("transformer.resblocks.%d", i) }
 
-// SharedPrefixBlock runs one causal block on the shared prefix xp [1, P, W] and on the suffixes
-// xs [B, S, W], whose attention reads the prefix keys/values (broadcast over the batch) before
-// their own; mask [1, S, 1, P+S] is the suffix's causal mask shifted by P.
-func SharedPrefixBlock(xp, xs *Node, p Params, prefix string, heads int, mask *Node) (*Node, *Node) {
-	qp, kp, vp := SplitQKV(LayerNorm(xp, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	qs, k, v := prefixedQKV(xs, kp, vp, p, prefix, heads)
-	return FinishBlock(xp, Attend(qp, kp, vp, true), p, prefix), FinishBlock(xs, AttendMasked(qs, k, v, mask), p, prefix)
-}
-
-// EOTOnlyBlock is the last text block computed for the EOT rows only: every suffix row still
-// gives its key and value, but only the EOT row's query, attention and MLP are needed, since
-// nothing after this block mixes rows. pick [B, S] is the one-hot of eot [B]. Result [B, 1, W].
-func EOTOnlyBlock(xp, xs, pick, eot *Node, p Params, prefix string, heads int) *Node {
-	g := xs.Graph()
-	pl, sl := xp.Shape().Dimensions[1], xs.Shape().Dimensions[1]
-	qs, k, v := prefixedQKV(xs, nil, nil, p, prefix, heads)
-	_, kp, vp := SplitQKV(LayerNorm(xp, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	k, v = withPrefix(kp, k), withPrefix(vp, v)
-	qd := qs.Shape().Dimensions
-	q := Reshape(Einsum("bs,bshd->bhd", pick, qs), qd[0], 1, qd[2], qd[3]) // the EOT queries
-	x := InsertAxes(Einsum("bs,bsw->bw", pick, xs), 1)                     // the EOT rows [B, 1, W]
-	// The EOT row sees the prefix and the suffix up to itself: key column k <= P + eot.
-	cols := Iota(g, shapes.Make(dtypes.Int32, qd[0], pl+sl), 1)
-	mask := LessOrEqual(cols, InsertAxes(AddScalar(eot, float64(pl)), 1))
-	mask = Reshape(mask, qd[0], 1, 1, pl+sl)
+// PackedBlock is ResidualBlock over one packed sequence x [1, N, W] whose attention follows mask
+// [1, N, 1, N] instead of the plain causal mask.
+func PackedBlock(x, mask *Node, p Params, prefix string, heads int) *Node {
+	q, k, v := SplitQKV(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
 	return FinishBlock(x, AttendMasked(q, k, v, mask), p, prefix)
 }
 
-// prefixedQKV projects the suffixes xs [B, S, W] and, when kp/vp (the prefix's keys and values
-// [1, P, heads, 64]) are given, puts them in front of the suffix's own keys and values.
-func prefixedQKV(xs, kp, vp *Node, p Params, prefix string, heads int) (q, k, v *Node) {
-	q, k, v = SplitQKV(LayerNorm(xs, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	if kp == nil {
-		return q, k, v
-	}
-	return q, withPrefix(kp, k), withPrefix(vp, v)
+// EOTOnlyBlock is the last text block computed for the EOT rows only: every packed token still
+// gives its key and value, but only the EOT rows need their attention and MLP, since nothing
+// after this block mixes rows. x [1, N, W], mask [N, N], eot [B]. Result [1, B, W].
+func EOTOnlyBlock(x, mask, eot *Node, p Params, prefix string, heads int) *Node {
+	n, w := x.Shape().Dimensions[1], x.Shape().Dimensions[2]
+	b := eot.Shape().Dimensions[0]
+	q, k, v := SplitQKV(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
+	at := InsertAxes(eot, -1) // [B, 1] gather indices
+	d := q.Shape().Dimensions
+	qe := Reshape(Gather(Reshape(q, n, d[2], d[3]), at), 1, b, d[2], d[3])
+	xe := Reshape(Gather(Reshape(x, n, w), at), 1, b, w)
+	me := Reshape(Gather(mask, at), 1, b, 1, n)
+	return FinishBlock(xe, AttendMasked(qe, k, v, me), p, prefix)
 }
 
-// withPrefix concatenates the batch-1 prefix part [1, P, H, D] before s [B, S, H, D].
-func withPrefix(pre, s *Node) *Node {
-	d := pre.Shape().Dimensions
-	pre = BroadcastToDims(pre, s.Shape().Dimensions[0], d[1], d[2], d[3])
-	return Concatenate([]*Node{pre, s}, 1)
+// PromptGroup is token rows (each [SOT ... EOT 0 ...]) meant to share the ids Prefix, e.g. SOT
+// and a template's words before the class name.
+type PromptGroup struct {
+	Prefix []int32
+	Rows   [][]int32
 }
 
-// EncodePromptsSharedPrefix encodes token rows that begin with the ids prefix (SOT + a
-// template's words before the class name) computing the prefix once: [len(rows), EmbedDim], in
-// order, equal to EncodeTokenRows(rows). The sharing is checked on the ids themselves: a row
-// that does not start with prefix (BPE may merge the template's last word with the class name)
-// or whose first EOT lies inside the prefix goes through EncodeTokenRows instead.
+// EncodePromptsSharedPrefix encodes rows that begin with the ids prefix computing the prefix
+// once: [len(rows), EmbedDim], in order, equal to EncodeTokenRows(rows). See EncodePromptGroups.
 func (m *Model) EncodePromptsSharedPrefix(prefix []int32, rows [][]int32) (*Features, error) {
-	n, e := len(rows), m.Config.EmbedDim
+	return m.EncodePromptGroups([]PromptGroup{{Prefix: prefix, Rows: rows}})
+}
+
+// EncodePromptGroups encodes every row of every group, computing each group's prefix once per
+// packed call: [total rows, EmbedDim] in group and row order, equal to EncodeTokenRows on all
+// rows. The sharing is checked on the ids themselves: a row that does not start with its
+// group's prefix (BPE may merge a template's last word with the class name), or whose first
+// EOT lies inside the prefix, goes through EncodeTokenRows instead.
+func (m *Model) EncodePromptGroups(groups []PromptGroup) (*Features, error) {
+	e, n := m.Config.EmbedDim, 0
+	var plainRows [][]int32
+	var plainAt []int
+	pk := packer{budget: PackedTokens}
+	for gi, g := range groups {
+		if err := m.checkIDs(g.Prefix, -1); len(g.Prefix) > 0 && err != nil {
+			return nil, fmt.Errorf("%w (group %d)", err, gi)
+		}
+		pk.group = -1
+		for _, r := range g.Rows {
+			if err := m.checkIDs(r, n); err != nil {
+				return nil, err
+			}
+			eot := argmax(r)
+			if len(g.Prefix) > 0 && hasPrefix(r, g.Prefix) && eot >= len(g.Prefix) {
+				pk.add(gi, g.Prefix, r[len(g.Prefix):eot+1], n)
+			} else {
+				plainRows, plainAt = append(plainRows, r), append(plainAt, n)
+			}
+			n++
+		}
+	}
 	if n == 0 {
 		return nil, fmt.Errorf("clip: no texts to encode")
 	}
-	if err := m.checkIDs(prefix, -1); err != nil {
-		return nil, err
-	}
-	var shared, plain []int
-	eots := make([]int, n)
-	for i, r := range rows {
-		if err := m.checkIDs(r, i); err != nil {
-			return nil, err
-		}
-		eots[i] = argmax(r)
-		if len(prefix) > 0 && hasPrefix(r, prefix) && eots[i] >= len(prefix) {
-			shared = append(shared, i)
-		} else {
-			plain = append(plain, i)
-		}
-	}
 	out := make([]float32, n*e)
-	if len(plain) > 0 {
-		sub := make([][]int32, len(plain))
-		for j, i := range plain {
-			sub[j] = rows[i]
-		}
-		f, err := m.EncodeTokenRows(sub)
+	if len(plainRows) > 0 {
+		f, err := m.EncodeTokenRows(plainRows)
 		if err != nil {
 			return nil, err
 		}
-		scatterRows(out, f.Data, plain, e)
+		scatterRows(out, f.Data, plainAt, e)
 	}
-	for start := 0; start < len(shared); start += TextBatch {
-		idx := shared[start:min(start+TextBatch, len(shared))]
-		f, err := m.encodeSuffixBatch(prefix, rows, eots, idx, len(shared) > TextBatch)
+	for _, call := range pk.flush() {
+		f, err := m.runPacked(call)
 		if err != nil {
 			return nil, err
 		}
-		scatterRows(out, f.Data, idx, e)
+		scatterRows(out, f.Data, call.outRows, e)
 	}
 	return &Features{Shape: []int{n, e}, Data: out}, nil
 }
 
-// encodeSuffixBatch runs the shared-prefix executable on rows idx (all starting with prefix),
-// padded to TextBatch rows when pad is set so that every batch of a long list has one shape.
-func (m *Model) encodeSuffixBatch(prefix []int32, rows [][]int32, eots, idx []int, pad bool) (*Features, error) {
-	pl := len(prefix)
-	sl := 0
-	for _, i := range idx {
-		sl = max(sl, eots[i]+1-pl)
+// packedCall is the input of one EncodePackedPromptsGraph call.
+type packedCall struct {
+	ids, pos []int32
+	segs     []segment // in packing order
+	eot      []int32   // packed index of each prompt's EOT
+	outRows  []int     // the output row of each prompt
+}
+
+// segment is a run of packed tokens: a prefix (prefixOf < 0) or a prompt's suffix, which sees
+// the tokens of segment prefixOf.
+type segment struct{ start, end, prefixOf int }
+
+// packer fills packedCalls of at most budget tokens.
+type packer struct {
+	budget int
+	calls  []*packedCall
+	group  int // the group whose prefix is the current call's last prefix segment, -1 if none
+}
+
+// add packs one prompt of group gi: its suffix ids (after the prefix, up to and including its
+// EOT), preceded by the group's prefix if the current call does not hold it yet.
+func (pk *packer) add(gi int, prefix, suffix []int32, outRow int) {
+	c := pk.current()
+	need := len(suffix)
+	if pk.group != gi {
+		need += len(prefix)
 	}
-	b := len(idx)
-	if pad {
-		b = TextBatch
+	if len(c.ids)+need > pk.budget && len(c.ids) > 0 {
+		c = &packedCall{}
+		pk.calls = append(pk.calls, c)
+		pk.group = -1
 	}
-	suffix := make([]int32, b*sl) // zeros after a row's EOT: never read, by the causal mask
-	eot := make([]int32, b)
-	for j := 0; j < b; j++ {
-		i := idx[min(j, len(idx)-1)] // padding rows repeat the last real row
-		copy(suffix[j*sl:(j+1)*sl], rows[i][pl:min(len(rows[i]), pl+sl)])
-		eot[j] = int32(eots[i] - pl)
+	if pk.group != gi {
+		c.segs = append(c.segs, segment{len(c.ids), len(c.ids) + len(prefix), -1})
+		for i, id := range prefix {
+			c.ids, c.pos = append(c.ids, id), append(c.pos, int32(i))
+		}
+		pk.group = gi
 	}
+	pre := len(c.segs) - 1
+	for c.segs[pre].prefixOf >= 0 {
+		pre--
+	}
+	c.segs = append(c.segs, segment{len(c.ids), len(c.ids) + len(suffix), pre})
+	for i, id := range suffix {
+		c.ids, c.pos = append(c.ids, id), append(c.pos, int32(len(prefix)+i))
+	}
+	c.eot, c.outRows = append(c.eot, int32(len(c.ids)-1)), append(c.outRows, outRow)
+}
+
+func (pk *packer) current() *packedCall {
+	if len(pk.calls) == 0 {
+		pk.calls = append(pk.calls, &packedCall{})
+	}
+	return pk.calls[len(pk.calls)-1]
+}
+
+func (pk *packer) flush() []*packedCall {
+	if len(pk.calls) > 0 && len(pk.current().eot) == 0 {
+		return pk.calls[:len(pk.calls)-1]
+	}
+	return pk.calls
+}
+
+// Packed calls are padded so that few shapes get compiled: N to a multiple of 32 (padding tokens
+// attend only to themselves), B to a multiple of 8 (padding outputs read token 0, then dropped).
+const packN, packB = 32, 8
+
+// mask builds the [n, n] attention mask of the call: a prefix token sees its prefix up to itself,
+// a suffix token its group's prefix and its own suffix up to itself.
+func (c *packedCall) mask(n int) []bool {
+	mask := make([]bool, n*n)
+	for _, s := range c.segs {
+		for i := s.start; i < s.end; i++ {
+			row := mask[i*n : (i+1)*n]
+			if s.prefixOf >= 0 {
+				pre := c.segs[s.prefixOf]
+				for j := pre.start; j < pre.end; j++ {
+					row[j] = true
+				}
+			}
+			for j := s.start; j <= i; j++ {
+				row[j] = true
+			}
+		}
+	}
+	for i := len(c.ids); i < n; i++ {
+		mask[i*n+i] = true
+	}
+	return mask
+}
+
+// runPacked runs one packed call and returns its prompts' features [len(c.eot), EmbedDim].
+func (m *Model) runPacked(c *packedCall) (*Features, error) {
+	n := (len(c.ids) + packN - 1) / packN * packN
+	b := (len(c.eot) + packB - 1) / packB * packB
+	ids, pos, eot := make([]int32, n), make([]int32, n), make([]int32, b)
+	copy(ids, c.ids)
+	copy(pos, c.pos)
+	copy(eot, c.eot)
 	out, err := m.run(m.prefixExecutable(),
-		tensors.FromFlatDataAndDimensions(append([]int32(nil), prefix...), 1, pl),
-		tensors.FromFlatDataAndDimensions(suffix, b, sl),
+		tensors.FromFlatDataAndDimensions(ids, 1, n),
+		tensors.FromFlatDataAndDimensions(pos, 1, n),
+		tensors.FromFlatDataAndDimensions(c.mask(n), n, n),
 		tensors.FromFlatDataAndDimensions(eot, b))
 	if err != nil {
-		return nil, fmt.Errorf("clip: encode text (shared prefix): %w", err)
+		return nil, fmt.Errorf("clip: encode text (packed prompts): %w", err)
 	}
 	f, err := toFeatures(out[0])
 	if err != nil {
 		return nil, err
 	}
-	f.Data = f.Data[:len(idx)*m.Config.EmbedDim]
+	f.Data = f.Data[:len(c.eot)*m.Config.EmbedDim]
 	return f, nil
 }
 
@@ -183,7 +249,7 @@ func (m *Model) prefixExecutable() *Exec {
 	if m.prefixExec == nil {
 		m.prefixExec = MustNewExec(m.backend, func(inputs []*Node) []*Node {
 			n := len(m.names)
-			return []*Node{EncodeSharedPrefixGraph(m.Config, m.paramsOf(inputs[:n]), inputs[n], inputs[n+1], inputs[n+2])}
+			return []*Node{EncodePackedPromptsGraph(m.Config, m.paramsOf(inputs[:n]), inputs[n], inputs[n+1], inputs[n+2], inputs[n+3])}
 		}).SetMaxCache(256)
 	}
 	return m.prefixExec
