@@ -1,0 +1,175 @@
+package sam
+
+import (
+	"fmt"
+	"math"
+
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// The mask decoder works without the batch axis: tokens [Q, C], image keys [N, C] with
+// N = G·G in row-major order (n = row·G + col), as upstream flattens BCHW to B·HW·C.
+
+// DecoderAttention is SAM's Attention module: q/k/v projections to an inner width (C for
+// self-attention, C/downsample for cross-attention), heads of width inner/heads,
+// softmax(q·kᵀ/√d)·v per head, heads concatenated, out_proj back to C. q [Q, C], k and v
+// [K, C].
+func DecoderAttention(c Config, p Params, prefix string, q, k, v *Node) *Node {
+	q = Linear(q, p, prefix+".q_proj")
+	k = Linear(k, p, prefix+".k_proj")
+	v = Linear(v, p, prefix+".v_proj")
+	inner := q.Shape().Dimensions[1]
+	h := c.TransformerHeads
+	d := inner / h
+	split := func(x *Node) *Node { return Reshape(x, x.Shape().Dimensions[0], h, d) }
+	q, k, v = split(q), split(k), split(v)
+	logits := DivScalar(Einsum("qhd,khd->hqk", q, k), math.Sqrt(float64(d)))
+	w := Softmax(logits, -1)
+	out := Einsum("hqk,khd->qhd", w, v)
+	return Linear(Reshape(out, out.Shape().Dimensions[0], inner), p, prefix+".out_proj")
+}
+
+// TwoWayBlock is TwoWayAttentionBlock: token self-attention, token→image cross-attention,
+// token MLP (ReLU), image→token cross-attention, each followed by a LayerNorm. The first
+// layer's self-attention sees neither the token PE nor a residual (skip_first_layer_pe).
+func TwoWayBlock(c Config, p Params, prefix string, skipFirstPE bool, queries, keys, queryPE, keyPE *Node) (*Node, *Node) {
+	norm := func(x *Node, i int) *Node { return LayerNorm(x, p, fmt.Sprintf("%s.norm%d", prefix, i), c.DecoderEps) }
+	if skipFirstPE {
+		queries = DecoderAttention(c, p, prefix+".self_attn", queries, queries, queries)
+	} else {
+		q := Add(queries, queryPE)
+		queries = Add(queries, DecoderAttention(c, p, prefix+".self_attn", q, q, queries))
+	}
+	queries = norm(queries, 1)
+
+	q, k := Add(queries, queryPE), Add(keys, keyPE)
+	queries = norm(Add(queries, DecoderAttention(c, p, prefix+".cross_attn_token_to_image", q, k, keys)), 2)
+
+	queries = norm(Add(queries, MLPBlock(queries, p, prefix+".mlp", ReLU)), 3)
+
+	q = Add(queries, queryPE)
+	keys = norm(Add(keys, DecoderAttention(c, p, prefix+".cross_attn_image_to_token", k, q, queries)), 4)
+	return queries, keys
+}
+
+// TwoWayTransformerGraph is TwoWayTransformer: the layers, then a final token→image attention
+// and norm_final_attn. image and imagePE are [N, C], tokens [Q, C] (also the query PE).
+// Returns the tokens (hs) and the image keys.
+func TwoWayTransformerGraph(c Config, p Params, image, imagePE, tokens *Node) (hs, keys *Node) {
+	const pre = "mask_decoder.transformer"
+	queries, keys := tokens, image
+	for i := range c.TransformerDepth {
+		queries, keys = TwoWayBlock(c, p, fmt.Sprintf("%s.layers.%d", pre, i), i == 0, queries, keys, tokens, imagePE)
+	}
+	q, k := Add(queries, tokens), Add(keys, imagePE)
+	queries = Add(queries, DecoderAttention(c, p, pre+".final_attn_token_to_image", q, k, keys))
+	return LayerNorm(queries, p, pre+".norm_final_attn", c.DecoderEps), keys
+}
+
+// OutputUpscalingGraph is output_upscaling: ConvTranspose2d k2s2 → LayerNorm2d → GELU →
+// ConvTranspose2d k2s2 → GELU, on keys [N, C] reshaped to [1, C, G, G]. Output
+// [1, C/8, 4G, 4G]. The transposed convolutions are einsums (stride = kernel).
+func OutputUpscalingGraph(c Config, p Params, keys *Node) *Node {
+	n := c.GridSize()
+	x := Reshape(Transpose(keys, 0, 1), 1, c.TransformerDim, n, n)
+	x = PatchConvTranspose2d(x, p, "mask_decoder.output_upscaling.0")
+	x = GELU(LayerNorm2d(x, p, "mask_decoder.output_upscaling.1", maskNormEps))
+	return GELU(PatchConvTranspose2d(x, p, "mask_decoder.output_upscaling.3"))
+}
+
+// DecoderOutputs are MaskDecoder.predict_masks' results for every mask token (before the
+// multimask selection) and the intermediates the parity tests check.
+type DecoderOutputs struct {
+	Logits  *Features // [1, M, 4G, 4G], M = NumMultimaskOutputs + 1
+	IoU     *Features // [1, M], raw IoU head (no sigmoid)
+	HS      *Features // [1, 1+M+T, C], tokens after the transformer
+	HyperIn *Features // [1, M, C/8]
+}
+
+// MaskDecoderGraph is MaskDecoder.predict_masks for one image: embedding and dense [1, C, G,
+// G], imagePE [1, C, G, G], sparse [1, T, C]. Returns logits [1, M, 4G, 4G], iou [1, M], hs
+// [1, 1+M+T, C] and hyper_in [1, M, C/8].
+func MaskDecoderGraph(c Config, p Params, embedding, imagePE, sparse, dense *Node) []*Node {
+	cd := c.TransformerDim
+	flat := func(x *Node) *Node { return Transpose(Reshape(x, cd, -1), 0, 1) } // [1,C,G,G] → [N, C]
+	output := Concatenate([]*Node{p.Get("mask_decoder.iou_token.weight"), p.Get("mask_decoder.mask_tokens.weight")}, 0)
+	tokens := Concatenate([]*Node{output, Reshape(sparse, -1, cd)}, 0)
+	src := flat(Add(embedding, dense))
+
+	hs, keys := TwoWayTransformerGraph(c, p, src, flat(imagePE), tokens)
+	up := OutputUpscalingGraph(c, p, keys) // [1, C/8, 4G, 4G]
+
+	m := c.NumMultimaskOutputs + 1
+	hyper := make([]*Node, m)
+	for k := range m {
+		tok := SliceAxis(hs, 0, AxisElem(1+k))
+		hyper[k] = MLP(tok, p, fmt.Sprintf("mask_decoder.output_hypernetworks_mlps.%d", k), 3, false)
+	}
+	hyperIn := Concatenate(hyper, 0) // [M, C/8]
+	logits := Einsum("mc,bchw->bmhw", hyperIn, up)
+	iou := MLP(SliceAxis(hs, 0, AxisElem(0)), p, "mask_decoder.iou_prediction_head", c.IoUHeadDepth, false)
+	return []*Node{logits, iou, InsertAxes(hs, 0), InsertAxes(hyperIn, 0)}
+}
+
+// decoderPrefixes are the parameters the decoder program reads: the decoder and the PE matrix.
+var decoderPrefixes = []string{"mask_decoder.", "prompt_encoder.pe_layer."}
+
+// DecodeMasks runs the mask decoder on an image embedding [1, C, G, G] and prompt embeddings.
+// The image PE is computed inside the same executable (constant-folded per compilation). The
+// executable is compiled once per token count and cached.
+func (m *Model) DecodeMasks(embedding *Features, prompt *PromptEmbeddings) (*DecoderOutputs, error) {
+	c := m.Config
+	g := c.GridSize()
+	if err := checkFeatures("image embedding", embedding, 1, c.TransformerDim, g, g); err != nil {
+		return nil, err
+	}
+	if prompt == nil || prompt.Sparse == nil || prompt.Dense == nil {
+		return nil, fmt.Errorf("sam: no prompt embeddings")
+	}
+	if err := checkFeatures("dense prompt embedding", prompt.Dense, 1, c.TransformerDim, g, g); err != nil {
+		return nil, err
+	}
+	if len(prompt.Sparse.Shape) != 3 || prompt.Sparse.Shape[0] != 1 || prompt.Sparse.Shape[2] != c.TransformerDim {
+		return nil, fmt.Errorf("sam: sparse prompt embedding of shape %v, want [1 T %d]", prompt.Sparse.Shape, c.TransformerDim)
+	}
+	if err := checkFeatures("sparse prompt embedding", prompt.Sparse, prompt.Sparse.Shape...); err != nil {
+		return nil, err
+	}
+	pr := m.program("decoder", decoderPrefixes, func(p Params, in []*Node) []*Node {
+		return MaskDecoderGraph(c, p, in[0], DensePEGraph(c, p, in[0].Graph()), in[1], in[2])
+	})
+	out, err := pr.run(featureTensor(embedding), featureTensor(prompt.Sparse), featureTensor(prompt.Dense))
+	if err != nil {
+		return nil, err
+	}
+	res := make([]*Features, len(out))
+	for i, t := range out {
+		if res[i], err = toFeatures(t); err != nil {
+			return nil, err
+		}
+	}
+	return &DecoderOutputs{Logits: res[0], IoU: res[1], HS: res[2], HyperIn: res[3]}, nil
+}
+
+// checkFeatures reports a clear error when f is missing or not of the given shape.
+func checkFeatures(what string, f *Features, dims ...int) error {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	switch {
+	case f == nil:
+		return fmt.Errorf("sam: no %s", what)
+	case fmt.Sprint(f.Shape) != fmt.Sprint(dims):
+		return fmt.Errorf("sam: %s of shape %v, want %v", what, f.Shape, dims)
+	case len(f.Data) != n:
+		return fmt.Errorf("sam: %s has %d values for shape %v", what, len(f.Data), f.Shape)
+	}
+	return nil
+}
+
+// featureTensor wraps host data as a program input (callers validate the shape first).
+func featureTensor(f *Features) *tensors.Tensor {
+	return tensors.FromFlatDataAndDimensions(f.Data, f.Shape...)
+}
