@@ -1,0 +1,89 @@
+package sam
+
+import (
+	"strings"
+	"testing"
+)
+
+// flatImage is an h×w RGB image of one colour.
+func flatImage(h, w int, c [3]uint8) []uint8 {
+	img := make([]uint8, h*w*3)
+	for i := 0; i < len(img); i += 3 {
+		copy(img[i:], c[:])
+	}
+	return img
+}
+
+func pixelAt(img []uint8, w, x, y int) [3]uint8 {
+	i := 3 * (y*w + x)
+	return [3]uint8{img[i], img[i+1], img[i+2]}
+}
+
+func TestDrawMaskDemoStyle(t *testing.T) {
+	const h, w = 20, 20
+	bg := [3]uint8{100, 50, 21}
+	img := flatImage(h, w, bg)
+	mask := make([]bool, h*w)
+	mask[0] = true
+	out, err := DrawMask(img, h, w, mask, [][2]int{{10, 10}, {-2, 19}}, []uint8{1, 0}, DemoStyle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// demo.py: pixel//2 + (153,255,255)BGR//2 = + (127,127,76) RGB.
+	if got, want := pixelAt(out, w, 0, 0), [3]uint8{100/2 + 127, 50/2 + 127, 21/2 + 76}; got != want {
+		t.Errorf("masked pixel %v, want %v", got, want)
+	}
+	if got := pixelAt(out, w, 5, 5); got != bg {
+		t.Errorf("unmasked pixel changed to %v", got)
+	}
+	// Ring 1.5 ≤ d ≤ 4.5 around (10, 10) in the positive colour; centre and far pixels untouched.
+	for _, c := range []struct {
+		x, y int
+		want [3]uint8
+	}{{13, 10, DemoStyle.Positive}, {10, 6, DemoStyle.Positive}, {12, 12, DemoStyle.Positive}, {10, 10, bg}, {15, 10, bg}, {0, 18, DemoStyle.Negative}} {
+		if got := pixelAt(out, w, c.x, c.y); got != c.want {
+			t.Errorf("pixel (%d, %d) = %v, want %v", c.x, c.y, got, c.want)
+		}
+	}
+	if pixelAt(img, w, 0, 0) != bg {
+		t.Error("DrawMask modified its input")
+	}
+}
+
+func TestDrawMaskNotebookStyle(t *testing.T) {
+	const h, w = 40, 40
+	img := flatImage(h, w, [3]uint8{100, 50, 20})
+	mask := make([]bool, h*w)
+	mask[w*39] = true
+	out, err := DrawMask(img, h, w, mask, [][2]int{{20, 20}}, []uint8{0}, NotebookStyle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// round(0.4·pixel + 0.6·(30,144,255)).
+	if got, want := pixelAt(out, w, 0, 39), [3]uint8{58, 106, 161}; got != want {
+		t.Errorf("masked pixel %v, want %v", got, want)
+	}
+	if got := pixelAt(out, w, 20, 20); got != NotebookStyle.Negative {
+		t.Errorf("disc centre %v, want the negative colour", got)
+	}
+	if got := pixelAt(out, w, 20+14, 20); got != *NotebookStyle.Outline {
+		t.Errorf("outline pixel %v, want white", got)
+	}
+}
+
+func TestDrawMaskErrors(t *testing.T) {
+	img := flatImage(4, 4, [3]uint8{})
+	for _, c := range []struct {
+		name   string
+		run    func() error
+		substr string
+	}{
+		{"short image", func() error { _, err := DrawMask(img[:5], 4, 4, nil, nil, nil, DemoStyle); return err }, "not 4x4 RGB"},
+		{"mask size", func() error { _, err := DrawMask(img, 4, 4, make([]bool, 3), nil, nil, DemoStyle); return err }, "mask of 3 pixels"},
+		{"labels", func() error { _, err := DrawMask(img, 4, 4, nil, [][2]int{{1, 1}}, nil, DemoStyle); return err }, "1 points but 0 labels"},
+	} {
+		if err := c.run(); err == nil || !strings.Contains(err.Error(), c.substr) {
+			t.Errorf("%s: %v, want an error containing %q", c.name, err, c.substr)
+		}
+	}
+}

@@ -1,0 +1,205 @@
+package sam
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// End to end from the stored RGB arrays: SetImage (part of the image encoder's parity) then
+// Predict for every prompt set of the image, against the stored predict outputs.
+func TestPredictFromRGBGolden(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the image encoder")
+	}
+	m := loadTiny(t)
+	for _, image := range []string{"demo", "crop"} {
+		p := NewPredictor(m)
+		if err := p.SetImage(goldenRGB(t, image)); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range goldenPromptSets {
+			if g.image != image {
+				continue
+			}
+			t.Run(g.String(), func(t *testing.T) {
+				pr := g.prompt(t)
+				res, err := p.Predict(pr.Points, pr.Labels, pr.Box, pr.MaskInput, pr.Multimask)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkPrediction(t, g, res)
+			})
+		}
+	}
+}
+
+// Bad prompts come back as errors naming the problem, before anything runs.
+func TestPredictBadInput(t *testing.T) {
+	m := loadTiny(t)
+	p := NewPredictor(m)
+	one := [][2]float64{{10, 10}}
+	if _, err := p.Predict(one, []int{1}, nil, nil, true); !errors.Is(err, ErrNoImage) {
+		t.Errorf("predict before SetImage: %v, want ErrNoImage", err)
+	}
+	p.SetEmbedding(goldenEmbedding(t, "demo")) // 375×500
+	s := m.Config.MaskInputSize()
+	for _, c := range []struct {
+		name   string
+		points [][2]float64
+		labels []int
+		box    *[4]float64
+		mask   []float32
+		want   string
+	}{
+		{"no prompt", nil, nil, nil, nil, "no prompt"},
+		{"mask only", nil, nil, nil, make([]float32, s*s), "no prompt"},
+		{"labels count", one, []int{1, 0}, nil, nil, "1 points but 2 labels"},
+		{"x outside", [][2]float64{{501, 10}}, []int{1}, nil, nil, "outside the 500×375 image"},
+		{"y negative", [][2]float64{{10, -1}}, []int{1}, nil, nil, "outside"},
+		{"NaN point", [][2]float64{{math.NaN(), 1}}, []int{1}, nil, nil, "outside"},
+		{"label 2", one, []int{2}, nil, nil, "label 2"},
+		{"label -2", one, []int{-2}, nil, nil, "label -2"},
+		{"box outside", nil, nil, &[4]float64{0, 0, 600, 10}, nil, "box corner"},
+		{"box reversed", nil, nil, &[4]float64{50, 50, 10, 60}, nil, "x0 ≤ x1"},
+		{"mask size", one, []int{1}, nil, make([]float32, 64*64), "mask input has 4096 values, want 256×256"},
+		{"mask NaN", one, []int{1}, nil, append(make([]float32, s*s-1), float32(math.NaN())), "is NaN"},
+	} {
+		_, err := p.Predict(c.points, c.labels, c.box, c.mask, true)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+
+	// A malformed embedding is an error too, not a panic inside the graph.
+	bad := goldenEmbedding(t, "demo")
+	bad.Features = &Features{Shape: []int{1, 256, 32, 32}, Data: make([]float32, 256*32*32)}
+	if _, err := m.PredictEmbedding(bad, Prompt{Points: one, Labels: []int{1}}); err == nil || !strings.Contains(err.Error(), "image embedding of shape") {
+		t.Errorf("wrong embedding shape: %v", err)
+	}
+	if _, err := m.PredictEmbedding(nil, Prompt{Points: one, Labels: []int{1}}); !errors.Is(err, ErrNoImage) {
+		t.Errorf("nil embedding: %v", err)
+	}
+}
+
+// Label −1 points and the edges of the image are accepted (upstream allows both); a box alone
+// is a valid prompt.
+func TestPredictEdgeCases(t *testing.T) {
+	m := loadTiny(t)
+	p := NewPredictor(m)
+	p.SetEmbedding(goldenEmbedding(t, "crop")) // 333×250
+	for _, c := range []struct {
+		name   string
+		points [][2]float64
+		labels []int
+		box    *[4]float64
+	}{
+		{"ignored point", [][2]float64{{10, 10}, {249.5, 333}}, []int{1, -1}, nil},
+		{"corner point", [][2]float64{{0, 0}}, []int{0}, nil},
+		{"box only", nil, nil, &[4]float64{0, 0, 250, 333}},
+	} {
+		res, err := p.Predict(c.points, c.labels, c.box, nil, false)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if len(res.Masks) != 1 || len(res.Masks[0]) != 333*250 || len(res.LowResLogits[0]) != 256*256 {
+			t.Errorf("%s: %d masks of %d pixels", c.name, len(res.Masks), len(res.Masks[0]))
+		}
+	}
+}
+
+// The tokens' layout follows upstream: +0.5, a pad token without a box, corners with a box.
+func TestLayoutSparseTokens(t *testing.T) {
+	orig, input := [2]int{375, 500}, [2]int{768, 1024}
+	tok, err := LayoutSparseTokens([][2]float64{{222, 176}}, []int{1}, nil, orig, input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float32{float32(222*2.048) + 0.5, float32(176*2.048) + 0.5, 0, 0}
+	if len(tok.Coords) != 4 || tok.Coords[0] != want[0] || tok.Coords[1] != want[1] || tok.Coords[2] != 0 || tok.Coords[3] != 0 {
+		t.Errorf("coords %v, want %v", tok.Coords, want)
+	}
+	if got := tok.Labels; len(got) != 2 || got[0] != 1 || got[1] != -1 {
+		t.Errorf("labels %v, want [1 -1]", got)
+	}
+	tok, err = LayoutSparseTokens([][2]float64{{222, 176}}, []int{0}, &[4]float64{1, 2, 3, 4}, orig, input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.Labels; len(got) != 3 || got[0] != 0 || got[1] != 2 || got[2] != 3 {
+		t.Errorf("labels with box %v, want [0 2 3]", got)
+	}
+	if tok.Coords[2] != float32(2.048)+0.5 || tok.Coords[3] != float32(4.096)+0.5 {
+		t.Errorf("box top-left token %v, want (2.548, 4.596)", tok.Coords[2:4])
+	}
+}
+
+// Concurrent predictions of different prompt shapes on one predictor give the same results as
+// sequential ones (the executables are shared and cached per token count).
+func TestPredictConcurrent(t *testing.T) {
+	m := loadTiny(t)
+	p := NewPredictor(m)
+	p.SetEmbedding(goldenEmbedding(t, "demo"))
+	prompts := []Prompt{
+		{Points: [][2]float64{{222, 176}}, Labels: []int{1}, Multimask: true},
+		{Points: [][2]float64{{250, 187}, {321, 241}, {464, 26}}, Labels: []int{1, 1, 0}, Multimask: true},
+		{Points: [][2]float64{{222, 176}}, Labels: []int{1}, Box: &[4]float64{165, 70, 440, 340}},
+	}
+	want := make([]*Prediction, len(prompts))
+	for i, pr := range prompts {
+		var err error
+		if want[i], err = p.Predict(pr.Points, pr.Labels, pr.Box, nil, pr.Multimask); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4*len(prompts))
+	for range 4 {
+		for i, pr := range prompts {
+			wg.Go(func() {
+				got, err := p.Predict(pr.Points, pr.Labels, pr.Box, nil, pr.Multimask)
+				switch {
+				case err != nil:
+					errs <- err.Error()
+				case !sameFloats(got.Scores, want[i].Scores) || !sameFloats(got.LowResLogits[0], want[i].LowResLogits[0]):
+					errs <- "prompt results differ between concurrent and sequential runs"
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func sameFloats(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// The postprocess index math: identity size is the identity; 2× upsampling of a ramp
+// reproduces torch's align_corners=False values (edges clamp, interior interpolates).
+func TestBilinearTaps(t *testing.T) {
+	same := bilinearApply([]float32{1, 2, 3, 4, 5, 6}, 3, bilinearTaps(2, 2), bilinearTaps(3, 3))
+	if !sameFloats(same, []float32{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("identity resize gave %v", same)
+	}
+	// torch.nn.functional.interpolate([[0, 1, 2, 3]], size=8, mode="linear") values.
+	up := bilinearApply([]float32{0, 1, 2, 3}, 4, bilinearTaps(1, 1), bilinearTaps(4, 8))
+	want := []float32{0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3}
+	if !sameFloats(up, want) {
+		t.Errorf("2× ramp %v, want %v", up, want)
+	}
+}

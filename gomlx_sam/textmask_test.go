@@ -1,0 +1,141 @@
+package sam
+
+import (
+	"context"
+	"image"
+	"strings"
+	"testing"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/surgery"
+)
+
+// The stored b sets are CLIP Surgery-style points (similarity_map_to_points on a 7×7 map):
+// MaskFromPoints must keep the golden best mask.
+func TestMaskFromPointsGolden(t *testing.T) {
+	m := loadTiny(t)
+	for _, g := range goldenPromptSets {
+		if g.set != "b_clipsurgery_points" {
+			continue
+		}
+		t.Run(g.String(), func(t *testing.T) {
+			p := NewPredictor(m)
+			p.SetEmbedding(goldenEmbedding(t, g.image))
+			pr := g.prompt(t)
+			points := make([][2]int, len(pr.Points))
+			labels := make([]uint8, len(pr.Labels))
+			for i, pt := range pr.Points {
+				points[i] = [2]int{int(pt[0]), int(pt[1])}
+				labels[i] = uint8(pr.Labels[i])
+			}
+			tm, err := p.MaskFromPoints(points, labels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPrediction(t, g, tm.Prediction)
+			if tm.Best != tm.Prediction.Best() || tm.Score != tm.Prediction.Scores[tm.Best] {
+				t.Errorf("best %d score %v, prediction says %d", tm.Best, tm.Score, tm.Prediction.Best())
+			}
+			checkMask(t, "text mask", tm.Mask, tm.Prediction.Logits[tm.Best], goldens.Load(t, g.file("best_mask.npy")).U8)
+		})
+	}
+}
+
+// The CLIP Surgery side with the golden tiny CLIP: every target's mask is the best-scored
+// multimask prediction for that target's points.
+func TestTextMasksFromExplainer(t *testing.T) {
+	m := loadTiny(t)
+	cm, _, err := clip.Load(context.Background(), goldens.Path(t, "models", "vit16.openai.safetensors"), clip.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := surgery.NewExplainer(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rgb := goldens.Load(t, "sam/demo/image_rgb.npy")
+	px, err := imageprep.PixelsFromArray(rgb.Shape[0], rgb.Shape[1], 3, rgb.U8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := surgery.Options{Labels: []string{"bench", "person", "ground", "building", "sky"}, Templates: []string{"a photo of a {}."}}
+	res, err := ex.ExplainPixels(px, []string{"bench", "person"}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPredictor(m)
+	p.SetEmbedding(goldenEmbedding(t, "demo"))
+	masks, err := p.TextMasks(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(masks) != 2 || masks[0].Text != "bench" || masks[1].Text != "person" {
+		t.Fatalf("got %d text masks", len(masks))
+	}
+	for i, tm := range masks {
+		tgt := res.Targets[i]
+		if len(tm.Points) == 0 || len(tm.Points) != len(tgt.Points) {
+			t.Fatalf("%s: %d points, target has %d", tm.Text, len(tm.Points), len(tgt.Points))
+		}
+		pts := make([][2]float64, len(tgt.Points))
+		labels := make([]int, len(tgt.Labels))
+		for j, pt := range tgt.Points {
+			pts[j] = [2]float64{float64(pt[0]), float64(pt[1])}
+			labels[j] = int(tgt.Labels[j])
+		}
+		direct, err := p.Predict(pts, labels, nil, nil, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		best := 0
+		for k, s := range direct.Scores {
+			if s > direct.Scores[best] {
+				best = k
+			}
+		}
+		if len(direct.Masks) != 3 || tm.Best != best || tm.Score != direct.Scores[best] || !sameBools(tm.Mask, direct.Masks[best]) {
+			t.Errorf("%s: text mask (best %d, score %v) is not the direct prediction's best (%d, %v)", tm.Text, tm.Best, tm.Score, best, direct.Scores[best])
+		}
+		t.Logf("%s: %d points, best mask %d (score %.4f), %d foreground pixels", tm.Text, len(tm.Points), tm.Best, tm.Score, countTrue(tm.Mask))
+	}
+
+	// A result for another image size is refused.
+	other := *res
+	other.Width++
+	if _, err := p.TextMasks(&other); err == nil || !strings.Contains(err.Error(), "CLIP Surgery result is for") {
+		t.Errorf("size mismatch: %v", err)
+	}
+	if _, _, err := TextToMask(ex, p, nil, []string{"bench"}, opt); err == nil {
+		t.Error("TextToMask accepted a nil image")
+	}
+	if _, _, err := TextToMask(ex, p, image.NewRGBA(image.Rect(0, 0, 8, 8)), []string{"no such label"}, opt); err == nil {
+		t.Error("TextToMask accepted a target outside the label set")
+	}
+	if _, err := p.MaskFromPoints([][2]int{{1, 1}}, nil); err == nil {
+		t.Error("MaskFromPoints accepted points without labels")
+	}
+}
+
+func sameBools(a, b []bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func countTrue(m []bool) int {
+	n := 0
+	for _, v := range m {
+		if v {
+			n++
+		}
+	}
+	return n
+}
