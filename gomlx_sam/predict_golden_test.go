@@ -68,7 +68,7 @@ func (g goldenPromptSet) prompt(t *testing.T) Prompt {
 
 // goldenEmbedding is the image's stored embedding with its sizes, so that the prompt side is
 // tested independently of the image encoder.
-func goldenEmbedding(t *testing.T, image string) *ImageEmbedding {
+func goldenEmbedding(t testing.TB, image string) *ImageEmbedding {
 	t.Helper()
 	e := goldens.Load(t, "sam/"+image+"/image_embedding.npy")
 	rgb := goldens.Load(t, "sam/"+image+"/image_rgb.npy")

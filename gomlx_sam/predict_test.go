@@ -11,9 +11,6 @@ import (
 // End to end from the stored RGB arrays: SetImage (part of the image encoder's parity) then
 // Predict for every prompt set of the image, against the stored predict outputs.
 func TestPredictFromRGBGolden(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the image encoder")
-	}
 	m := loadTiny(t)
 	for _, image := range []string{"demo", "crop"} {
 		p := NewPredictor(m)
@@ -201,5 +198,33 @@ func TestBilinearTaps(t *testing.T) {
 	want := []float32{0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3}
 	if !sameFloats(up, want) {
 		t.Errorf("2× ramp %v, want %v", up, want)
+	}
+}
+
+// BenchmarkPredict is one multimask point prediction on a set image: prompt encoder, decoder
+// and postprocessing to 375×500 (the executables are compiled before the timer starts).
+func BenchmarkPredict(b *testing.B) {
+	m := loadTiny(b)
+	p := NewPredictor(m)
+	p.SetEmbedding(goldenEmbedding(b, "demo"))
+	pts, labels := [][2]float64{{250, 187}, {321, 241}, {464, 26}, {35, 348}}, []int{1, 1, 0, 0}
+	if _, err := p.Predict(pts, labels, nil, nil, true); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := p.Predict(pts, labels, nil, nil, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPostprocess is PostprocessMasks alone for one mask of the demo image.
+func BenchmarkPostprocess(b *testing.B) {
+	low := make([]float32, 256*256)
+	for i := range low {
+		low[i] = float32(i%97) - 48
+	}
+	for b.Loop() {
+		PostprocessMasks(low, 256, 1024, [2]int{768, 1024}, [2]int{375, 500})
 	}
 }
