@@ -80,18 +80,15 @@ func (m *Model) predictAll(emb *ImageEmbedding, pr Prompt) (res *Prediction, pe 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if pr.MaskInput != nil {
-		if err := checkMaskInput(pr.MaskInput, m.Config.MaskInputSize()); err != nil {
-			return nil, nil, nil, err
-		}
-	}
 	if pe, err = m.EmbedPrompt(tok, pr.MaskInput); err != nil {
 		return nil, nil, nil, err
 	}
 	if dec, err = m.DecodeMasks(emb.Features, pe); err != nil {
 		return nil, nil, nil, err
 	}
-	res = m.postprocess(dec, pr.Multimask, orig, input)
+	if res, err = m.postprocess(dec, pr.Multimask, orig, input); err != nil {
+		return nil, nil, nil, err
+	}
 	return res, pe, dec, nil
 }
 
@@ -196,7 +193,7 @@ func TransformCoords(x, y float64, orig, input [2]int) (float32, float32) {
 
 // postprocess selects the output channels (1.. with multimask, 0 without), upsamples their
 // logits to the original size (PostprocessMasks) and thresholds them.
-func (m *Model) postprocess(dec *DecoderOutputs, multimask bool, orig, input [2]int) *Prediction {
+func (m *Model) postprocess(dec *DecoderOutputs, multimask bool, orig, input [2]int) (*Prediction, error) {
 	s := dec.Logits.Shape[2]
 	nm := dec.Logits.Shape[1]
 	first, last := 0, 1
@@ -206,7 +203,10 @@ func (m *Model) postprocess(dec *DecoderOutputs, multimask bool, orig, input [2]
 	res := &Prediction{Height: orig[0], Width: orig[1], LowResSize: s}
 	for k := first; k < last; k++ {
 		low := dec.Logits.Data[k*s*s : (k+1)*s*s]
-		logits := PostprocessMasks(low, s, m.Config.ImageSize, input, orig)
+		logits, err := PostprocessMasks(low, s, m.Config.ImageSize, input, orig)
+		if err != nil {
+			return nil, err
+		}
 		mask := make([]bool, len(logits))
 		for i, v := range logits {
 			mask[i] = v > m.Config.MaskThreshold
@@ -216,5 +216,5 @@ func (m *Model) postprocess(dec *DecoderOutputs, multimask bool, orig, input [2]
 		res.Masks = append(res.Masks, mask)
 		res.Scores = append(res.Scores, dec.IoU.Data[k])
 	}
-	return res
+	return res, nil
 }

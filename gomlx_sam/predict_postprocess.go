@@ -1,17 +1,28 @@
 package sam
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // PostprocessMasks is Sam.postprocess_masks for one low-res logit map (s×s): bilinear
 // (align_corners=False) to imageSize², crop to the resized input (H, W) = input, bilinear to
 // the original (H, W) = orig. Returns orig H×W logits, row-major. It is plain Go rather than a
 // graph so that it can follow torch's CPU index arithmetic exactly (see bilinearTaps); only the
 // cropped part of the imageSize² map is computed, which is the same values.
-func PostprocessMasks(low []float32, s, imageSize int, input, orig [2]int) []float32 {
+func PostprocessMasks(low []float32, s, imageSize int, input, orig [2]int) ([]float32, error) {
+	switch {
+	case s <= 0 || len(low) != s*s:
+		return nil, fmt.Errorf("sam: postprocess: %d logits for a %d×%d map", len(low), s, s)
+	case input[0] <= 0 || input[1] <= 0 || input[0] > imageSize || input[1] > imageSize:
+		return nil, fmt.Errorf("sam: postprocess: input size %v does not fit the %d×%d model input", input, imageSize, imageSize)
+	case orig[0] <= 0 || orig[1] <= 0:
+		return nil, fmt.Errorf("sam: postprocess: original size %v", orig)
+	}
 	rows := bilinearTaps(s, imageSize)[:input[0]]
 	cols := bilinearTaps(s, imageSize)[:input[1]]
 	cropped := bilinearApply(low, s, rows, cols)
-	return bilinearApply(cropped, input[1], bilinearTaps(input[0], orig[0]), bilinearTaps(input[1], orig[1]))
+	return bilinearApply(cropped, input[1], bilinearTaps(input[0], orig[0]), bilinearTaps(input[1], orig[1])), nil
 }
 
 // lerpTap is one output index of a bilinear resize: two source indices and their weights.

@@ -79,6 +79,24 @@ func TestPredictBadInput(t *testing.T) {
 	if _, err := m.PredictEmbedding(nil, Prompt{Points: one, Labels: []int{1}}); !errors.Is(err, ErrNoImage) {
 		t.Errorf("nil embedding: %v", err)
 	}
+
+	// The lower-level entry points check their inputs too.
+	if _, err := m.EmbedPrompt(nil, nil); err == nil || !strings.Contains(err.Error(), "sparse tokens") {
+		t.Errorf("EmbedPrompt(nil): %v", err)
+	}
+	tok := &SparseTokens{Coords: []float32{1, 2}, Labels: []int32{1}}
+	if _, err := m.EmbedPrompt(tok, make([]float32, 7)); err == nil || !strings.Contains(err.Error(), "mask input has 7 values") {
+		t.Errorf("EmbedPrompt with a short mask: %v", err)
+	}
+	if _, err := m.DecodeMasks(goldenEmbedding(t, "demo").Features, nil); err == nil {
+		t.Error("DecodeMasks without prompt embeddings")
+	}
+	if _, err := PostprocessMasks(make([]float32, 10), 256, 1024, [2]int{768, 1024}, [2]int{375, 500}); err == nil {
+		t.Error("PostprocessMasks accepted 10 logits")
+	}
+	if _, err := PostprocessMasks(make([]float32, 4), 2, 1024, [2]int{768, 2000}, [2]int{375, 500}); err == nil {
+		t.Error("PostprocessMasks accepted an input larger than the model's")
+	}
 }
 
 // Label −1 points and the edges of the image are accepted (upstream allows both); a box alone
@@ -225,6 +243,8 @@ func BenchmarkPostprocess(b *testing.B) {
 		low[i] = float32(i%97) - 48
 	}
 	for b.Loop() {
-		PostprocessMasks(low, 256, 1024, [2]int{768, 1024}, [2]int{375, 500})
+		if _, err := PostprocessMasks(low, 256, 1024, [2]int{768, 1024}, [2]int{375, 500}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

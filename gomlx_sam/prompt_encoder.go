@@ -1,6 +1,7 @@
 package sam
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/gomlx/compute/dtypes"
@@ -110,6 +111,14 @@ var promptPrefixes = []string{"prompt_encoder."}
 // count, has-mask).
 func (m *Model) EmbedPrompt(tok *SparseTokens, mask []float32) (*PromptEmbeddings, error) {
 	c := m.Config
+	if tok == nil || tok.Len() == 0 || len(tok.Coords) != 2*tok.Len() {
+		return nil, fmt.Errorf("sam: sparse tokens need T ≥ 1 labels and 2·T coordinates (LayoutSparseTokens makes them)")
+	}
+	if mask != nil {
+		if err := checkMaskInput(mask, c.MaskInputSize()); err != nil {
+			return nil, err
+		}
+	}
 	key, build := "prompt", func(p Params, in []*Node) []*Node {
 		return []*Node{SparseEmbeddingsGraph(c, p, in[0], in[1]), NoMaskDenseGraph(c, p, in[0].Graph())}
 	}
