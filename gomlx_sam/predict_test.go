@@ -6,6 +6,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/weights"
 )
 
 // End to end from the stored RGB arrays: SetImage (part of the image encoder's parity) then
@@ -246,5 +249,54 @@ func BenchmarkPostprocess(b *testing.B) {
 		if _, err := PostprocessMasks(low, 256, 1024, [2]int{768, 1024}, [2]int{375, 500}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The released models' decoder MLP is 2048 wide. The tiny checkpoint with its transformer MLPs
+// zero-padded from 256 to 2048 hidden units is the same function (the extra units are
+// ReLU(0) = 0 and have zero output weights), so it must reproduce the golden predictions while
+// running the config inferred as mlp_dim 2048.
+func TestDecoderMLPDim2048(t *testing.T) {
+	ckpt, err := weights.Read(goldens.Path(t, "sam", "sam_tiny.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wide = 2048
+	state := ckpt.Tensors
+	for name, tn := range state {
+		if !strings.HasPrefix(name, "mask_decoder.transformer.layers.") || !strings.Contains(name, ".mlp.") {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(name, "lin1.weight"): // [hidden, in]: extra zero rows
+			tn.F32 = append(tn.F32, make([]float32, (wide-tn.Shape[0])*tn.Shape[1])...)
+			tn.Shape = []int{wide, tn.Shape[1]}
+		case strings.HasSuffix(name, "lin1.bias"):
+			tn.F32 = append(tn.F32, make([]float32, wide-tn.Shape[0])...)
+			tn.Shape = []int{wide}
+		case strings.HasSuffix(name, "lin2.weight"): // [out, hidden]: extra zero columns
+			out, in := tn.Shape[0], tn.Shape[1]
+			padded := make([]float32, out*wide)
+			for r := range out {
+				copy(padded[r*wide:], tn.F32[r*in:(r+1)*in])
+			}
+			tn.F32, tn.Shape = padded, []int{out, wide}
+		}
+	}
+	m, err := NewModel(state, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Config.TransformerMLPDim != wide {
+		t.Fatalf("inferred mlp_dim %d, want %d", m.Config.TransformerMLPDim, wide)
+	}
+	for _, g := range goldenPromptSets[:4] {
+		t.Run(g.String(), func(t *testing.T) {
+			res, err := m.PredictEmbedding(goldenEmbedding(t, g.image), g.prompt(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPrediction(t, g, res)
+		})
 	}
 }
