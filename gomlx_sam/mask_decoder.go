@@ -68,14 +68,27 @@ func TwoWayTransformerGraph(c Config, p Params, image, imagePE, tokens *Node) (h
 }
 
 // OutputUpscalingGraph is output_upscaling: ConvTranspose2d k2s2 → LayerNorm2d → GELU →
-// ConvTranspose2d k2s2 → GELU, on keys [N, C] reshaped to [1, C, G, G]. Output
-// [1, C/8, 4G, 4G]. The transposed convolutions are einsums (stride = kernel).
+// ConvTranspose2d k2s2 → GELU, on keys [N, C] viewed as [G, G, C]. It stays channels-last
+// (the keys' layout; LayerNorm2d is then a LayerNorm over the last axis), which saves the
+// transposes of NCHW on the go backend. Output [4G, 4G, C/8].
 func OutputUpscalingGraph(c Config, p Params, keys *Node) *Node {
 	n := c.GridSize()
-	x := Reshape(Transpose(keys, 0, 1), 1, c.TransformerDim, n, n)
-	x = PatchConvTranspose2d(x, p, "mask_decoder.output_upscaling.0")
-	x = GELU(LayerNorm2d(x, p, "mask_decoder.output_upscaling.1", maskNormEps))
-	return GELU(PatchConvTranspose2d(x, p, "mask_decoder.output_upscaling.3"))
+	x := Reshape(keys, n, n, c.TransformerDim)
+	x = convTranspose2x2NHWC(x, p, "mask_decoder.output_upscaling.0")
+	x = GELU(LayerNorm(x, p, "mask_decoder.output_upscaling.1", maskNormEps))
+	return GELU(convTranspose2x2NHWC(x, p, "mask_decoder.output_upscaling.3"))
+}
+
+// convTranspose2x2NHWC is a ConvTranspose2d with stride = kernel on a channels-last image
+// [H, W, Cin]: every pixel writes its own k×k block, so it is one einsum with torch's weight
+// [Cin, Cout, k, k] (as [Cin, k, k, Cout]) and an interleaving reshape. Output [H·k, W·k, Cout].
+func convTranspose2x2NHWC(x *Node, p Params, prefix string) *Node {
+	w := TransposeAllDims(p.Get(prefix+".weight"), 0, 2, 3, 1) // [Cin, k, k, Cout]
+	k, o := w.Shape().Dimensions[1], w.Shape().Dimensions[3]
+	h, wd := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
+	y := Einsum("yxc,cijo->yxijo", x, w)
+	y = Reshape(TransposeAllDims(y, 0, 2, 1, 3, 4), h*k, wd*k, o)
+	return Add(y, Reshape(p.Get(prefix+".bias"), 1, 1, o))
 }
 
 // DecoderOutputs are MaskDecoder.predict_masks' results for every mask token (before the
@@ -88,17 +101,16 @@ type DecoderOutputs struct {
 }
 
 // MaskDecoderGraph is MaskDecoder.predict_masks for one image: embedding and dense [1, C, G,
-// G], imagePE [1, C, G, G], sparse [1, T, C]. Returns logits [1, M, 4G, 4G], iou [1, M], hs
+// G] (NCHW as upstream), imagePE channels-last [G, G, C] (densePEGrid), sparse [1, T, C]. Returns logits [1, M, 4G, 4G], iou [1, M], hs
 // [1, 1+M+T, C] and hyper_in [1, M, C/8].
 func MaskDecoderGraph(c Config, p Params, embedding, imagePE, sparse, dense *Node) []*Node {
 	cd := c.TransformerDim
-	flat := func(x *Node) *Node { return Transpose(Reshape(x, cd, -1), 0, 1) } // [1,C,G,G] → [N, C]
 	output := Concatenate([]*Node{p.Get("mask_decoder.iou_token.weight"), p.Get("mask_decoder.mask_tokens.weight")}, 0)
 	tokens := Concatenate([]*Node{output, Reshape(sparse, -1, cd)}, 0)
-	src := flat(Add(embedding, dense))
+	src := Transpose(Reshape(Add(embedding, dense), cd, -1), 0, 1) // [1,C,G,G] → [N, C]
 
-	hs, keys := TwoWayTransformerGraph(c, p, src, flat(imagePE), tokens)
-	up := OutputUpscalingGraph(c, p, keys) // [1, C/8, 4G, 4G]
+	hs, keys := TwoWayTransformerGraph(c, p, src, Reshape(imagePE, -1, cd), tokens)
+	up := OutputUpscalingGraph(c, p, keys) // [4G, 4G, C/8]
 
 	m := c.NumMultimaskOutputs + 1
 	hyper := make([]*Node, m)
@@ -107,18 +119,17 @@ func MaskDecoderGraph(c Config, p Params, embedding, imagePE, sparse, dense *Nod
 		hyper[k] = MLP(tok, p, fmt.Sprintf("mask_decoder.output_hypernetworks_mlps.%d", k), 3, false)
 	}
 	hyperIn := Concatenate(hyper, 0) // [M, C/8]
-	logits := Einsum("mc,bchw->bmhw", hyperIn, up)
+	logits := InsertAxes(Einsum("mc,hwc->mhw", hyperIn, up), 0)
 	iou := MLP(SliceAxis(hs, 0, AxisElem(0)), p, "mask_decoder.iou_prediction_head", c.IoUHeadDepth, false)
 	return []*Node{logits, iou, InsertAxes(hs, 0), InsertAxes(hyperIn, 0)}
 }
 
-// decoderPrefixes are the parameters the decoder program reads: the decoder and the PE matrix.
-var decoderPrefixes = []string{"mask_decoder.", "prompt_encoder.pe_layer."}
+// decoderPrefixes are the parameters the decoder program reads.
+var decoderPrefixes = []string{"mask_decoder."}
 
 // DecodeMasks runs the mask decoder on an image embedding [1, C, G, G] and prompt embeddings.
-// The image PE is computed inside the same executable from the PE matrix (a few ms; it saves a
-// 4 MB host round trip per call). The executable is compiled once per token count and cached;
-// the mask input only changes the prompt encoder's executable.
+// The executable is compiled once per token count and cached; the mask input only changes the
+// prompt encoder's executable.
 func (m *Model) DecodeMasks(embedding *Features, prompt *PromptEmbeddings) (*DecoderOutputs, error) {
 	c := m.Config
 	g := c.GridSize()
@@ -138,7 +149,14 @@ func (m *Model) DecodeMasks(embedding *Features, prompt *PromptEmbeddings) (*Dec
 		return nil, err
 	}
 	pr := m.program("decoder", decoderPrefixes, func(p Params, in []*Node) []*Node {
-		return MaskDecoderGraph(c, p, in[0], DensePEGraph(c, p, in[0].Graph()), in[1], in[2])
+		// The image PE depends on the weights only. Computing it inside every run costs G·G·C
+		// sines and cosines (a quarter of a prediction on the go backend), so it is computed
+		// once per compilation by its own program and baked in as a constant.
+		pe, err := m.densePEGridValues()
+		if err != nil {
+			panic(err)
+		}
+		return MaskDecoderGraph(c, p, in[0], ConstTensor(in[0].Graph(), pe), in[1], in[2])
 	})
 	out, err := pr.run(featureTensor(embedding), featureTensor(prompt.Sparse), featureTensor(prompt.Dense))
 	if err != nil {

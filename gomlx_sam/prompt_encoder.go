@@ -37,6 +37,11 @@ func RandomFourierPE(p Params, unit *Node) *Node {
 // DensePEGraph is PromptEncoder.get_dense_pe: the PE of every cell centre of the image
 // embedding grid, ((col+0.5)/G, (row+0.5)/G), as [1, C, G, G] (NCHW like upstream).
 func DensePEGraph(c Config, p Params, g *Graph) *Node {
+	return InsertAxes(TransposeAllDims(densePEGrid(c, p, g), 2, 0, 1), 0)
+}
+
+// densePEGrid is the dense PE channels-last, [G, G, C]: the layout the decoder consumes.
+func densePEGrid(c Config, p Params, g *Graph) *Node {
 	n := c.GridSize()
 	grid := Iota(g, shapes.Make(dtypes.Float32, n, n, 2), 0) // row index on the "y" slot ...
 	col := Iota(g, shapes.Make(dtypes.Float32, n, n, 2), 1)  // ... col index on the "x" slot
@@ -44,8 +49,7 @@ func DensePEGraph(c Config, p Params, g *Graph) *Node {
 	xy := Where(Equal(slot, ZerosLike(slot)), col, grid)
 	// Upstream: cumsum of ones − 0.5, then / G, both in float32.
 	unit := DivScalar(AddScalar(OnePlus(xy), -0.5), float64(n))
-	pe := RandomFourierPE(p, unit) // [G, G, C]
-	return InsertAxes(TransposeAllDims(pe, 2, 0, 1), 0)
+	return RandomFourierPE(p, unit)
 }
 
 // SparseEmbeddingsGraph is PromptEncoder._embed_points and _embed_boxes for tokens already
@@ -155,6 +159,19 @@ func (m *Model) DensePE() (*Features, error) {
 		return nil, err
 	}
 	return toFeatures(out[0])
+}
+
+// densePEGridValues runs densePEGrid: the image PE channels-last [G, G, C], as the decoder
+// takes it.
+func (m *Model) densePEGridValues() (*tensors.Tensor, error) {
+	c := m.Config
+	out, err := m.program("dense_pe_grid", promptPrefixes, func(p Params, in []*Node) []*Node {
+		return []*Node{densePEGrid(c, p, p.Get("prompt_encoder.no_mask_embed.weight").Graph())}
+	}).run()
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
 }
 
 // MaskInputSize is the side of the mask input and of the low-res logits: 4× the embedding
