@@ -72,14 +72,25 @@ func (p *Predictor) TextMasks(res *surgery.Result) ([]*TextMask, error) {
 // image: CLIP Surgery explains the targets (points from similarity_map_to_points), SAM embeds the
 // image (SetImage) and segments each target from its points. The predictor keeps the image.
 func TextToMask(ex *surgery.Explainer, pred *Predictor, img image.Image, targets []string, opt surgery.Options) (*surgery.Result, []*TextMask, error) {
-	if ex == nil || pred == nil || img == nil {
+	if img == nil {
+		return nil, nil, errors.New("sam: TextToMask: no image")
+	}
+	return TextToMaskPixels(ex, pred, imageprep.ToPixels(img), targets, opt)
+}
+
+// TextToMaskPixels is TextToMask for decoded pixels, e.g. numpy's np.array(Image.open(file))
+// (imageprep.PixelsFromArray): the way to start from the reference's own JPEG decoding. Both
+// models see the same pixels: CLIP through ExplainPixels, SAM as RGB (as demo.py's
+// set_image(np.array(pil_img))).
+func TextToMaskPixels(ex *surgery.Explainer, pred *Predictor, px *imageprep.Pixels, targets []string, opt surgery.Options) (*surgery.Result, []*TextMask, error) {
+	if ex == nil || pred == nil || px == nil {
 		return nil, nil, errors.New("sam: TextToMask needs an explainer, a predictor and an image")
 	}
-	res, err := ex.Explain(img, targets, opt)
+	res, err := ex.ExplainPixels(px, targets, opt)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := pred.SetImage(imageprep.ToRGB(img)); err != nil {
+	if err := pred.SetImage(px.RGB()); err != nil {
 		return nil, nil, err
 	}
 	masks, err := pred.TextMasks(res)

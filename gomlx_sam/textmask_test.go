@@ -2,7 +2,9 @@ package sam
 
 import (
 	"context"
+	"fmt"
 	"image"
+	"math"
 	"strings"
 	"testing"
 
@@ -110,6 +112,24 @@ func TestTextMasksFromExplainer(t *testing.T) {
 	if _, _, err := TextToMask(ex, p, nil, []string{"bench"}, opt); err == nil {
 		t.Error("TextToMask accepted a nil image")
 	}
+
+	// The whole pipeline from the pixels (SAM's own SetImage instead of the golden embedding):
+	// the same points, best masks and scores (the embeddings agree to ~1e-5).
+	full := NewPredictor(m)
+	res2, masks2, err := TextToMaskPixels(ex, full, px, []string{"bench", "person"}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tm := range masks2 {
+		want := masks[i]
+		if fmt.Sprint(tm.Points, tm.Labels) != fmt.Sprint(want.Points, want.Labels) || fmt.Sprint(res2.Targets[i].Points) != fmt.Sprint(tm.Points) {
+			t.Errorf("%s: points differ between TextToMaskPixels and TextMasks", tm.Text)
+		}
+		if tm.Best != want.Best || math.Abs(float64(tm.Score-want.Score)) > 1e-5 {
+			t.Errorf("%s: best %d score %v, from the golden embedding %d %v", tm.Text, tm.Best, tm.Score, want.Best, want.Score)
+		}
+		checkMask(t, tm.Text, tm.Mask, tm.Prediction.Logits[tm.Best], boolsToU8(want.Mask))
+	}
 	if _, _, err := TextToMask(ex, p, image.NewRGBA(image.Rect(0, 0, 8, 8)), []string{"no such label"}, opt); err == nil {
 		t.Error("TextToMask accepted a target outside the label set")
 	}
@@ -128,6 +148,16 @@ func sameBools(a, b []bool) bool {
 		}
 	}
 	return true
+}
+
+func boolsToU8(m []bool) []uint8 {
+	out := make([]uint8, len(m))
+	for i, v := range m {
+		if v {
+			out[i] = 1
+		}
+	}
+	return out
 }
 
 func countTrue(m []bool) int {
