@@ -43,23 +43,23 @@ func DensePEGraph(c Config, p Params, g *Graph) *Node {
 // densePEGrid is the dense PE channels-last, [G, G, C]: the layout the decoder consumes.
 func densePEGrid(c Config, p Params, g *Graph) *Node {
 	n := c.GridSize()
-	grid := Iota(g, shapes.Make(dtypes.Float32, n, n, 2), 0) // row index on the "y" slot ...
-	col := Iota(g, shapes.Make(dtypes.Float32, n, n, 2), 1)  // ... col index on the "x" slot
-	slot := Iota(g, shapes.Make(dtypes.Float32, n, n, 2), 2)
-	xy := Where(Equal(slot, ZerosLike(slot)), col, grid)
+	// [row, col, slot]: slot 0 holds x = col, slot 1 holds y = row (upstream stacks (x, y)).
+	sh := shapes.Make(dtypes.Float32, n, n, 2)
+	row, col, slot := Iota(g, sh, 0), Iota(g, sh, 1), Iota(g, sh, 2)
+	xy := Where(Equal(slot, ZerosLike(slot)), col, row)
 	// Upstream: cumsum of ones − 0.5, then / G, both in float32.
 	unit := DivScalar(AddScalar(OnePlus(xy), -0.5), float64(n))
 	return RandomFourierPE(p, unit)
 }
 
 // SparseEmbeddingsGraph is PromptEncoder._embed_points and _embed_boxes for tokens already
-// laid out by layoutSparseTokens: coords [1, T, 2] in input-frame pixels with upstream's +0.5
+// laid out by LayoutSparseTokens: coords [1, T, 2] in input-frame pixels with upstream's +0.5
 // applied, labels [1, T] int32 in {-1, 0, 1, 2, 3}. Pad tokens (label −1) get a zero PE plus
 // not_a_point_embed; the others get their PE plus point_embeddings[label]. Output [1, T, C].
 func SparseEmbeddingsGraph(c Config, p Params, coords, labels *Node) *Node {
 	unit := DivScalar(coords, float64(c.ImageSize))
 	pe := RandomFourierPE(p, unit)
-	isPad := ExpandAxes(Equal(labels, ScalarLike(labels, labelPad)), -1)
+	isPad := ExpandAxes(Equal(labels, ConstAs(labels, labelPad)), -1)
 	pe = Where(BroadcastToShape(isPad, pe.Shape()), ZerosLike(pe), pe)
 
 	// One row per label value −1..3; a one-hot product picks it (exact: one non-zero term).
@@ -97,9 +97,6 @@ func MaskDenseGraph(c Config, p Params, mask *Node) *Node {
 // maskNormEps is LayerNorm2d's default eps, used by the mask downscaling and output upscaling.
 const maskNormEps = 1e-6
 
-// ScalarLike is a scalar constant of x's dtype.
-func ScalarLike(x *Node, v float64) *Node { return ConstAsDType(x.Graph(), x.DType(), v) }
-
 // PromptEmbeddings holds the prompt encoder's outputs for one prompt: Sparse [1, T, C], Dense
 // [1, C, G, G].
 type PromptEmbeddings struct {
@@ -110,7 +107,7 @@ type PromptEmbeddings struct {
 // promptPrefixes are the parameters the prompt encoder graphs read.
 var promptPrefixes = []string{"prompt_encoder."}
 
-// EmbedPrompt runs the prompt encoder on sparse tokens laid out by layoutSparseTokens and an
+// EmbedPrompt runs the prompt encoder on sparse tokens laid out by LayoutSparseTokens and an
 // optional mask input (nil, or 4G×4G low-res logits). The executable is cached per (token
 // count, has-mask).
 func (m *Model) EmbedPrompt(tok *SparseTokens, mask []float32) (*PromptEmbeddings, error) {
