@@ -56,40 +56,33 @@ func (p *Predictor) Predict(points [][2]float64, labels []int, box *[4]float64, 
 }
 
 // PredictEmbedding is Predict for an embedding computed by EmbedImage (or read from elsewhere).
-func (m *Model) PredictEmbedding(emb *ImageEmbedding, pr Prompt) (*Prediction, error) {
-	res, _, _, err := m.predictAll(emb, pr)
-	return res, err
-}
-
-// predictAll runs the whole predict path and also returns the prompt embeddings and decoder
-// outputs (the parity tests check them). Any panic below is returned as an error.
-func (m *Model) predictAll(emb *ImageEmbedding, pr Prompt) (res *Prediction, pe *PromptEmbeddings, dec *DecoderOutputs, err error) {
+// Any panic below (GoMLX reports graph failures by panicking) is returned as an error.
+func (m *Model) PredictEmbedding(emb *ImageEmbedding, pr Prompt) (res *Prediction, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			res, pe, dec, err = nil, nil, nil, fmt.Errorf("sam: predict: %v", r)
+			res, err = nil, fmt.Errorf("sam: predict: %v", r)
 		}
 	}()
 	if emb == nil || emb.Features == nil {
-		return nil, nil, nil, ErrNoImage
+		return nil, ErrNoImage
 	}
 	orig, input := emb.OriginalSize, emb.InputSize
 	if orig[0] <= 0 || orig[1] <= 0 || input[0] <= 0 || input[1] <= 0 || input[0] > m.Config.ImageSize || input[1] > m.Config.ImageSize {
-		return nil, nil, nil, fmt.Errorf("sam: embedding with original size %v and input size %v", orig, input)
+		return nil, fmt.Errorf("sam: embedding with original size %v and input size %v", orig, input)
 	}
 	tok, err := LayoutSparseTokens(pr.Points, pr.Labels, pr.Box, orig, input)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	if pe, err = m.EmbedPrompt(tok, pr.MaskInput); err != nil {
-		return nil, nil, nil, err
+	pe, err := m.EmbedPrompt(tok, pr.MaskInput)
+	if err != nil {
+		return nil, err
 	}
-	if dec, err = m.DecodeMasks(emb.Features, pe); err != nil {
-		return nil, nil, nil, err
+	dec, err := m.DecodeMasks(emb.Features, pe)
+	if err != nil {
+		return nil, err
 	}
-	if res, err = m.postprocess(dec, pr.Multimask, orig, input); err != nil {
-		return nil, nil, nil, err
-	}
-	return res, pe, dec, nil
+	return m.postprocess(dec, pr.Multimask, orig, input)
 }
 
 // checkMaskInput requires an S×S array of finite logits.
