@@ -242,3 +242,32 @@ func runGraph(t *testing.T, backend interface{}, f func(g *Graph) *Node) []float
 	}
 	return slices.Clone(data)
 }
+
+// One model, two predictors, two images at the same time: each embedding must match its own
+// golden (the model's compiled executables are shared).
+func TestSetImageConcurrent(t *testing.T) {
+	m := loadTiny(t)
+	images := []string{"demo", "crop"}
+	embs := make([]*ImageEmbedding, len(images))
+	errs := make([]error, len(images))
+	var wg sync.WaitGroup
+	for i, name := range images {
+		img := goldenRGB(t, name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := NewPredictor(m)
+			if errs[i] = p.SetImage(img); errs[i] == nil {
+				embs[i], errs[i] = p.Embedding()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, name := range images {
+		if errs[i] != nil {
+			t.Fatalf("%s: %v", name, errs[i])
+		}
+		goldens.AssertClose(t, name+" concurrent image_embedding", embs[i].Features.Data, embs[i].Features.Shape,
+			goldens.Load(t, "sam/"+name+"/image_embedding.npy"), 1e-4, 0)
+	}
+}
