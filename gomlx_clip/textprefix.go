@@ -23,7 +23,7 @@ import (
 // products of a few rows.
 
 // PackedTokens is the packing budget: tokens (prefixes + suffixes) per executable call.
-const PackedTokens = 512
+const PackedTokens = 256
 
 // EncodePackedPromptsGraph encodes packed prompts: ids and pos [1, N] (int32 token and position
 // ids), mask [N, N] (bool: row i may attend to column j), eot [B] (int32: the packed index of each
