@@ -171,8 +171,8 @@ func decomposedRelPosBias(q, relPosH, relPosW *Node, h, w int) *Node {
 	rq := Reshape(q, b, h, w, heads, hd)
 	relH := Einsum("byxnd,ykd->bnyxk", rq, rh) // [B, heads, qy, qx, ky]
 	relW := Einsum("byxnd,xkd->bnyxk", rq, rw) // [B, heads, qy, qx, kx]
-	full := []int{b, heads, h, w, h, w}
-	bias := Add(BroadcastToDims(InsertAxes(relH, 5), full...), BroadcastToDims(InsertAxes(relW, 4), full...))
+	// Size-1 axes broadcast inside Add: neither term is expanded to the full size first.
+	bias := Add(InsertAxes(relH, 5), InsertAxes(relW, 4)) // [B, heads, qy, qx, ky, kx]
 	return Reshape(bias, b, heads, h*w, h*w)
 }
 
