@@ -70,11 +70,33 @@ func Attend(a, b, c *Node, causal bool) *Node {
 	return Reshape(out, dims[0], dims[1], dims[2]*dims[3])
 }
 
+// SplitQKVHeads is SplitQKV in the heads-major layout: q, k, v each [B, heads, N, 64], taken
+// from one transpose of the packed projection. Why: the attention products then need no
+// transposes of their [N, N] score matrices (in the BSHD layout, each attention transposed
+// two of them, ~50 MB apiece at 512 px).
+func SplitQKVHeads(x *Node, p Params, prefix string, heads int) (q, k, v *Node) {
+	dims := x.Shape().Dimensions
+	b, n, w := dims[0], dims[1], dims[2]
+	qkv := nn.Dense(x, p.Get(prefix+".in_proj_weight"), p.Get(prefix+".in_proj_bias"), compute.DenseLayoutInputOutputs)
+	qkv = TransposeAllAxes(Reshape(qkv, b, n, 3, heads, w/heads), 2, 0, 3, 1, 4) // [3, B, H, N, 64]
+	part := func(i int) *Node { return Reshape(Slice(qkv, AxisElem(i)), b, heads, n, w/heads) }
+	return part(0), part(1), part(2)
+}
+
+// AttendHeads is Attend for heads-major q, k, v [B, heads, N, 64] (SplitQKVHeads), with an
+// optional boolean mask (nil: none) broadcastable to [B, heads, Nq, Nkv]; result [B, Nq, W].
+func AttendHeads(a, b, c *Node, causal bool, mask *Node) *Node {
+	out, _ := attention.Core(a, b, c, attention.LayoutBHSD,
+		attention.CoreOptions{UseCausalMask: causal, AttentionMask: mask, DisableFusion: true})
+	dims := out.Shape().Dimensions
+	return Reshape(TransposeAllAxes(out, 0, 2, 1, 3), dims[0], dims[2], dims[1]*dims[3])
+}
+
 // ResidualBlock is CLIP's pre-norm transformer block:
 // x += out_proj(MHA(ln_1(x))); x += MLP(ln_2(x)).
 func ResidualBlock(x *Node, p Params, prefix string, heads int, causal bool) *Node {
-	q, k, v := SplitQKV(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	return FinishBlock(x, Attend(q, k, v, causal), p, prefix)
+	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
+	return FinishBlock(x, AttendHeads(q, k, v, causal, nil), p, prefix)
 }
 
 // FinishBlock is the rest of a pre-norm block once its attention output a (heads merged, [.., W])

@@ -34,7 +34,7 @@ func EncodePackedPromptsGraph(c Config, p Params, ids, pos, mask, eot *Node) *No
 	x = Add(x, Gather(p.Get("positional_embedding"), InsertAxes(pos, -1))) // + position of each token
 	last := c.TextLayers - 1
 	for i := 0; i < last; i++ {
-		x = PackedBlock(x, Reshape(mask, 1, n, 1, n), p, textBlock(i), c.TextHeads)
+		x = PackedBlock(x, Reshape(mask, 1, 1, n, n), p, textBlock(i), c.TextHeads)
 	}
 	x = EOTOnlyBlock(x, mask, eot, p, textBlock(last), c.TextHeads) // [1, B, W]
 	x = LayerNorm(Reshape(x, b, c.TextWidth), p, "ln_final")
@@ -44,10 +44,10 @@ func EncodePackedPromptsGraph(c Config, p Params, ids, pos, mask, eot *Node) *No
 func textBlock(i int) string { return fmt.Sprintf("transformer.resblocks.%d", i) }
 
 // PackedBlock is ResidualBlock over one packed sequence x [1, N, W] whose attention follows mask
-// [1, N, 1, N] instead of the plain causal mask.
+// [1, 1, N, N] instead of the plain causal mask.
 func PackedBlock(x, mask *Node, p Params, prefix string, heads int) *Node {
-	q, k, v := SplitQKV(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	return FinishBlock(x, AttendMasked(q, k, v, mask), p, prefix)
+	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
+	return FinishBlock(x, AttendHeads(q, k, v, false, mask), p, prefix)
 }
 
 // EOTOnlyBlock is the last text block computed for the EOT rows only: every packed token still
@@ -56,13 +56,14 @@ func PackedBlock(x, mask *Node, p Params, prefix string, heads int) *Node {
 func EOTOnlyBlock(x, mask, eot *Node, p Params, prefix string, heads int) *Node {
 	n, w := x.Shape().Dimensions[1], x.Shape().Dimensions[2]
 	b := eot.Shape().Dimensions[0]
-	q, k, v := SplitQKV(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	at := InsertAxes(eot, -1) // [B, 1] gather indices
-	d := q.Shape().Dimensions
-	qe := Reshape(Gather(Reshape(q, n, d[2], d[3]), at), 1, b, d[2], d[3])
+	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
+	at := InsertAxes(eot, -1)                                              // [B, 1] gather indices
+	d := q.Shape().Dimensions                                              // [1, H, N, D]
+	qe := Gather(TransposeAllAxes(Reshape(q, d[1], n, d[3]), 1, 0, 2), at) // [B, H, D]
+	qe = InsertAxes(TransposeAllAxes(qe, 1, 0, 2), 0)                      // [1, H, B, D]
 	xe := Reshape(Gather(Reshape(x, n, w), at), 1, b, w)
-	me := Reshape(Gather(mask, at), 1, b, 1, n)
-	return FinishBlock(xe, AttendMasked(qe, k, v, me), p, prefix)
+	me := Reshape(Gather(mask, at), 1, 1, b, n)
+	return FinishBlock(xe, AttendHeads(qe, k, v, false, me), p, prefix)
 }
 
 // PromptGroup is token rows (each [SOT ... EOT 0 ...]) meant to share the ids Prefix, e.g. SOT

@@ -100,19 +100,19 @@ func visualBlock(i int) string { return fmt.Sprintf("visual.transformer.resblock
 // accumulates the self-attention output (v-v by default) through the same out_proj, with no
 // FFN and no LayerNorm of its own. The first dual block is called with xNew == xOri.
 func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads int, mode SurgeryAttention) (*Node, *Node) {
-	q, k, v := SplitQKV(LayerNorm(xOri, p, prefix+".ln_1"), p, prefix+".attn", heads)
+	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1"), p, prefix+".attn", heads)
 	var aNew *Node
 	switch mode {
 	case AttentionKK:
-		aNew = Attend(k, k, v, false)
+		aNew = AttendHeads(k, k, v, false, nil)
 	case AttentionQQ:
-		aNew = Attend(q, q, v, false)
+		aNew = AttendHeads(q, q, v, false, nil)
 	case AttentionQK:
-		aNew = Attend(q, k, v, false)
+		aNew = AttendHeads(q, k, v, false, nil)
 	default:
-		aNew = Attend(v, v, v, false)
+		aNew = AttendHeads(v, v, v, false, nil)
 	}
-	aOri := Attend(q, k, v, false)
+	aOri := AttendHeads(q, k, v, false, nil)
 	xOri = Add(xOri, Linear(aOri, p, prefix+".attn.out_proj"))
 	xOri = Add(xOri, MLP(LayerNorm(xOri, p, prefix+".ln_2"), p, prefix+".mlp"))
 	xNew = Add(xNew, Linear(aNew, p, prefix+".attn.out_proj"))
