@@ -59,12 +59,8 @@ func SplitQKV(x *Node, p Params, prefix string, heads int) (q, k, v *Node) {
 }
 
 // Attend is softmax(a b^T / sqrt(64) [+ causal mask]) c over heads, merged back to [B, N, W].
-// CLIP Surgery's v-v attention is Attend(v, v, v, false).
-//
-// Fusion is disabled on purpose: the go backend's fused attention computes each score as a
-// separate dot product with a horizontal sum, while the decomposed form runs the two products
-// through its blocked matrix kernel; at 512 px (1025 tokens) the decomposed image encoder took
-// ~30% less time (measured with tools/bench).
+// CLIP Surgery's v-v attention is Attend(v, v, v, false). The q, k, v here are [B, N, heads, 64]
+// (SplitQKV, the ResNet's attention pool); the transformers use the faster AttendHeads.
 func Attend(a, b, c *Node, causal bool) *Node {
 	out, _ := attention.Core(a, b, c, attention.LayoutBSHD, attention.CoreOptions{UseCausalMask: causal, DisableFusion: true})
 	dims := out.Shape().Dimensions
@@ -127,12 +123,4 @@ func ResidualBlock(x *Node, p Params, prefix string, heads int, causal bool) *No
 func FinishBlock(x, a *Node, p Params, prefix string) *Node {
 	x = Add(x, Linear(a, p, prefix+".attn.out_proj"))
 	return Add(x, MLP(LayerNorm(x, p, prefix+".ln_2"), p, prefix+".mlp"))
-}
-
-// AttendMasked is Attend with an explicit boolean mask (true = may attend), broadcastable to
-// [B, Nq, heads, Nkv] (the BSHD score layout).
-func AttendMasked(a, b, c, mask *Node) *Node {
-	out, _ := attention.Core(a, b, c, attention.LayoutBSHD, attention.CoreOptions{AttentionMask: mask, DisableFusion: true})
-	dims := out.Shape().Dimensions
-	return Reshape(out, dims[0], dims[1], dims[2]*dims[3])
 }
