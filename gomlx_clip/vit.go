@@ -82,12 +82,13 @@ func encodeViTGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
 	}
 	if firstDual < c.VisionLayers {
 		xNew, xOri := x, x
-		for i := firstDual; i < c.VisionLayers; i++ {
+		for i := firstDual; i < c.VisionLayers-1; i++ {
 			xNew, xOri = ArchitectureSurgeryBlock(xNew, xOri, p, visualBlock(i), c.VisionHeads, opt.Attention)
 		}
 		// The class token comes from the original path: it carries the global image meaning
 		// feature surgery weighs the classes with.
-		x = Concatenate([]*Node{Slice(xOri, AxisRange(), AxisRange(0, 1)), Slice(xNew, AxisRange(), AxisRangeToEnd(1))}, 1)
+		xNew, cls := LastSurgeryBlock(xNew, xOri, p, visualBlock(c.VisionLayers-1), c.VisionHeads, opt.Attention)
+		x = Concatenate([]*Node{cls, Slice(xNew, AxisRange(), AxisRangeToEnd(1))}, 1)
 	}
 	x = LayerNorm(x, p, "visual.ln_post")
 	return Einsum("bnw,we->bne", x, p.Get("visual.proj"))
@@ -101,22 +102,38 @@ func visualBlock(i int) string { return fmt.Sprintf("visual.transformer.resblock
 // FFN and no LayerNorm of its own. The first dual block is called with xNew == xOri.
 func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads int, mode SurgeryAttention) (*Node, *Node) {
 	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	var aNew *Node
-	switch mode {
-	case AttentionKK:
-		aNew = AttendHeads(k, k, v, false, nil)
-	case AttentionQQ:
-		aNew = AttendHeads(q, q, v, false, nil)
-	case AttentionQK:
-		aNew = AttendHeads(q, k, v, false, nil)
-	default:
-		aNew = AttendHeads(v, v, v, false, nil)
-	}
+	aNew := surgeryAttention(q, k, v, mode)
 	aOri := AttendHeads(q, k, v, false, nil)
 	xOri = Add(xOri, Linear(aOri, p, prefix+".attn.out_proj"))
 	xOri = Add(xOri, MLP(LayerNorm(xOri, p, prefix+".ln_2"), p, prefix+".mlp"))
 	xNew = Add(xNew, Linear(aNew, p, prefix+".attn.out_proj"))
 	return xNew, xOri
+}
+
+// LastSurgeryBlock is ArchitectureSurgeryBlock for the last block, after which only the class
+// token of the original path is read: that path's attention, out_proj and MLP run for this one
+// row (exact: given the keys and values, each is computed row by row), saving ~6% of the
+// encoder's work at 512 px. Returns the new path and the class row [B, 1, W].
+func LastSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads int, mode SurgeryAttention) (*Node, *Node) {
+	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1"), p, prefix+".attn", heads)
+	aNew := surgeryAttention(q, k, v, mode)
+	q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1)) // the class token's queries
+	cls := FinishBlock(Slice(xOri, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil), p, prefix)
+	return Add(xNew, Linear(aNew, p, prefix+".attn.out_proj")), cls
+}
+
+// surgeryAttention is the new path's self-attention (v-v by default) on heads-major q, k, v.
+func surgeryAttention(q, k, v *Node, mode SurgeryAttention) *Node {
+	switch mode {
+	case AttentionKK:
+		return AttendHeads(k, k, v, false, nil)
+	case AttentionQQ:
+		return AttendHeads(q, q, v, false, nil)
+	case AttentionQK:
+		return AttendHeads(q, k, v, false, nil)
+	default:
+		return AttendHeads(v, v, v, false, nil)
+	}
 }
 
 // Patchify is the ViT's conv1 (kernel = stride = patch, no bias) written as reshape + einsum,
