@@ -6,7 +6,7 @@ export GOEXPERIMENT := simd
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test test-short vet bench fuzz clean
+.PHONY: all build test test-short vet bench fuzz clean notebooks notebooks-setup notebooks-test
 
 all: build
 
@@ -33,3 +33,33 @@ bench:
 
 clean:
 	rm -rf bin out
+
+# GoNB notebooks (notebooks/*.ipynb; Jupyter itself from the OS packages, see the README).
+# notebooks: set up the Go kernel and start Jupyter on notebooks/.
+# notebooks-test: execute every notebook headless on the tiny golden checkpoint (what CI runs);
+# a cell error fails the target. The executed copies go to $(NB_OUT).
+GOBIN_DIR = $(shell $(GO) env GOPATH)/bin
+GOLDEN ?= ../shared/golden
+NB_OUT ?= /tmp/clipsurgery-notebooks
+JUPYTER ?= jupyter
+
+notebooks-setup:
+	$(GO) install tool
+	PATH="$(GOBIN_DIR):$$PATH" gonb --install --force_deps
+
+notebooks: notebooks-setup
+	-$(GO) install golang.org/x/tools/gopls@v0.24.0
+	cd notebooks && PATH="$(GOBIN_DIR):$$PATH" $(JUPYTER) notebook --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
+
+notebooks-test: notebooks-setup
+	mkdir -p $(NB_OUT)
+	set -e; for nb in notebooks/*.ipynb; do \
+		echo "== $$nb"; start=$$(date +%s); \
+		PATH="$(GOBIN_DIR):$$PATH" \
+		CLIPSURGERY_WEIGHTS="$(abspath $(GOLDEN))/models/vit16.openai.safetensors" \
+		CLIPSURGERY_SAM_WEIGHTS="$(abspath $(GOLDEN))/sam/sam_tiny.pth" \
+		CLIPSURGERY_IMAGES="$(abspath $(GOLDEN))/images" CLIPSURGERY_OFFLINE=1 \
+		$(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1200 \
+			--output-dir $(NB_OUT) "$$nb"; \
+		echo "== $$nb: $$(( $$(date +%s) - start ))s"; \
+	done
