@@ -10,5 +10,6 @@
 //
 // The configuration is never guessed from a name: it is inferred from the tensor shapes, as the
 // reference's build_model does. Checkpoints in OpenAI naming and in Hugging Face CLIPModel naming
-// are both accepted (see weightmap.go, the only place that knows about names and layouts).
+// are both accepted (see weightmap.go, the only place that knows about names and layouts; on the
+// backend, model.go keeps the dense weights transposed, see IsDenseWeight).
 package clip
