@@ -19,13 +19,20 @@ var (
 	sharedBackendErr  error
 )
 
-// DefaultBackend returns the process-wide backend chosen by GOMLX_BACKEND (default "go"),
-// created on first use. Models share it: its buffers and thread pool are per process.
+// DefaultGoConfig is the pure-Go backend's configuration when GOMLX_BACKEND is unset. The ops
+// of a graph run one at a time (each op still uses all cores): running independent ops
+// concurrently, the backend's default, made the ViT-B/16 encoder ~1.9x slower on 2 cores
+// (tools/bench, paired runs: 512 px 2.71 s vs 1.43 s).
+const DefaultGoConfig = "go:ops_sequential"
+
+// DefaultBackend returns the process-wide backend chosen by GOMLX_BACKEND (default
+// DefaultGoConfig), created on first use. Models share it: its buffers and thread pool are per
+// process.
 func DefaultBackend() (compute.Backend, error) {
 	sharedBackendOnce.Do(func() {
 		config := os.Getenv(BackendEnv)
 		if config == "" {
-			config = "go"
+			config = DefaultGoConfig
 		}
 		sharedBackend, sharedBackendErr = compute.NewWithConfig(config)
 		if sharedBackendErr != nil {
