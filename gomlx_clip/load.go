@@ -71,8 +71,8 @@ func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (m *Model, si
 			if looksLikePath(nameOrPath) {
 				return nil, 0, fmt.Errorf("clip.Load: checkpoint file %s: %w", nameOrPath, statErr)
 			}
-			return nil, 0, fmt.Errorf("clip.Load: unknown model %q (neither a file nor a model name); valid names: %s",
-				nameOrPath, strings.Join(registry.Names(), ", "))
+			return nil, 0, fmt.Errorf("clip.Load: %w %q (neither a file nor a model name); valid names: %s",
+				registry.ErrUnknownModel, nameOrPath, strings.Join(registry.Names(), ", "))
 		}
 		path = nameOrPath
 	}

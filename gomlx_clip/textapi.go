@@ -38,6 +38,9 @@ func (m *Model) EncodeTokenRows(rows [][]int32) (*Features, error) {
 	ends := make([]int, n) // index of the first EOT (the argmax) + 1
 	order := make([]int, n)
 	for i, r := range rows {
+		if len(r) != m.Config.ContextLength {
+			return nil, fmt.Errorf("clip: token row %d has %d ids, want the context length %d", i, len(r), m.Config.ContextLength)
+		}
 		ends[i], order[i] = argmax(r)+1, i
 	}
 	sort.SliceStable(order, func(a, b int) bool { return ends[order[a]] < ends[order[b]] })
