@@ -122,7 +122,8 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 			return nil, 0, err
 		}
 	}
-	m, err = NewModel(canon, opt.Backend)
+	// canon is ours alone: release each host copy once it is on the backend (peak ~1 copy, not 2).
+	m, err = NewModelReleasing(canon, opt.Backend)
 	if err != nil {
 		return nil, 0, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
