@@ -33,7 +33,7 @@ type config struct {
 	threshold   float64
 	writeNpy    bool
 	writeJSON   bool
-	// A SAM stage (-sam) will add its checkpoint and mask options here and a step in processImage.
+	sam         string // SAM checkpoint file or released name ("" = no SAM stage)
 }
 
 // listFlag collects a repeatable, comma-separated flag.
@@ -67,6 +67,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.raw, "raw", false, "original CLIP similarity maps (no surgery), for comparison")
 	fs.Float64Var(&c.threshold, "threshold", surgery.DefaultThreshold, "point threshold t in (0, 1]")
 	fs.BoolVar(&c.writeNpy, "npy", false, "also write each map as <image>_<text>.npy (float32 H×W, 0..1)")
+	fs.StringVar(&c.sam, "sam", "", "SAM checkpoint file or name (sam_vit_b, sam_vit_l, sam_vit_h): also write <image>_<text>_sam.png (with -npy the mask as uint8 .npy)")
 	fs.BoolVar(&c.writeJSON, "json", false, "also write the SAM point prompts as <image>_points.json")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

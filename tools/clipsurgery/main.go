@@ -59,6 +59,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pred, err := loadSAM(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
 	bases := outputBases(images)
 	bar := newProgress(stderr, len(images))
 	var failed []string
@@ -67,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		bar.update(i, path)
-		err := processImage(ex, cfg, path, bases[i], stdout)
+		err := processImage(ex, pred, cfg, path, bases[i], stdout)
 		if err != nil && len(images) == 1 {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
 )
@@ -34,7 +35,7 @@ func loadExplainer(ctx context.Context, c *config, stderr io.Writer) (*surgery.E
 
 // processImage explains one image and writes its files; each written path is printed on stdout.
 // base is the output name stem of the image (see outputBases).
-func processImage(ex *surgery.Explainer, c *config, path, base string, stdout io.Writer) error {
+func processImage(ex *surgery.Explainer, pred *sam.Predictor, c *config, path, base string, stdout io.Writer) error {
 	pix, err := readImage(path)
 	if err != nil {
 		return err
@@ -64,7 +65,11 @@ func processImage(ex *surgery.Explainer, c *config, path, base string, stdout io
 		report.Targets = append(report.Targets, targetReport{Text: t.Text, Parts: t.Parts,
 			Overlay: filepath.Base(stem + ".png"), Points: t.Points, Labels: labelsInts(t.Labels)})
 	}
-	// A SAM stage (-sam) will turn each target's points and labels into masks here.
+	if pred != nil {
+		if err := writeSAM(pred, c, pix, res, base, stdout); err != nil {
+			return fmt.Errorf("%s: sam: %w", path, err)
+		}
+	}
 	if c.writeJSON {
 		data, err := json.Marshal(report)
 		if err != nil {

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
+	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
+)
+
+// loadSAM opens the -sam checkpoint (file or released name) once per run; nil without -sam.
+func loadSAM(ctx context.Context, c *config, stderr io.Writer) (*sam.Predictor, error) {
+	if c.sam == "" {
+		return nil, nil
+	}
+	m, err := sam.Open(ctx, c.sam, registry.Options{CacheDir: c.cacheDir, Offline: c.offline, Progress: stderr})
+	if err != nil {
+		return nil, fmt.Errorf("-sam: %w", err)
+	}
+	return sam.NewPredictor(m), nil
+}
+
+// writeSAM embeds the image once (SetImage), segments every target from its CLIP Surgery points
+// (demo.py: multimask, best score) and writes <stem>_<text>_sam.png, the mask and points drawn on
+// the image in the demo's colours, and with -npy the mask as <stem>_<text>_sam.npy (uint8 H×W, 0/1).
+func writeSAM(pred *sam.Predictor, c *config, pix *imageprep.Pixels, res *surgery.Result, base string, stdout io.Writer) error {
+	rgb := pix.RGB()
+	if err := pred.SetImage(rgb); err != nil {
+		return err
+	}
+	masks, err := pred.TextMasks(res)
+	if err != nil {
+		return err
+	}
+	for _, tm := range masks {
+		stem := filepath.Join(c.out, base+"_"+fileSafe(tm.Text)+"_sam")
+		drawn, err := tm.Draw(rgb.Pix, rgb.H, rgb.W, sam.DemoStyle)
+		if err != nil {
+			return err
+		}
+		if err := surgery.WritePNG(stem+".png", drawn, rgb.H, rgb.W); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, stem+".png")
+		if c.writeNpy {
+			if err := writeAtomic(stem+".npy", maskNpy(tm.Mask, rgb.H, rgb.W)); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, stem+".npy")
+		}
+	}
+	return nil
+}
+
+// maskNpy encodes a boolean mask as a NumPy .npy file (format 1.0, uint8 [h, w], 1 = masked).
+func maskNpy(mask []bool, h, w int) []byte {
+	header := fmt.Sprintf("{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d), }", h, w)
+	pad := 64 - (10+len(header)+1)%64
+	if pad == 64 {
+		pad = 0
+	}
+	header += string(bytes.Repeat([]byte(" "), pad)) + "\n"
+	var b bytes.Buffer
+	b.WriteString("\x93NUMPY\x01\x00")
+	b.WriteByte(byte(len(header)))
+	b.WriteByte(byte(len(header) >> 8))
+	b.WriteString(header)
+	for _, m := range mask {
+		if m {
+			b.WriteByte(1)
+		} else {
+			b.WriteByte(0)
+		}
+	}
+	return b.Bytes()
+}
