@@ -22,6 +22,12 @@ const chunkBytes = 1 << 20
 // ReadSafetensors reads a .safetensors file. Tensor data is read piecewise from the open file, so
 // memory is the converted result plus a small buffer (not a copy of the file).
 func ReadSafetensors(path string) (*Checkpoint, error) {
+	return readFile(path, parseSafetensors)
+}
+
+// readFile opens path and hands it to parse as a ReaderAt, so the parsers read tensor data
+// piecewise instead of loading the whole file.
+func readFile(path string, parse func(r io.ReaderAt, size int64, src string) (*Checkpoint, error)) (*Checkpoint, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
@@ -31,7 +37,7 @@ func ReadSafetensors(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
-	c, err := parseSafetensors(f, st.Size(), path)
+	c, err := parse(f, st.Size(), path)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -18,21 +17,7 @@ import (
 // or a TorchScript archive (the released OpenAI CLIP .pt files). Storages are read straight from
 // the file, so memory is the converted tensors plus a small buffer.
 func ReadTorch(path string) (*Checkpoint, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
-	}
-	c, err := parseTorch(f, st.Size(), path)
-	if err != nil {
-		return nil, err
-	}
-	c.Path = path
-	return c, nil
+	return readFile(path, parseTorch)
 }
 
 // ParseTorch reads a PyTorch zip checkpoint from r (size bytes).
