@@ -66,25 +66,7 @@ func checkOverlayBudget(t *testing.T, name string, img []uint8, m []float32, got
 
 // readPNG decodes a golden PNG to packed RGB with Go's decoder (PNG is lossless).
 func readPNG(t *testing.T, rel string) []uint8 {
-	t.Helper()
-	f, err := os.Open(goldens.Path(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := img.Bounds()
-	out := make([]uint8, 0, b.Dx()*b.Dy()*3)
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bb, _ := img.At(x, y).RGBA()
-			out = append(out, uint8(r>>8), uint8(g>>8), uint8(bb>>8))
-		}
-	}
-	return out
+	return goldens.ReadPNGRGB(t, goldens.Path(t, rel))
 }
 
 func demoImage(t *testing.T) []uint8 {

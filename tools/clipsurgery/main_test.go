@@ -43,25 +43,7 @@ func demoPNG(t *testing.T, dir string) string {
 }
 
 func readPNG(t *testing.T, path string) []uint8 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := img.Bounds()
-	out := make([]uint8, 0, b.Dx()*b.Dy()*3)
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			out = append(out, uint8(r>>8), uint8(g>>8), uint8(bl>>8))
-		}
-	}
-	return out
+	return goldens.ReadPNGRGB(t, path)
 }
 
 // checkOverlay applies the README's overlay contract: at most 0.05 % of the pixels differ, and each
