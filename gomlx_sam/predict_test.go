@@ -3,6 +3,7 @@ package sam
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -182,7 +183,7 @@ func TestPredictConcurrent(t *testing.T) {
 				switch {
 				case err != nil:
 					errs <- err.Error()
-				case !sameFloats(got.Scores, want[i].Scores) || !sameFloats(got.LowResLogits[0], want[i].LowResLogits[0]):
+				case !slices.Equal(got.Scores, want[i].Scores) || !slices.Equal(got.LowResLogits[0], want[i].LowResLogits[0]):
 					errs <- "prompt results differ between concurrent and sequential runs"
 				}
 			})
@@ -195,29 +196,17 @@ func TestPredictConcurrent(t *testing.T) {
 	}
 }
 
-func sameFloats(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // The postprocess index math: identity size is the identity; 2× upsampling of a ramp
 // reproduces torch's align_corners=False values (edges clamp, interior interpolates).
 func TestBilinearTaps(t *testing.T) {
 	same := bilinearApply([]float32{1, 2, 3, 4, 5, 6}, 3, bilinearTaps(2, 2), bilinearTaps(3, 3))
-	if !sameFloats(same, []float32{1, 2, 3, 4, 5, 6}) {
+	if !slices.Equal(same, []float32{1, 2, 3, 4, 5, 6}) {
 		t.Errorf("identity resize gave %v", same)
 	}
 	// torch.nn.functional.interpolate([[0, 1, 2, 3]], size=8, mode="linear") values.
 	up := bilinearApply([]float32{0, 1, 2, 3}, 4, bilinearTaps(1, 1), bilinearTaps(4, 8))
 	want := []float32{0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3}
-	if !sameFloats(up, want) {
+	if !slices.Equal(up, want) {
 		t.Errorf("2× ramp %v, want %v", up, want)
 	}
 }

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func TestConcurrentTokenize(t *testing.T) {
 			for k := range step {
 				i := (w*977 + k*31) % len(texts) // a different walk per worker
 				rows, err := tok.Tokenize(texts[i:i+1], DefaultContextLength, true)
-				if err != nil || !equalIDs(rows[0], want[i]) {
+				if err != nil || !slices.Equal(rows[0], want[i]) {
 					errs <- texts[i]
 					return
 				}

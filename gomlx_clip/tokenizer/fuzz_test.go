@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"unicode/utf8"
 )
@@ -23,7 +24,7 @@ func FuzzTokenize(f *testing.F) {
 		}
 		ctx = 2 + abs(ctx)%100
 		ids := tok.Encode(text)
-		if again := tok.Encode(text); !equalIDs(ids, again) {
+		if again := tok.Encode(text); !slices.Equal(ids, again) {
 			t.Fatalf("Encode(%q) not deterministic: %v then %v", text, ids, again)
 		}
 		for _, id := range ids {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,7 +63,7 @@ func checkRows(t *testing.T, tok *Tokenizer, texts []string, want [][]int32) {
 	}
 	bad := 0
 	for i := range want {
-		if !equalIDs(got[i], want[i]) {
+		if !slices.Equal(got[i], want[i]) {
 			bad++
 			if bad <= 5 {
 				t.Errorf("row %d %q:\n got %v\nwant %v", i, texts[i], got[i], want[i])
@@ -72,18 +73,6 @@ func checkRows(t *testing.T, tok *Tokenizer, texts []string, want [][]int32) {
 	if bad > 0 {
 		t.Errorf("%d of %d rows differ", bad, len(want))
 	}
-}
-
-func equalIDs(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestVocabulary(t *testing.T) {
@@ -227,7 +216,7 @@ func TestContextBoundary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("row 26 (77 ids) without truncation: %v", err)
 	}
-	if !equalIDs(rows[0], want[26]) {
+	if !slices.Equal(rows[0], want[26]) {
 		t.Errorf("row 26: got %v want %v", rows[0], want[26])
 	}
 	if _, err := tok.Tokenize(texts[26:28], DefaultContextLength, false); err == nil {
@@ -279,11 +268,11 @@ func TestDoubleUnescape(t *testing.T) {
 	a := tok.Encode("x < y &amp;amp; z")
 	b := tok.Encode("x < y &amp; z")
 	c := tok.Encode("x < y & z")
-	if !equalIDs(a, b) || !equalIDs(b, c) {
+	if !slices.Equal(a, b) || !slices.Equal(b, c) {
 		t.Errorf("&amp;amp; %v, &amp; %v, & %v: want all equal", a, b, c)
 	}
 	// Three levels are one too many for the two calls.
-	if d := tok.Encode("x < y &amp;amp;amp; z"); equalIDs(d, c) {
+	if d := tok.Encode("x < y &amp;amp;amp; z"); slices.Equal(d, c) {
 		t.Errorf("&amp;amp;amp; decoded fully (%v): html.unescape ran more than twice", d)
 	}
 }
