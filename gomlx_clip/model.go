@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/clipsurgery/clipsurgery/internal/backendbuf"
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -56,7 +57,8 @@ func NewModelReleasing(ckpt map[string]*weights.Tensor, backend compute.Backend)
 	return newModel(ckpt, backend, true)
 }
 
-// releaseEvery bounds the released-but-not-yet-collected host memory of NewModelReleasing.
+// releaseEvery bounds the garbage of loading (released host copies, the backend's rounded
+// buffers replaced by exact ones: see internal/backendbuf) left uncollected.
 const releaseEvery = 64 << 20
 
 func newModel(ckpt map[string]*weights.Tensor, backend compute.Backend, release bool) (*Model, error) {
@@ -95,13 +97,16 @@ func newModel(ckpt map[string]*weights.Tensor, backend compute.Backend, release 
 		if err := m.upload(name, t, release); err != nil {
 			return nil, err
 		}
+		if backend.HasSharedBuffers() {
+			pending += 4 * len(t.F32) // the backend's rounded buffer, replaced by an exact one
+		}
 		if uses[t]--; release && uses[t] == 0 {
 			pending += 4 * len(t.F32)
 			t.F32 = nil
-			if pending >= releaseEvery {
-				runtime.GC() // weights hold no pointers: a cycle costs milliseconds
-				pending = 0
-			}
+		}
+		if pending >= releaseEvery {
+			runtime.GC() // weights hold no pointers: a cycle costs milliseconds
+			pending = 0
 		}
 	}
 	return m, nil
@@ -137,11 +142,10 @@ func (m *Model) upload(name string, t *weights.Tensor, release bool) (err error)
 		m.params, m.host[name] = append(m.params, tt), src
 		return nil
 	}
-	buf, flat, err := m.backend.NewSharedBuffer(0, shape)
+	buf, data, err := backendbuf.SharedFloat32(m.backend, shape.Dimensions...) // exact size, not bucketed
 	if err != nil {
 		return err
 	}
-	data := flat.([]float32)
 	if dense {
 		transposeMatrix(data, src, t.Shape[0], t.Shape[1])
 	} else {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/backendbuf"
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
 	"github.com/gomlx/compute"
@@ -125,6 +126,14 @@ func newModel(state map[string]*weights.Tensor, backend compute.Backend, consume
 // buffer is shared with the host side, so the weights exist once; a local tensor
 // (FromFlatDataAndDimensions) would get a second, device copy at the first execution.
 func onBackend(backend compute.Backend, data []float32, dims []int) (*tensors.Tensor, error) {
+	if backend.HasSharedBuffers() {
+		buf, flat, err := backendbuf.SharedFloat32(backend, dims...) // exact size, not bucketed
+		if err != nil {
+			return nil, err
+		}
+		copy(flat, data)
+		return tensors.FromBuffer(buf)
+	}
 	t, err := tensors.FromShapeForBackend(backend, 0, shapes.Make(dtypes.Float32, dims...))
 	if err != nil {
 		return nil, err
