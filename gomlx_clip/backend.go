@@ -23,7 +23,7 @@ var (
 // of a graph run one at a time (each op still uses all cores): running independent ops
 // concurrently, the backend's default, made the ViT-B/16 encoder ~1.9x slower on 2 cores
 // (tools/bench, paired runs: 512 px 2.71 s vs 1.43 s).
-const DefaultGoConfig = "go:ops_sequential"
+const DefaultGoConfig = "go:ops_sequential,creation_order"
 
 // DefaultBackend returns the process-wide backend chosen by GOMLX_BACKEND (default
 // DefaultGoConfig), created on first use. Models share it: its buffers and thread pool are per

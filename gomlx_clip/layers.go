@@ -89,26 +89,71 @@ func SplitQKVHeads(x *Node, p Params, prefix string, heads int) (q, k, v *Node) 
 // Decomposed on purpose: the go backend's fused attention computes each score as a separate
 // dot product with a horizontal sum, while these two products run in its blocked matrix kernel
 // (the 512 px image encoder took ~30% less time, tools/bench).
+//
+// When the scores of all heads would exceed AttentionScoreBudget bytes, the heads are attended
+// in equal groups, one group after another: each head's result is the same.
 func AttendHeads(a, b, c *Node, causal bool, mask *Node) *Node {
 	d := a.Shape().Dimensions
-	scale := 1 / math.Sqrt(float64(d[3]))
+	batch, heads, nq, nkv := d[0], d[1], d[2], b.Shape().Dimensions[2]
+	a = MulScalar(a, 1/math.Sqrt(float64(d[3])))
 	if causal {
-		causalMask := Reshape(LowerTriangular(a.Graph(), d[2]), 1, 1, d[2], d[2])
+		causalMask := Reshape(LowerTriangular(a.Graph(), nq), 1, 1, nq, nq)
 		if mask != nil {
 			causalMask = LogicalAnd(causalMask, mask)
 		}
 		mask = causalMask
 	}
-	scores := Einsum("bhqd,bhkd->bhqk", MulScalar(a, scale), b)
+	perGroup := headsPerGroup(heads, 4*batch*nq*nkv)
+	var out *Node
+	if perGroup >= heads {
+		out = attendScaled(a, b, c, mask)
+	} else {
+		groups := make([]*Node, 0, (heads+perGroup-1)/perGroup)
+		for h0 := 0; h0 < heads; h0 += perGroup {
+			h := AxisRange(h0, min(h0+perGroup, heads))
+			m := mask
+			if m != nil && m.Rank() == 4 && m.Shape().Dimensions[1] == heads {
+				m = Slice(m, AxisRange(), h)
+			}
+			groups = append(groups, attendScaled(Slice(a, AxisRange(), h), Slice(b, AxisRange(), h), Slice(c, AxisRange(), h), m))
+		}
+		out = Concatenate(groups, 1)
+	}
+	return Reshape(TransposeAllAxes(out, 0, 2, 1, 3), batch, nq, heads*d[3])
+}
+
+// AttentionScoreBudget is the largest attention score matrix, in bytes, that AttendHeads builds
+// at once. Why: the go backend keeps each freed buffer in a pool for its size class, so every
+// score matrix alive at one time stays allocated; at 512 px ViT-B/16's [12, 1025, 1025] scores
+// are 48 MiB (64 MiB in the backend's size class). Groups of 4 heads lowered the 512 px
+// encoder's peak RSS by ~90 MiB at the same speed; groups of 1 to 3 heads saved up to ~130 MiB
+// but took 10-20% longer on 2 cores (tools/bench, paired runs). Groups run one after another
+// only under the backend's creation-order schedule (DefaultGoConfig); otherwise they are still
+// exact, and only the memory is not saved.
+var AttentionScoreBudget = 24 << 20
+
+// headsPerGroup is the largest divisor of heads whose scores (perHead bytes each) fit in
+// AttentionScoreBudget, at least 1: equal groups keep the work balanced across cores.
+func headsPerGroup(heads, perHead int) int {
+	for g := heads; g > 1; g-- {
+		if heads%g == 0 && g*perHead <= AttentionScoreBudget {
+			return g
+		}
+	}
+	return 1
+}
+
+// attendScaled is softmax(a b^T [masked]) c for pre-scaled a, all [B, heads, N, 64]; the result is
+// [B, heads, Nq, 64].
+func attendScaled(a, b, c, mask *Node) *Node {
+	scores := Einsum("bhqd,bhkd->bhqk", a, b)
 	var coef *Node
 	if mask != nil {
 		coef = MaskedSoftmax(scores, mask, -1)
 	} else {
 		coef = Softmax(scores, -1)
 	}
-	out := Einsum("bhqk,bhkd->bhqd", coef, c)
-	dims := out.Shape().Dimensions
-	return Reshape(TransposeAllAxes(out, 0, 2, 1, 3), dims[0], dims[2], dims[1]*dims[3])
+	return Einsum("bhqk,bhkd->bhqd", coef, c)
 }
 
 // ResidualBlock is CLIP's pre-norm transformer block:

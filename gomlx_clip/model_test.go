@@ -107,6 +107,19 @@ func TestEncodeImageParity(t *testing.T) {
 	}
 }
 
+// Attention in groups of heads (AttentionScoreBudget) keeps the 512 px parity; with the tiny
+// golden models' 2 heads this needs a budget below one 512 px head.
+func TestEncodeImageParityHeadGroups(t *testing.T) {
+	m := loadGoldenModel(t, "vit16")
+	withScoreBudget(1, func() {
+		if g := headsPerGroup(m.Config.VisionHeads, 4*1025*1025); g != 1 {
+			t.Fatalf("%d heads per group, want 1", g)
+		}
+		f := encodeGoldenImage(t, m, 512, SurgeryOptions())
+		goldens.AssertClose(t, "image_features_raw", f.Data, f.Shape, goldens.Load(t, "vit16/surgery/demo_512/image_features_raw.f32.npy"), atol, rtol)
+	})
+}
+
 // The reference overwrites its positional embedding at 512 (quirk Q1); we must not: 224 after
 // 512 on the same model gives the fresh-instance result, not the quirk file.
 func TestNoPositionalEmbeddingMutation(t *testing.T) {
