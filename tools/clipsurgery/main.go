@@ -20,10 +20,20 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 )
 
+// gcPercent is the command's garbage-collection target when GOGC is unset. The model's weights
+// (0.57 GB for ViT-B/16) are nearly all of the live heap and hold no pointers, so collecting is
+// cheap, while the default target (collect when the garbage equals the live heap) let a 512 px run
+// grow by a whole weights' worth of garbage before collecting (docs/BENCHMARKS.md: peak RSS).
+const gcPercent = 25
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
