@@ -22,7 +22,10 @@ var (
 // DefaultGoConfig is the pure-Go backend's configuration when GOMLX_BACKEND is unset. The ops
 // of a graph run one at a time (each op still uses all cores): running independent ops
 // concurrently, the backend's default, made the ViT-B/16 encoder ~1.9x slower on 2 cores
-// (tools/bench, paired runs: 512 px 2.71 s vs 1.43 s).
+// (tools/bench, paired runs: 512 px 2.71 s vs 1.43 s). They run in the order the graph built
+// them (creation_order), so AttendHeads' groups of heads run one after another and only one
+// group's scores are alive at a time; the backend's default order (longest path to the output
+// first) runs the groups side by side, step by step.
 const DefaultGoConfig = "go:ops_sequential,creation_order"
 
 // DefaultBackend returns the process-wide backend chosen by GOMLX_BACKEND (default
