@@ -25,7 +25,7 @@ test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
 # The Go side of docs/BENCHMARKS.md on full-size random ViT-B/16 weights (made once, ~600 MB).
-# The PyTorch peer: python3 ../shared/bench/torch_peer.py --weights out/vit_b16_random.safetensors
+# The PyTorch peer (Debian's python3-torch, so the system interpreter): /usr/bin/python3 ../shared/bench/torch_peer.py --weights out/vit_b16_random.safetensors
 BENCH_WEIGHTS ?= out/vit_b16_random.safetensors
 bench:
 	test -f $(BENCH_WEIGHTS) || $(GO) run ./tools/randomckpt -out $(BENCH_WEIGHTS)

@@ -126,10 +126,10 @@ func AttendHeads(a, b, c *Node, causal bool, mask *Node) *Node {
 // at once. Why: the go backend keeps each freed buffer in a pool for its size class, so every
 // score matrix alive at one time stays allocated; at 512 px ViT-B/16's [12, 1025, 1025] scores
 // are 48 MiB (64 MiB in the backend's size class). Groups of 4 heads lowered the 512 px
-// encoder's peak RSS by ~90 MiB at the same speed; groups of 1 to 3 heads saved up to ~130 MiB
-// but took 10-20% longer on 2 cores (tools/bench, paired runs). Groups run one after another
-// only under the backend's creation-order schedule (DefaultGoConfig); otherwise they are still
-// exact, and only the memory is not saved.
+// encoder's peak RSS by ~90 MiB for ~5% more time; groups of 1 to 3 heads saved ~40 MiB more
+// but took 10-20% longer on 2 cores (tools/bench, paired runs; math.MaxInt turns grouping off).
+// Groups run one after another only under the backend's creation-order schedule
+// (DefaultGoConfig); otherwise they are still exact, and only the memory is not saved.
 var AttentionScoreBudget = 24 << 20
 
 // headsPerGroup is the largest divisor of heads whose scores (perHead bytes each) fit in

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"path/filepath"
 	"strings"
 	"time"
@@ -64,8 +65,13 @@ func (i ModelInfo) String() string {
 }
 
 // LoadCLIP loads $CLIPSURGERY_WEIGHTS when set, else DefaultModel (downloaded on first use, with a
-// progress bar on progress, which may be nil).
+// progress bar on progress, which may be nil). Unless GOGC is set it also sets the cell program's
+// GC target to 25%, as the clipsurgery command does: the weights, most of the heap, hold no
+// pointers, and the default target lets garbage grow as large as them (README, errors and limits).
 func LoadCLIP(ctx context.Context, progress io.Writer) (*clip.Model, ModelInfo, error) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
+	}
 	src := strings.TrimSpace(os.Getenv(EnvWeights))
 	if src == "" {
 		src = DefaultModel
