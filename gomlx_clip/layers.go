@@ -103,7 +103,7 @@ func AttendHeads(a, b, c *Node, causal bool, mask *Node) *Node {
 		}
 		mask = causalMask
 	}
-	perGroup := headsPerGroup(heads, 4*batch*nq*nkv)
+	perGroup := HeadsPerGroup(heads, 4*batch*nq*nkv)
 	var out *Node
 	if perGroup >= heads {
 		out = attendScaled(a, b, c, mask)
@@ -132,9 +132,10 @@ func AttendHeads(a, b, c *Node, causal bool, mask *Node) *Node {
 // (DefaultGoConfig); otherwise they are still exact, and only the memory is not saved.
 var AttentionScoreBudget = 24 << 20
 
-// headsPerGroup is the largest divisor of heads whose scores (perHead bytes each) fit in
-// AttentionScoreBudget, at least 1: equal groups keep the work balanced across cores.
-func headsPerGroup(heads, perHead int) int {
+// HeadsPerGroup is the largest divisor of heads whose scores (perHead bytes each) fit in
+// AttentionScoreBudget, at least 1: equal groups keep the work balanced across cores. SAM's
+// image encoder groups its heads by it too.
+func HeadsPerGroup(heads, perHead int) int {
 	for g := heads; g > 1; g-- {
 		if heads%g == 0 && g*perHead <= AttentionScoreBudget {
 			return g

@@ -28,8 +28,8 @@ func TestHeadsPerGroup(t *testing.T) {
 			{16, 4 * 1025 * 1025, 4}, // ViT-L: 6 heads would fit but do not divide 16
 			{7, 4 * 1025 * 1025, 1},
 		} {
-			if got := headsPerGroup(c.heads, c.perHead); got != c.want {
-				t.Errorf("headsPerGroup(%d, %d) = %d, want %d", c.heads, c.perHead, got, c.want)
+			if got := HeadsPerGroup(c.heads, c.perHead); got != c.want {
+				t.Errorf("HeadsPerGroup(%d, %d) = %d, want %d", c.heads, c.perHead, got, c.want)
 			}
 		}
 	})

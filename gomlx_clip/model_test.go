@@ -112,7 +112,7 @@ func TestEncodeImageParity(t *testing.T) {
 func TestEncodeImageParityHeadGroups(t *testing.T) {
 	m := loadGoldenModel(t, "vit16")
 	withScoreBudget(1, func() {
-		if g := headsPerGroup(m.Config.VisionHeads, 4*1025*1025); g != 1 {
+		if g := HeadsPerGroup(m.Config.VisionHeads, 4*1025*1025); g != 1 {
 			t.Fatalf("%d heads per group, want 1", g)
 		}
 		f := encodeGoldenImage(t, m, 512, SurgeryOptions())

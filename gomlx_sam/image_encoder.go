@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"math"
 
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/layers/attention"
 )
 
 // EncodeImage runs the image encoder on a batch of normalised, zero-padded images
@@ -137,10 +138,15 @@ func windowUnpartition(windows *Node, ws, hp, wp, h, w int) *Node {
 }
 
 // encoderAttention is the encoder's multi-head self-attention over BHWC tokens [B, h, w, E]:
-// qkv projection, logits = (q·scale)·kᵀ + decomposed relative-position bias (computed from the
-// unscaled q), softmax over keys, heads concatenated, proj. It runs on GoMLX's attention core,
-// whose fused kernel on the go backend never materialises the logits or the softmax: only the
-// relative-position bias [B, heads, N, N] is built.
+// qkv projection, logits = (q·scale)·kᵀ, plus the decomposed relative-position terms (computed
+// from the unscaled q, added in upstream's order), softmax over keys, heads concatenated, proj.
+//
+// Written out heads-major, in groups of heads (clip.HeadsPerGroup, clip.AttentionScoreBudget),
+// rather than with GoMLX's attention core: in a global block the logits of all heads are
+// [12, 4096, 4096] = 768 MiB for vit_b, and the core (whose fused go-backend kernel does not
+// take this bias layout) transposed both them and the bias, so that three such buffers stayed in
+// the backend's pools. One group at a time (the creation-order schedule, clip.DefaultGoConfig)
+// holds a group's logits only.
 func encoderAttention(c Config, p Params, prefix string, x *Node) *Node {
 	d := x.Shape().Dimensions
 	b, h, w, e := d[0], d[1], d[2], d[3]
@@ -148,32 +154,46 @@ func encoderAttention(c Config, p Params, prefix string, x *Node) *Node {
 	hd := e / heads
 	n := h * w
 	qkv := Reshape(Linear(x, p, prefix+".qkv"), b, n, 3, heads, hd)
-	part := func(i int) *Node {
-		return Reshape(Slice(qkv, AxisRange(), AxisRange(), AxisElem(i)), b, n, heads, hd) // BSHD
-	}
-	q, k, v := part(0), part(1), part(2)
-	opt := attention.CoreOptions{Scale: 1 / math.Sqrt(float64(hd))}
+	qkv = TransposeAllAxes(qkv, 2, 0, 3, 1, 4) // [3, B, heads, N, hd]
+	var relH, relW *Node
 	if c.UseRelPos {
-		opt.AttentionBias = decomposedRelPosBias(q, p.Get(prefix+".rel_pos_h"), p.Get(prefix+".rel_pos_w"), h, w)
+		relH = RelPosTable(p.Get(prefix+".rel_pos_h"), h, h) // [qy, ky, hd]
+		relW = RelPosTable(p.Get(prefix+".rel_pos_w"), w, w) // [qx, kx, hd]
 	}
-	out, _ := attention.Core(q, k, v, attention.LayoutBSHD, opt) // heads concatenated: channel = head·hd + d
+	perGroup := clip.HeadsPerGroup(heads, 4*b*n*n)
+	groups := make([]*Node, 0, heads/perGroup)
+	for h0 := 0; h0 < heads; h0 += perGroup {
+		part := func(i int) *Node { // [B, g, N, hd]
+			return Reshape(Slice(qkv, AxisElem(i), AxisRange(), AxisRange(h0, h0+perGroup)), b, perGroup, n, hd)
+		}
+		q, k, v := part(0), part(1), part(2)
+		logits := Einsum("bgqd,bgkd->bgqk", MulScalar(q, 1/math.Sqrt(float64(hd))), k)
+		if c.UseRelPos {
+			logits = addDecomposedRelPos(logits, q, relH, relW, h, w)
+		}
+		groups = append(groups, Einsum("bgqk,bgkd->bgqd", Softmax(logits, -1), v))
+	}
+	out := groups[0]
+	if len(groups) > 1 {
+		out = Concatenate(groups, 1)
+	}
+	out = TransposeAllAxes(out, 0, 2, 1, 3) // [B, N, heads, hd]: channel = head·hd + d
 	return Linear(Reshape(out, b, h, w, e), p, prefix+".proj")
 }
 
-// decomposedRelPosBias is upstream's add_decomposed_rel_pos as an additive bias [B, heads, N, N]
-// (N = h·w, queries and keys on the same h×w grid): for query (qy,qx) and key (ky,kx),
-// ⟨q, Rh[qy,ky]⟩ + ⟨q, Rw[qx,kx]⟩ with the unscaled q [B, N, heads, hd].
-func decomposedRelPosBias(q, relPosH, relPosW *Node, h, w int) *Node {
+// addDecomposedRelPos is upstream's add_decomposed_rel_pos: logits [B, g, N, N] (N = h·w,
+// queries and keys on the same h×w grid) plus, for query (qy,qx) and key (ky,kx), ⟨q, Rh[qy,ky]⟩
+// and then ⟨q, Rw[qx,kx]⟩, with the unscaled q [B, g, N, hd] and the tables of RelPosTable.
+// Size-1 axes broadcast inside Add: neither term is expanded to [N, N] first.
+func addDecomposedRelPos(logits, q, relH, relW *Node, h, w int) *Node {
 	d := q.Shape().Dimensions
-	b, heads, hd := d[0], d[2], d[3]
-	rh := RelPosTable(relPosH, h, h) // [qy, ky, hd]
-	rw := RelPosTable(relPosW, w, w) // [qx, kx, hd]
-	rq := Reshape(q, b, h, w, heads, hd)
-	relH := Einsum("byxnd,ykd->bnyxk", rq, rh) // [B, heads, qy, qx, ky]
-	relW := Einsum("byxnd,xkd->bnyxk", rq, rw) // [B, heads, qy, qx, kx]
-	// Size-1 axes broadcast inside Add: neither term is expanded to the full size first.
-	bias := Add(InsertAxes(relH, 5), InsertAxes(relW, 4)) // [B, heads, qy, qx, ky, kx]
-	return Reshape(bias, b, heads, h*w, h*w)
+	b, g, hd := d[0], d[1], d[3]
+	rq := Reshape(q, b, g, h, w, hd)
+	termH := Einsum("bgyxd,ykd->bgyxk", rq, relH) // [B, g, qy, qx, ky]
+	termW := Einsum("bgyxd,xkd->bgyxk", rq, relW) // [B, g, qy, qx, kx]
+	l := Reshape(logits, b, g, h, w, h, w)
+	l = Add(Add(l, InsertAxes(termH, 5)), InsertAxes(termW, 4))
+	return Reshape(l, b, g, h*w, h*w)
 }
 
 // RelPosTable is upstream's get_rel_pos: the table [qSize, kSize, C] of relative-position

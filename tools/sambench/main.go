@@ -17,6 +17,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -33,14 +35,16 @@ func main() {
 	runs := flag.Int("runs", 2, "timed SetImage calls after the first")
 	width := flag.Int("width", 500, "synthetic image width")
 	height := flag.Int("height", 375, "synthetic image height")
+	memProfile := flag.String("memprofile", "", "after the runs, write a heap profile here (one collection first, so "+
+		"buffers the backend keeps in its pools show as in use, with the op that allocated them)")
 	flag.Parse()
-	if err := run(*model, *path, *keep, *runs, *width, *height); err != nil {
+	if err := run(*model, *path, *keep, *runs, *width, *height, *memProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "sambench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(model, path, keep string, runs, w, h int) error {
+func run(model, path, keep string, runs, w, h int, memProfile string) error {
 	if path == "" {
 		cfg, err := sam.ReleasedConfig(model)
 		if err != nil {
@@ -84,6 +88,15 @@ func run(model, path, keep string, runs, w, h int) error {
 	}
 	emb, _ := p.Embedding()
 	fmt.Printf("embedding shape %v, input size %v\n", emb.Features.Shape, emb.InputSize)
+	if memProfile != "" {
+		runtime.GC()
+		f, err := os.Create(memProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return pprof.Lookup("heap").WriteTo(f, 0)
+	}
 	return nil
 }
 
