@@ -90,7 +90,10 @@ func TestBadSurgeryInputs(t *testing.T) {
 		{"points: constant map", func() error { _, _, err := surgery.SimilarityMapToPoints(flat, 64, 64, 0.8, 2); return err }, nil, "constant"},
 		{"points: NaN", func() error { _, _, err := surgery.SimilarityMapToPoints(nan, 64, 64, 0.8, 2); return err }, nil, "finite"},
 		{"points: empty image", func() error { _, _, err := surgery.SimilarityMapToPoints(col, 0, 64, 0.8, 2); return err }, nil, ""},
-		{"combined: no targets", func() error { _, _, err := surgery.CombinedTargetPoints(surgery.NewMatrix(16, 0), 64, 64, 0.8); return err }, nil, ""},
+		{"combined: no targets", func() error {
+			_, _, err := surgery.CombinedTargetPoints(surgery.NewMatrix(16, 0), 64, 64, 0.8)
+			return err
+		}, nil, ""},
 		{"combined: t = 2", func() error { _, _, err := surgery.CombinedTargetPoints(patches, 64, 64, 2); return err }, nil, "(0, 1]"},
 		{"combined map: non-square", func() error { _, err := surgery.CombinedTargetMap(mat(15, 2, ramp), 10, 10); return err }, nil, ""},
 		{"overlay: short image", func() error { _, err := surgery.Overlay(rgb[:10], 4, 5, m); return err }, nil, ""},
