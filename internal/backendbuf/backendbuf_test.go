@@ -65,3 +65,37 @@ func TestSharedFloat32IsExactAndUsable(t *testing.T) {
 		t.Fatalf("after writing the view, result[0][0] = %v, want 21", v)
 	}
 }
+
+// bufferWithout stands for a compute.Buffer whose storage is laid out differently: the swap must
+// leave it alone rather than guess.
+type bufferWithout struct {
+	compute.Buffer
+	RawBytes []byte
+	Flat     []float32 // not an interface: a layout this package does not know
+}
+
+type bufferWithBytes struct {
+	compute.Buffer
+	RawBytes []byte
+	Flat     any
+}
+
+func TestReplaceStorageRefusesUnknownLayouts(t *testing.T) {
+	data := make([]float32, 4)
+	other := &bufferWithout{RawBytes: make([]byte, 16), Flat: make([]float32, 4)}
+	if replaceStorage(other, data) {
+		t.Error("swapped the storage of a buffer whose Flat is not an interface")
+	}
+	short := &bufferWithBytes{RawBytes: make([]byte, 16), Flat: make([]float32, 3)}
+	if replaceStorage(short, data) {
+		t.Error("swapped the storage of a buffer holding a different number of values")
+	}
+	ints := &bufferWithBytes{RawBytes: make([]byte, 16), Flat: make([]int32, 4)}
+	if replaceStorage(ints, data) {
+		t.Error("swapped the storage of a buffer holding int32 values")
+	}
+	ok := &bufferWithBytes{RawBytes: make([]byte, 24), Flat: make([]float32, 4)}
+	if !replaceStorage(ok, data) || len(ok.RawBytes) != 16 || &ok.Flat.([]float32)[0] != &data[0] {
+		t.Errorf("a buffer of the known layout was not pointed at the new storage: %d bytes", len(ok.RawBytes))
+	}
+}
