@@ -103,22 +103,17 @@ func AttendHeads(a, b, c *Node, causal bool, mask *Node) *Node {
 		}
 		mask = causalMask
 	}
-	perGroup := HeadsPerGroup(heads, 4*batch*nq*nkv)
-	var out *Node
-	if perGroup >= heads {
-		out = attendScaled(a, b, c, mask)
-	} else {
-		groups := make([]*Node, 0, (heads+perGroup-1)/perGroup)
-		for h0 := 0; h0 < heads; h0 += perGroup {
-			h := AxisRange(h0, min(h0+perGroup, heads))
-			m := mask
-			if m != nil && m.Rank() == 4 && m.Shape().Dimensions[1] == heads {
-				m = Slice(m, AxisRange(), h)
-			}
-			groups = append(groups, attendScaled(Slice(a, AxisRange(), h), Slice(b, AxisRange(), h), Slice(c, AxisRange(), h), m))
+	out := InHeadGroups(heads, 4*batch*nq*nkv, func(h0, h1 int) *Node {
+		if h1-h0 == heads {
+			return attendScaled(a, b, c, mask) // one group: nothing to slice
 		}
-		out = Concatenate(groups, 1)
-	}
+		h := AxisRange(h0, h1)
+		m := mask
+		if m != nil && m.Rank() == 4 && m.Shape().Dimensions[1] == heads {
+			m = Slice(m, AxisRange(), h)
+		}
+		return attendScaled(Slice(a, AxisRange(), h), Slice(b, AxisRange(), h), Slice(c, AxisRange(), h), m)
+	})
 	return Reshape(TransposeAllAxes(out, 0, 2, 1, 3), batch, nq, heads*d[3])
 }
 
@@ -132,9 +127,24 @@ func AttendHeads(a, b, c *Node, causal bool, mask *Node) *Node {
 // (DefaultGoConfig); otherwise they are still exact, and only the memory is not saved.
 var AttentionScoreBudget = 24 << 20
 
+// InHeadGroups runs attend for each of the equal groups of heads [h0, h1) that HeadsPerGroup
+// gives and concatenates its results, each [B, h1-h0, ...], along the heads axis (1). The groups
+// are built in order, so the creation-order schedule runs one after another. SAM's image
+// encoder attends its heads this way too.
+func InHeadGroups(heads, perHead int, attend func(h0, h1 int) *Node) *Node {
+	perGroup := HeadsPerGroup(heads, perHead)
+	groups := make([]*Node, 0, heads/perGroup)
+	for h0 := 0; h0 < heads; h0 += perGroup {
+		groups = append(groups, attend(h0, h0+perGroup))
+	}
+	if len(groups) == 1 {
+		return groups[0]
+	}
+	return Concatenate(groups, 1)
+}
+
 // HeadsPerGroup is the largest divisor of heads whose scores (perHead bytes each) fit in
-// AttentionScoreBudget, at least 1: equal groups keep the work balanced across cores. SAM's
-// image encoder groups its heads by it too.
+// AttentionScoreBudget, at least 1: equal groups keep the work balanced across cores.
 func HeadsPerGroup(heads, perHead int) int {
 	for g := heads; g > 1; g-- {
 		if heads%g == 0 && g*perHead <= AttentionScoreBudget {

@@ -141,7 +141,7 @@ func windowUnpartition(windows *Node, ws, hp, wp, h, w int) *Node {
 // qkv projection, logits = (q·scale)·kᵀ, plus the decomposed relative-position terms (computed
 // from the unscaled q, added in upstream's order), softmax over keys, heads concatenated, proj.
 //
-// Written out heads-major, in groups of heads (clip.HeadsPerGroup, clip.AttentionScoreBudget),
+// Written out heads-major, in groups of heads (clip.InHeadGroups, clip.AttentionScoreBudget),
 // rather than with GoMLX's attention core: in a global block the logits of all heads are
 // [12, 4096, 4096] = 768 MiB for vit_b, and with this bias the core ran its decomposed form
 // here, which transposes logits and bias (a heap profile after SetImage showed three 768 MiB
@@ -162,23 +162,17 @@ func encoderAttention(c Config, p Params, prefix string, x *Node) *Node {
 		relH = RelPosTable(p.Get(prefix+".rel_pos_h"), h, h) // [qy, ky, hd]
 		relW = RelPosTable(p.Get(prefix+".rel_pos_w"), w, w) // [qx, kx, hd]
 	}
-	perGroup := clip.HeadsPerGroup(heads, 4*b*n*n)
-	groups := make([]*Node, 0, heads/perGroup)
-	for h0 := 0; h0 < heads; h0 += perGroup {
+	out := clip.InHeadGroups(heads, 4*b*n*n, func(h0, h1 int) *Node {
 		part := func(i int) *Node { // [B, g, N, hd]
-			return Reshape(Slice(qkv, AxisElem(i), AxisRange(), AxisRange(h0, h0+perGroup)), b, perGroup, n, hd)
+			return Reshape(Slice(qkv, AxisElem(i), AxisRange(), AxisRange(h0, h1)), b, h1-h0, n, hd)
 		}
 		q, k, v := part(0), part(1), part(2)
 		logits := Einsum("bgqd,bgkd->bgqk", MulScalar(q, 1/math.Sqrt(float64(hd))), k)
 		if c.UseRelPos {
 			logits = addDecomposedRelPos(logits, q, relH, relW, h, w)
 		}
-		groups = append(groups, Einsum("bgqk,bgkd->bgqd", Softmax(logits, -1), v))
-	}
-	out := groups[0]
-	if len(groups) > 1 {
-		out = Concatenate(groups, 1)
-	}
+		return Einsum("bgqk,bgkd->bgqd", Softmax(logits, -1), v)
+	})
 	out = TransposeAllAxes(out, 0, 2, 1, 3) // [B, N, heads, hd]: channel = head·hd + d
 	return Linear(Reshape(out, b, h, w, e), p, prefix+".proj")
 }
