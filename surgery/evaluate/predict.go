@@ -1,0 +1,187 @@
+package evaluate
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/surgery"
+)
+
+// DefaultLogitScale is the temperature SCLIP, ClearCLIP and NACLIP multiply the cosine logits by
+// before the softmax over names (their segmentors' logit_scale=40 default).
+const DefaultLogitScale = 40
+
+// Scoring turns the per-name similarity logits into a class per pixel, as the training-free
+// segmentation peers do (NACLIP naclip.py postprocess_result, same in SCLIP and ClearCLIP):
+// the logits of every name are resized bilinearly to the image, each class takes the best of its
+// names, and the pixel gets the first class of maximum score. With ProbThreshold > 0 the scores
+// are softmax(LogitScale · logits) over all names first, and a pixel whose best class probability
+// is below ProbThreshold is given the background class (class 0) — the peers' prob_thd, used for
+// datasets whose background has no usable name (e.g. ClearCLIP uses 0.2 for plain CLIP on VOC with
+// background, mc-lan/ClearCLIP issue #2).
+type Scoring struct {
+	ProbThreshold float64 // 0 = plain argmax of the logits
+	LogitScale    float64 // 0 = DefaultLogitScale; used only with ProbThreshold
+}
+
+func (s Scoring) check() error {
+	if !(s.ProbThreshold >= 0 && s.ProbThreshold < 1) {
+		return fmt.Errorf("evaluate: probability threshold %v: want a value in [0, 1)", s.ProbThreshold)
+	}
+	if !(s.LogitScale >= 0) || math.IsInf(s.LogitScale, 0) {
+		return fmt.Errorf("evaluate: logit scale %v: want a finite value ≥ 0", s.LogitScale)
+	}
+	return nil
+}
+
+// Prediction is one method's result on one image.
+type Prediction struct {
+	Method surgery.Method
+	W, H   int
+	// Pred is the predicted class of every pixel, row-major (Scoring).
+	Pred []uint8
+	// Sim holds the class scores of the tokens, [1+g·g, classes] like surgery.Result.Similarity:
+	// per class the best of its names (the name's column for a one-name class).
+	Sim surgery.Matrix
+}
+
+// ModelOptions are the Explainer inputs an evaluation passes through.
+type ModelOptions struct {
+	Size      int      // model input side (0 = the model's native resolution)
+	Templates []string // prompt templates (nil = the 85 of the reference)
+}
+
+var errClasses = errors.New("evaluate: bad class list")
+
+// checkClasses validates a class list for the Explainer (names are its label set).
+func checkClasses(cs []Class) error {
+	if len(cs) == 0 || len(cs) > IgnoreIndex {
+		return fmt.Errorf("%w: %d classes (want 1..%d)", errClasses, len(cs), IgnoreIndex)
+	}
+	seen := map[string]bool{}
+	for i, c := range cs {
+		if len(c.Names) == 0 {
+			return fmt.Errorf("%w: class %d has no name", errClasses, i)
+		}
+		for _, n := range c.Names {
+			if strings.TrimSpace(n) == "" || strings.Contains(n, surgery.CombineSeparator) || seen[n] {
+				return fmt.Errorf("%w: class %d: name %q is empty, contains %q or repeats", errClasses, i,
+					n, surgery.CombineSeparator)
+			}
+			seen[n] = true
+		}
+	}
+	return nil
+}
+
+// Predict runs one method on one image and scores every pixel. The Explainer caches the text
+// features, so several methods and images encode the class names once.
+func Predict(ex *surgery.Explainer, pix *imageprep.Pixels, classes []Class, method surgery.Method,
+	mo ModelOptions, sc Scoring) (*Prediction, error) {
+	if err := checkClasses(classes); err != nil {
+		return nil, err
+	}
+	if err := sc.check(); err != nil {
+		return nil, err
+	}
+	names, nameClass := queries(classes)
+	// Explain needs a target; the first name's overlay is the only extra work.
+	res, err := ex.ExplainPixels(pix, names[:1], surgery.Options{Size: mo.Size, Labels: names,
+		Templates: mo.Templates, Method: method})
+	if err != nil {
+		return nil, err
+	}
+	sim := res.Similarity
+	side := int(math.Round(math.Sqrt(float64(sim.Rows - 1))))
+	if sim.Cols != len(names) || side*side != sim.Rows-1 || side == 0 {
+		return nil, fmt.Errorf("evaluate: similarity %d×%d for %d names: not 1 + a square grid of tokens",
+			sim.Rows, sim.Cols, len(names))
+	}
+	for i, v := range sim.Data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("evaluate: non-finite similarity for token %d, name %q", i/sim.Cols, names[i%sim.Cols])
+		}
+	}
+	h, w := res.Height, res.Width
+	maps := make([][]float32, len(names))
+	for q := range names {
+		grid := sim.Column(q)[1:]
+		if maps[q], err = surgery.ResizeBilinear(grid, side, side, h, w); err != nil {
+			return nil, err
+		}
+	}
+	p := &Prediction{Method: res.Method, W: w, H: h, Pred: scorePixels(maps, nameClass, len(classes), sc),
+		Sim: classTokenScores(sim, nameClass, len(classes))}
+	return p, nil
+}
+
+// scorePixels is Scoring's per-pixel rule over the resized name maps.
+func scorePixels(maps [][]float32, nameClass []int, k int, sc Scoring) []uint8 {
+	n := len(maps[0])
+	pred := make([]uint8, n)
+	scale := sc.LogitScale
+	if scale == 0 {
+		scale = DefaultLogitScale
+	}
+	score := make([]float64, k)
+	e := make([]float64, len(maps))
+	for i := range n {
+		for c := range score {
+			score[c] = math.Inf(-1)
+		}
+		if sc.ProbThreshold > 0 {
+			hi := math.Inf(-1)
+			for q, m := range maps {
+				e[q] = scale * float64(m[i])
+				hi = max(hi, e[q])
+			}
+			sum := 0.0
+			for q := range e {
+				e[q] = math.Exp(e[q] - hi)
+				sum += e[q]
+			}
+			for q, c := range nameClass {
+				score[c] = max(score[c], e[q]/sum)
+			}
+		} else {
+			for q, c := range nameClass {
+				score[c] = max(score[c], float64(maps[q][i]))
+			}
+		}
+		best := 0
+		for c := 1; c < k; c++ {
+			if score[c] > score[best] {
+				best = c
+			}
+		}
+		if sc.ProbThreshold > 0 && score[best] < sc.ProbThreshold {
+			best = 0
+		}
+		pred[i] = uint8(best)
+	}
+	return pred
+}
+
+// classTokenScores reduces the name columns to one column per class (the best name per token).
+func classTokenScores(sim surgery.Matrix, nameClass []int, k int) surgery.Matrix {
+	out := surgery.NewMatrix(sim.Rows, k)
+	for r := range sim.Rows {
+		row, dst := sim.Row(r), out.Row(r)
+		for c := range dst {
+			dst[c] = float32(math.Inf(-1))
+		}
+		for q, c := range nameClass {
+			dst[c] = max(dst[c], row[q])
+		}
+	}
+	return out
+}
+
+// ClassMaps are the explainability maps of the given classes at the image size: min-max
+// normalised and resized as the method draws them (surgery.SimilarityMap over Sim).
+func (p *Prediction) ClassMaps(classes []int) ([][]float32, error) {
+	return surgery.SimilarityMap(p.Sim, classes, p.H, p.W)
+}

@@ -1,0 +1,261 @@
+package evaluate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/surgery"
+)
+
+// Config are the inputs of one evaluation besides the model and the dataset. The zero value
+// evaluates CLIP Surgery at the model's native size on every image, with plain argmax scoring,
+// class 0 as the background, the 15 px pointing game and the default threshold grid.
+type Config struct {
+	Methods []surgery.Method // nil = {surgery}; several share the Explainer's text features
+	Model   ModelOptions
+	Scoring Scoring
+	// Limit evaluates the first Limit images only (0 = all).
+	Limit int
+	// NoBackground says the dataset has no background class; otherwise class 0 is the background:
+	// it is scored like any class in the segmentation metrics but is not an object for the
+	// explainability metrics and the pointing game.
+	NoBackground bool
+	// PointingTolerance is the pointing game's tolerance in pixels (0 = DefaultPointingTolerance;
+	// distances are 0 or ≥ 1, so 0.5 asks for the peak inside the mask).
+	PointingTolerance float64
+	// ExplainThresholds is the explainability mIoU's threshold grid (nil = the default).
+	ExplainThresholds []float32
+	// Progress receives a progress line with the ETA after each image (nil = none).
+	Progress io.Writer
+	// OnImage, when set, is called with each evaluated image's predictions (one per method, in
+	// Methods order) and its label — e.g. to keep a few examples; nothing is kept otherwise.
+	OnImage func(item Item, label *Label, preds []*Prediction)
+}
+
+// MaxSkipReasons bounds the skip reasons a Report keeps (all skips are counted).
+const MaxSkipReasons = 100
+
+// Skip is an image left out of the metrics, and why.
+type Skip struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+// MethodReport is one method's results over the evaluated images.
+type MethodReport struct {
+	Method          surgery.Method
+	Areas           *Confusion // per-class pixel areas
+	Seg             SegMetrics
+	Explain         ExplainMetrics
+	Pointing        PointingGame
+	Seconds         float64 // model and metric time of this method
+	ImagesPerSecond float64
+	explain         *Explainability
+}
+
+// Report is an evaluation's result.
+type Report struct {
+	Dataset     string
+	Layout      Layout
+	Classes     []Class
+	Listed      int // images in the dataset (after Limit)
+	Evaluated   int
+	SkipCount   int
+	Skips       []Skip // the first MaxSkipReasons
+	Interrupted bool   // the context ended before the last image: the metrics cover Evaluated images
+	Seconds     float64
+	Methods     []*MethodReport
+}
+
+// errInternal: a step that cannot fail failed after some areas were added; Run stops rather than
+// report metrics it cannot vouch for.
+var errInternal = errors.New("evaluate: internal error")
+
+// ErrNothingEvaluated: every image was skipped.
+var ErrNothingEvaluated = errors.New("evaluate: no image could be evaluated")
+
+// Run evaluates the methods on the dataset, one image at a time: only areas and counts are kept,
+// so memory does not grow with the dataset. A bad image or mask is skipped and counted (Report.
+// Skips); an image is skipped for all methods or none, so the methods are compared on the same
+// images. When ctx ends, Run stops after the current image and returns the partial report with
+// ctx's error.
+func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*Report, error) {
+	if ex == nil || ds == nil {
+		return nil, errors.New("evaluate: Run: nil explainer or dataset")
+	}
+	if err := checkClasses(ds.Classes); err != nil {
+		return nil, err
+	}
+	if err := cfg.Scoring.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Limit < 0 || cfg.PointingTolerance < 0 {
+		return nil, fmt.Errorf("evaluate: negative limit %d or pointing tolerance %v", cfg.Limit, cfg.PointingTolerance)
+	}
+	methods := cfg.Methods
+	if len(methods) == 0 {
+		methods = []surgery.Method{surgery.MethodSurgery}
+	}
+	k := len(ds.Classes)
+	items := ds.Items
+	if cfg.Limit > 0 && cfg.Limit < len(items) {
+		items = items[:cfg.Limit]
+	}
+	rep := &Report{Dataset: ds.Dir, Layout: ds.Layout, Classes: ds.Classes, Listed: len(items)}
+	tol := cfg.PointingTolerance
+	if tol == 0 {
+		tol = DefaultPointingTolerance
+	}
+	for _, m := range methods {
+		conf, err := NewConfusion(k)
+		if err != nil {
+			return nil, err
+		}
+		ex, err := NewExplainability(k, cfg.ExplainThresholds)
+		if err != nil {
+			return nil, err
+		}
+		rep.Methods = append(rep.Methods, &MethodReport{Method: m, Areas: conf, explain: ex,
+			Pointing: PointingGame{Tolerance: tol}})
+	}
+	start := time.Now()
+	prog := newProgress(cfg.Progress, len(items))
+	for i, it := range items {
+		if ctx.Err() != nil {
+			rep.Interrupted = true
+			break
+		}
+		if err := evaluateItem(ex, ds, it, methods, cfg, rep); errors.Is(err, errInternal) {
+			return nil, fmt.Errorf("%s: %w", it.ID, err)
+		} else if err != nil {
+			rep.SkipCount++
+			if len(rep.Skips) < MaxSkipReasons {
+				rep.Skips = append(rep.Skips, Skip{ID: it.ID, Reason: err.Error()})
+			}
+		} else {
+			rep.Evaluated++
+		}
+		prog.update(i+1, rep.SkipCount)
+	}
+	prog.finish()
+	rep.Seconds = time.Since(start).Seconds()
+	for _, mr := range rep.Methods {
+		mr.Seg = mr.Areas.Metrics()
+		mr.Explain = mr.explain.Metrics()
+		if mr.Seconds > 0 {
+			mr.ImagesPerSecond = float64(rep.Evaluated) / mr.Seconds
+		}
+	}
+	if rep.Interrupted {
+		return rep, ctx.Err()
+	}
+	if rep.Evaluated == 0 {
+		first := ""
+		if len(rep.Skips) > 0 {
+			first = fmt.Sprintf("; first: %s: %s", rep.Skips[0].ID, rep.Skips[0].Reason)
+		}
+		return rep, fmt.Errorf("%w (%d skipped%s)", ErrNothingEvaluated, rep.SkipCount, first)
+	}
+	return rep, nil
+}
+
+// LoadItem reads an item's image and mask and checks that they fit together.
+func LoadItem(it Item, numClasses int) (*imageprep.Pixels, *Label, error) {
+	img, err := imageprep.DecodeFile(it.Image)
+	if err != nil {
+		return nil, nil, err
+	}
+	lab, err := ReadMask(it.Mask, numClasses)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := img.Bounds()
+	if b.Dx() != lab.W || b.Dy() != lab.H {
+		return nil, nil, fmt.Errorf("%w: %s is %d×%d, %s is %d×%d", ErrMaskSize, it.Mask, lab.W, lab.H,
+			it.Image, b.Dx(), b.Dy())
+	}
+	return imageprep.ToPixels(img), lab, nil
+}
+
+// evaluateItem predicts the item with every method, then adds it to every method's metrics.
+func evaluateItem(ex *surgery.Explainer, ds *Dataset, it Item, methods []surgery.Method, cfg Config, rep *Report) error {
+	pix, lab, err := LoadItem(it, len(ds.Classes))
+	if err != nil {
+		return err
+	}
+	preds := make([]*Prediction, len(methods))
+	times := make([]time.Duration, len(methods))
+	for j, m := range methods {
+		t0 := time.Now()
+		if preds[j], err = Predict(ex, pix, ds.Classes, m, cfg.Model, cfg.Scoring); err != nil {
+			return fmt.Errorf("%s (method %s): %w", it.Image, m, err)
+		}
+		times[j] = time.Since(t0)
+	}
+	present := presentClasses(lab, len(ds.Classes), cfg.NoBackground)
+	masks := make([][]bool, len(present))
+	for j, c := range present {
+		masks[j] = classMask(lab, c)
+	}
+	// Every step that can fail runs before the first area is added, so a skipped image leaves no
+	// trace in any method's metrics.
+	maps := make([][][]float32, len(preds))
+	for j, p := range preds {
+		t0 := time.Now()
+		if maps[j], err = p.ClassMaps(present); err != nil {
+			return fmt.Errorf("%s (method %s): %w", it.Image, p.Method, err)
+		}
+		times[j] += time.Since(t0)
+	}
+	for j, p := range preds {
+		t0 := time.Now()
+		mr := rep.Methods[j]
+		if err := mr.Areas.Add(p.Pred, lab.Pix); err != nil {
+			return fmt.Errorf("%w: %w", errInternal, err) // LoadItem checked the labels, Predict's classes are < k
+		}
+		for q, c := range present {
+			if err := mr.explain.Add(c, maps[j][q], lab.Pix); err != nil {
+				return fmt.Errorf("%w: %w", errInternal, err) // SimilarityMap's maps are finite and image-sized
+			}
+			if _, _, err := mr.Pointing.Add(maps[j][q], masks[q], lab.H, lab.W); err != nil {
+				return fmt.Errorf("%w: %w", errInternal, err)
+			}
+		}
+		mr.Seconds += (times[j] + time.Since(t0)).Seconds()
+	}
+	if cfg.OnImage != nil {
+		cfg.OnImage(it, lab, preds)
+	}
+	return nil
+}
+
+// presentClasses are the object classes labelled in the image (background excluded unless
+// noBackground).
+func presentClasses(lab *Label, k int, noBackground bool) []int {
+	seen := make([]bool, k)
+	for _, v := range lab.Pix {
+		if v != IgnoreIndex {
+			seen[v] = true
+		}
+	}
+	var out []int
+	for c, s := range seen {
+		if s && (noBackground || c != 0) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// classMask is the mask of class c.
+func classMask(lab *Label, c int) []bool {
+	m := make([]bool, len(lab.Pix))
+	for i, v := range lab.Pix {
+		m[i] = int(v) == c
+	}
+	return m
+}
