@@ -1,0 +1,205 @@
+// Command evaluate measures training-free CLIP methods on a segmentation dataset: open-vocabulary
+// semantic segmentation (mIoU, mAcc, aAcc as mmsegmentation), CLIP Surgery's explainability mIoU
+// and mSC, and the pointing game — several methods side by side on the same images and the same
+// cached text features (package surgery/evaluate defines every metric).
+//
+//	evaluate -data VOCdevkit/VOC2012 -methods surgery,raw              # VOC layout, "val" split
+//	evaluate -data mydata -weights ViT-B-16.pt -json out.json -csv out.csv -limit 100
+//	evaluate -data VOC2012 -classes cls_voc21.txt -prob-thd 0.1       # peers' background handling
+//
+// The table goes to stdout, progress with ETA to stderr. Bad images are skipped, counted and
+// listed at the end; every other bad input ends the command with a one-line error. Ctrl-C stops
+// after the current image, prints the partial table and writes no file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
+)
+
+// DefaultModel is the checkpoint used without -model / -weights.
+const DefaultModel = "CS-ViT-B/16"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(os.Stderr, "evaluate: interrupted; no file written")
+		os.Exit(130)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "evaluate: "+strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " "))
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	data, layout, split, classes string
+	model, weights, cacheDir     string
+	offline                      bool
+	methods                      []surgery.Method
+	run                          evaluate.Config
+	jsonOut, csvOut              string
+	quiet                        bool
+	templates                    string
+}
+
+func parseArgs(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	var methods string
+	var thresholds string
+	fs := flag.NewFlagSet("evaluate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.data, "data", "", "dataset folder (Pascal VOC layout or images/ + masks/ + classes.txt)")
+	fs.StringVar(&c.layout, "layout", "", "force the layout: voc or generic (default: detected)")
+	fs.StringVar(&c.split, "split", "val", "VOC split: ImageSets/Segmentation/<split>.txt")
+	fs.StringVar(&c.classes, "classes", "", "class file: one class per line, names separated by commas (default <data>/classes.txt; VOC: the 21 VOC classes)")
+	fs.StringVar(&methods, "methods", string(surgery.MethodSurgery), "comma-separated methods evaluated side by side: surgery, raw")
+	fs.StringVar(&c.model, "model", DefaultModel, "model name (downloaded once into the cache): "+strings.Join(registry.Names(), ", "))
+	fs.StringVar(&c.weights, "weights", "", "checkpoint file instead of -model; no network")
+	fs.StringVar(&c.cacheDir, "cache", "", "checkpoint cache folder (default $CLIPSURGERY_CACHE or ~/.cache/clip)")
+	fs.BoolVar(&c.offline, "offline", false, "never download (also CLIPSURGERY_OFFLINE=1)")
+	fs.IntVar(&c.run.Model.Size, "size", 0, "model input side (default the model's, e.g. 224)")
+	fs.StringVar(&c.templates, "templates", "", "prompt templates, '|'-separated with {} for the class (default the 85 of the reference)")
+	fs.IntVar(&c.run.Limit, "limit", 0, "evaluate the first N images only (0 = all)")
+	fs.Float64Var(&c.run.Scoring.ProbThreshold, "prob-thd", 0, "background below this softmax probability (the peers' prob_thd; 0 = plain argmax)")
+	fs.Float64Var(&c.run.Scoring.LogitScale, "logit-scale", evaluate.DefaultLogitScale, "softmax temperature with -prob-thd")
+	fs.BoolVar(&c.run.NoBackground, "no-background", false, "class 0 is an object class, not the background")
+	fs.Float64Var(&c.run.PointingTolerance, "pg-tolerance", evaluate.DefaultPointingTolerance, "pointing game tolerance in pixels")
+	fs.StringVar(&thresholds, "explain-thresholds", "", "explainability threshold grid, comma-separated (default 0.05,0.10,…,0.95)")
+	fs.StringVar(&c.jsonOut, "json", "", "write the full report as JSON to this file")
+	fs.StringVar(&c.csvOut, "csv", "", "write the per-class metrics as CSV to this file")
+	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintln(stderr, "usage: evaluate -data DIR [-methods surgery,raw] [options]")
+			fs.PrintDefaults()
+			return nil, err
+		}
+		return nil, fmt.Errorf("%v (see -h)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
+	}
+	if c.data == "" {
+		return nil, errors.New("-data is required (see -h)")
+	}
+	var err error
+	if c.methods, err = evaluate.ParseMethods(methods); err != nil {
+		return nil, fmt.Errorf("-methods: %w", err)
+	}
+	c.run.Methods = c.methods
+	if c.templates != "" {
+		c.run.Model.Templates = strings.Split(c.templates, "|")
+	}
+	if thresholds != "" {
+		for _, s := range strings.Split(thresholds, ",") {
+			var v float32
+			if _, err := fmt.Sscan(strings.TrimSpace(s), &v); err != nil {
+				return nil, fmt.Errorf("-explain-thresholds: %q is not a number", s)
+			}
+			c.run.ExplainThresholds = append(c.run.ExplainThresholds, v)
+		}
+	}
+	if c.run.PointingTolerance == 0 {
+		c.run.PointingTolerance = 0.5 // distances are 0 or ≥ 1: 0 asks for the peak inside the mask
+	}
+	if os.Getenv("CLIPSURGERY_OFFLINE") != "" {
+		c.offline = true
+	}
+	return c, nil
+}
+
+// run is the whole command, callable in-process by the tests.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseArgs(args, stderr)
+	if err != nil {
+		return err
+	}
+	ds, err := evaluate.Open(c.data, evaluate.DatasetOptions{Layout: evaluate.Layout(c.layout), Split: c.split,
+		ClassFile: c.classes})
+	if err != nil {
+		return err
+	}
+	for _, out := range []string{c.jsonOut, c.csvOut} { // fail before hours of work, not after
+		if out != "" {
+			if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
+				return fmt.Errorf("output %s: folder %s does not exist", out, filepath.Dir(out))
+			}
+		}
+	}
+	src := c.model
+	if c.weights != "" {
+		if _, err := os.Stat(c.weights); err != nil {
+			return fmt.Errorf("-weights: %w", err)
+		}
+		src = c.weights
+	}
+	m, _, err := clip.Load(ctx, src, clip.LoadOptions{CacheDir: c.cacheDir, Offline: c.offline, Progress: stderr})
+	if err != nil {
+		return err
+	}
+	ex, err := surgery.NewExplainer(m)
+	if err != nil {
+		return err
+	}
+	if !c.quiet {
+		c.run.Progress = stderr
+	}
+	rep, err := evaluate.Run(ctx, ex, ds, c.run)
+	if rep != nil && (err == nil || rep.Interrupted) {
+		if terr := rep.WriteTable(stdout); terr != nil {
+			return terr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if c.jsonOut != "" {
+		if err := writeAtomic(c.jsonOut, rep.WriteJSON); err != nil {
+			return err
+		}
+	}
+	if c.csvOut != "" {
+		if err := writeAtomic(c.csvOut, rep.WriteCSV); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeAtomic writes a file through a temporary file in the same folder, so that a failure never
+// leaves half a file.
+func writeAtomic(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

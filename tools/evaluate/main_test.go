@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
+)
+
+func synthetic(t *testing.T, layout evaluate.Layout) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := evaluate.WriteSynthetic(dir, layout, 3); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestEvaluateCommand(t *testing.T) {
+	weights := goldens.Path(t, "models", "vit16.openai.safetensors")
+	data := synthetic(t, evaluate.LayoutVOC)
+	out := t.TempDir()
+	jsonOut, csvOut := filepath.Join(out, "r.json"), filepath.Join(out, "r.csv")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-data", data, "-weights", weights, "-methods", "surgery,raw",
+		"-templates", "a photo of a {}.", "-limit", "2", "-json", jsonOut, "-csv", csvOut}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "2 of 2 images evaluated") || !strings.Contains(stdout.String(), "surgery") ||
+		!strings.Contains(stdout.String(), "raw") || !strings.Contains(stderr.String(), "ETA") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	var rep struct {
+		Evaluated int
+		Methods   []struct{ Method string }
+	}
+	data2, _ := os.ReadFile(jsonOut)
+	if err := json.Unmarshal(data2, &rep); err != nil || rep.Evaluated != 2 || len(rep.Methods) != 2 ||
+		rep.Methods[1].Method != "raw" {
+		t.Errorf("JSON %v: %s", err, data2)
+	}
+	f, _ := os.Open(csvOut)
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) != 1+2*len(evaluate.SyntheticClasses) {
+		t.Errorf("CSV: %d rows, %v", len(rows), err)
+	}
+}
+
+// Bad command lines and datasets end with a one-line error naming the problem; nothing is written.
+func TestEvaluateCommandBadInput(t *testing.T) {
+	voc := synthetic(t, evaluate.LayoutVOC)
+	emptySplit := synthetic(t, evaluate.LayoutVOC)
+	os.WriteFile(filepath.Join(emptySplit, "ImageSets", "Segmentation", "val.txt"), nil, 0o644)
+	out := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no data", []string{}, "-data is required"},
+		{"unknown method", []string{"-data", voc, "-methods", "surgery,sclipp"}, `unknown method "sclipp"`},
+		{"empty split file", []string{"-data", emptySplit}, "val.txt lists no image"},
+		{"missing split", []string{"-data", voc, "-split", "train"}, "train.txt"},
+		{"bad layout", []string{"-data", voc, "-layout", "coco"}, `unknown layout "coco"`},
+		{"missing class file", []string{"-data", voc, "-classes", filepath.Join(out, "none.txt")}, "none.txt"},
+		{"output folder missing", []string{"-data", voc, "-json", filepath.Join(out, "no", "r.json")}, "does not exist"},
+		{"missing weights", []string{"-data", voc, "-weights", filepath.Join(out, "w.safetensors")}, "-weights"},
+		{"bad threshold grid", []string{"-data", voc, "-explain-thresholds", "0.5,x"}, `"x" is not a number`},
+		{"stray argument", []string{"-data", voc, "extra"}, `unexpected argument "extra"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tc.args, &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("files written on error: %v", entries)
+	}
+}
