@@ -47,7 +47,7 @@ func WriteSynthetic(dir string, layout Layout, n int) error {
 			if err := writeImage(filepath.Join(imgDir, id+".jpg"), img, true); err != nil {
 				return err
 			}
-			pal := &image.Paletted{Pix: lab.Pix, Stride: lab.W, Rect: image.Rect(0, 0, lab.W, lab.H), Palette: vocPalette()}
+			pal := &image.Paletted{Pix: lab.Pix, Stride: lab.W, Rect: image.Rect(0, 0, lab.W, lab.H), Palette: VOCPalette()}
 			if err := writeImage(filepath.Join(maskDir, id+".png"), pal, false); err != nil {
 				return err
 			}
@@ -124,8 +124,9 @@ func abs(v int) int {
 	return v
 }
 
-// vocPalette is Pascal VOC's colour map (bit-interleaved class index) for 256 entries.
-func vocPalette() color.Palette {
+// VOCPalette is Pascal VOC's colour map (the class index's bits spread over R, G, B, high bits
+// first), 256 entries: the palette of VOC's SegmentationClass PNGs.
+func VOCPalette() color.Palette {
 	p := make(color.Palette, 256)
 	for i := range p {
 		var r, g, b uint8

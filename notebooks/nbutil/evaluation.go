@@ -1,0 +1,127 @@
+package nbutil
+
+import (
+	"encoding/gob"
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
+)
+
+// The evaluation notebook's helpers: which dataset to use, keeping one run between cells (each
+// GoNB cell is a new process), and drawing label maps and per-class bars.
+
+// EnvDataset is the dataset folder evaluation.ipynb evaluates (Pascal VOC or generic layout);
+// unset = a small synthetic dataset written to a temporary folder.
+const EnvDataset = "CLIPSURGERY_DATASET"
+
+// EnvEvalLimit caps the images evaluation.ipynb evaluates (default: all).
+const EnvEvalLimit = "CLIPSURGERY_EVAL_LIMIT"
+
+// EvalDataset returns $CLIPSURGERY_DATASET, or else writes (once) and returns a synthetic dataset
+// of n images in the VOC layout under the temporary folder.
+func EvalDataset(n int) (dir string, synthetic bool, err error) {
+	if d := os.Getenv(EnvDataset); d != "" {
+		return d, false, nil
+	}
+	dir = filepath.Join(os.TempDir(), fmt.Sprintf("clipsurgery-synthetic-voc-%d", n))
+	if _, err := os.Stat(filepath.Join(dir, "classes.txt")); err == nil {
+		return dir, true, nil
+	}
+	tmp, err := os.MkdirTemp(os.TempDir(), "clipsurgery-synthetic-*")
+	if err != nil {
+		return "", true, err
+	}
+	if err := evaluate.WriteSynthetic(tmp, evaluate.LayoutVOC, n); err != nil {
+		os.RemoveAll(tmp)
+		return "", true, err
+	}
+	if err := os.Rename(tmp, dir); err != nil { // another process won the race: use its copy
+		os.RemoveAll(tmp)
+	}
+	return dir, true, nil
+}
+
+// EvalExample is one evaluated image kept for display.
+type EvalExample struct {
+	Item  evaluate.Item
+	Label *evaluate.Label
+	Preds []*evaluate.Prediction
+}
+
+// EvalRun is what the evaluation cell hands to the display cells.
+type EvalRun struct {
+	Report   *evaluate.Report
+	Examples []EvalExample
+}
+
+// EvalRunPath is where SaveEvalRun keeps the last run.
+func EvalRunPath() string { return filepath.Join(os.TempDir(), "clipsurgery-evaluation-run.gob") }
+
+// SaveEvalRun stores a run for the next cells (atomically: a reader sees the old run or the new).
+func SaveEvalRun(r *EvalRun) error {
+	f, err := os.CreateTemp(os.TempDir(), "clipsurgery-evaluation-*.gob")
+	if err != nil {
+		return err
+	}
+	err = gob.NewEncoder(f).Encode(r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), EvalRunPath())
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// LoadEvalRun reads the run the evaluation cell stored.
+func LoadEvalRun() (*EvalRun, error) {
+	f, err := os.Open(EvalRunPath())
+	if err != nil {
+		return nil, fmt.Errorf("nbutil: no evaluation run stored (run the evaluation cell first): %w", err)
+	}
+	defer f.Close()
+	var r EvalRun
+	if err := gob.NewDecoder(f).Decode(&r); err != nil {
+		return nil, fmt.Errorf("nbutil: %s: %w", EvalRunPath(), err)
+	}
+	return &r, nil
+}
+
+// LabelImage paints class indices with Pascal VOC's colour map (IgnoreIndex in white).
+func LabelImage(pix []uint8, w, h int) (*image.RGBA, error) {
+	if w <= 0 || h <= 0 || len(pix) != w*h {
+		return nil, fmt.Errorf("nbutil: %d labels for a %d×%d map", len(pix), w, h)
+	}
+	pal := evaluate.VOCPalette()
+	pal[evaluate.IgnoreIndex] = color.RGBA{255, 255, 255, 255}
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i, v := range pix {
+		r, g, b, _ := pal[v].RGBA()
+		out.Pix[4*i], out.Pix[4*i+1], out.Pix[4*i+2], out.Pix[4*i+3] = uint8(r>>8), uint8(g>>8), uint8(b>>8), 255
+	}
+	return out, nil
+}
+
+// ClassBars are one bar per (class, method) of a per-class metric, in percent; undefined values
+// (NaN: a class never labelled) are left out.
+func ClassBars(rep *evaluate.Report, metric func(m *evaluate.MethodReport) []float64) []Bar {
+	var bars []Bar
+	for c, cl := range rep.Classes {
+		for _, m := range rep.Methods {
+			v := metric(m)[c]
+			if math.IsNaN(v) {
+				continue
+			}
+			bars = append(bars, Bar{Label: fmt.Sprintf("%s · %s", cl.Name(), m.Method), Value: 100 * v})
+		}
+	}
+	return bars
+}

@@ -1,0 +1,62 @@
+package nbutil
+
+import (
+	"math"
+	"os"
+	"testing"
+
+	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
+)
+
+func TestEvalHelpers(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	t.Setenv(EnvDataset, "")
+	dir, synthetic, err := EvalDataset(2)
+	if err != nil || !synthetic {
+		t.Fatalf("%s %v %v", dir, synthetic, err)
+	}
+	ds, err := evaluate.Open(dir, evaluate.DatasetOptions{})
+	if err != nil || len(ds.Items) != 2 || ds.Layout != evaluate.LayoutVOC {
+		t.Fatalf("synthetic dataset: %v %+v", err, ds)
+	}
+	t.Setenv(EnvDataset, "/some/where")
+	if d, s, _ := EvalDataset(2); d != "/some/where" || s {
+		t.Errorf("env var ignored: %s %v", d, s)
+	}
+
+	conf, _ := evaluate.NewConfusion(2)
+	_ = conf.Add([]uint8{0, 1, 1}, []uint8{0, 1, 0})
+	rep := &evaluate.Report{Classes: evaluate.ClassesFromNames([]string{"bg", "cat"}), Evaluated: 1,
+		Methods: []*evaluate.MethodReport{{Method: surgery.MethodRaw, Areas: conf, Seg: conf.Metrics()}}}
+	rep.Methods[0].Seg.IoU[0] = math.NaN()
+	bars := ClassBars(rep, func(m *evaluate.MethodReport) []float64 { return m.Seg.IoU })
+	if len(bars) != 1 || bars[0].Label != "cat · raw" || bars[0].Value != 50 {
+		t.Errorf("bars %+v", bars)
+	}
+	if err := SaveEvalRun(&EvalRun{Report: rep}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadEvalRun()
+	if err != nil || back.Report.Methods[0].Areas.Intersect[1] != 1 || back.Report.Classes[1].Name() != "cat" {
+		t.Fatalf("round trip: %v %+v", err, back)
+	}
+	os.Remove(EvalRunPath())
+
+	img, err := LabelImage([]uint8{0, 1, 255, 2}, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := img.RGBAAt(1, 0); c.R != 128 || c.G != 0 || c.B != 0 { // VOC class 1: (128, 0, 0)
+		t.Errorf("class 1 colour %v", c)
+	}
+	if c := img.RGBAAt(0, 1); c.R != 255 || c.G != 255 { // ignored: white
+		t.Errorf("ignore colour %v", c)
+	}
+	if c := img.RGBAAt(1, 1); c.R != 0 || c.G != 128 || c.B != 0 { // class 2: (0, 128, 0)
+		t.Errorf("class 2 colour %v", c)
+	}
+	if _, err := LabelImage([]uint8{0}, 2, 2); err == nil {
+		t.Error("size mismatch accepted")
+	}
+}
