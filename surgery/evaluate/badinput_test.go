@@ -164,18 +164,26 @@ func TestScorePixelsByHand(t *testing.T) {
 		{0.3, 0.2, 0.20}, // class 1
 	}
 	nameClass := []int{0, 0, 1}
-	got := scorePixels(maps, nameClass, 2, Scoring{})
+	score := func(sc Scoring) []uint8 {
+		t.Helper()
+		got, err := scorePixels(3, len(maps), func(q int) ([]float32, error) { return maps[q], nil }, nameClass, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	got := score(Scoring{})
 	if string(got) != string([]uint8{0, 0, 0}) { // ties go to the first class
 		t.Errorf("argmax %v, want [0 0 0]", got)
 	}
 	maps[2] = []float32{0.5, 0.2, 0.25}
-	got = scorePixels(maps, nameClass, 2, Scoring{})
+	got = score(Scoring{})
 	if string(got) != string([]uint8{1, 0, 1}) {
 		t.Errorf("argmax %v, want [1 0 1]", got)
 	}
 	// Probability threshold: pixel 0 has softmax(40·[0.1, 0.4, 0.5]) → class 1 at ≈0.98; pixel 2
 	// has [0.2, 0.2, 0.25] → class 1 at e^2/(2+e^2) ≈ 0.787, under 0.8 → background.
-	got = scorePixels(maps, nameClass, 2, Scoring{ProbThreshold: 0.8})
+	got = score(Scoring{ProbThreshold: 0.8})
 	if string(got) != string([]uint8{1, 0, 0}) {
 		t.Errorf("with prob_thd %v, want [1 0 0]", got)
 	}

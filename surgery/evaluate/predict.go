@@ -106,63 +106,64 @@ func Predict(ex *surgery.Explainer, pix *imageprep.Pixels, classes []Class, meth
 		}
 	}
 	h, w := res.Height, res.Width
-	maps := make([][]float32, len(names))
-	for q := range names {
-		grid := sim.Column(q)[1:]
-		if maps[q], err = surgery.ResizeBilinear(grid, side, side, h, w); err != nil {
-			return nil, err
-		}
+	resized := func(q int) ([]float32, error) {
+		return surgery.ResizeBilinear(sim.Column(q)[1:], side, side, h, w)
 	}
-	p := &Prediction{Method: res.Method, W: w, H: h, Pred: scorePixels(maps, nameClass, len(classes), sc),
-		Sim: classTokenScores(sim, nameClass, len(classes))}
-	return p, nil
+	pred, err := scorePixels(h*w, len(names), resized, nameClass, sc)
+	if err != nil {
+		return nil, err
+	}
+	return &Prediction{Method: res.Method, W: w, H: h, Pred: pred,
+		Sim: classTokenScores(sim, nameClass, len(classes))}, nil
 }
 
-// scorePixels is Scoring's per-pixel rule over the resized name maps.
-func scorePixels(maps [][]float32, nameClass []int, k int, sc Scoring) []uint8 {
-	n := len(maps[0])
+// scorePixels is Scoring's per-pixel rule over the nq name maps of n pixels, produced one at a
+// time by nameMap so that memory stays one map whatever the number of names. Names come grouped
+// by class in class order, so the first name reaching the maximum gives the first class of
+// maximum score. With a probability threshold the best class's probability is the best name's,
+// 1 / Σ_q exp(scale·(logit_q − best)), which a second pass over the names sums.
+func scorePixels(n, nq int, nameMap func(q int) ([]float32, error), nameClass []int, sc Scoring) ([]uint8, error) {
 	pred := make([]uint8, n)
+	best := make([]float32, n)
+	for q := range nq {
+		m, err := nameMap(q)
+		if err != nil {
+			return nil, err
+		}
+		c := uint8(nameClass[q])
+		if q == 0 {
+			copy(best, m)
+			continue // pred is already class nameClass[0] = 0
+		}
+		for i, v := range m {
+			if v > best[i] {
+				best[i], pred[i] = v, c
+			}
+		}
+	}
+	if sc.ProbThreshold == 0 {
+		return pred, nil
+	}
 	scale := sc.LogitScale
 	if scale == 0 {
 		scale = DefaultLogitScale
 	}
-	score := make([]float64, k)
-	e := make([]float64, len(maps))
-	for i := range n {
-		for c := range score {
-			score[c] = math.Inf(-1)
+	sum := make([]float64, n)
+	for q := range nq {
+		m, err := nameMap(q)
+		if err != nil {
+			return nil, err
 		}
-		if sc.ProbThreshold > 0 {
-			hi := math.Inf(-1)
-			for q, m := range maps {
-				e[q] = scale * float64(m[i])
-				hi = max(hi, e[q])
-			}
-			sum := 0.0
-			for q := range e {
-				e[q] = math.Exp(e[q] - hi)
-				sum += e[q]
-			}
-			for q, c := range nameClass {
-				score[c] = max(score[c], e[q]/sum)
-			}
-		} else {
-			for q, c := range nameClass {
-				score[c] = max(score[c], float64(maps[q][i]))
-			}
+		for i, v := range m {
+			sum[i] += math.Exp(scale * (float64(v) - float64(best[i])))
 		}
-		best := 0
-		for c := 1; c < k; c++ {
-			if score[c] > score[best] {
-				best = c
-			}
-		}
-		if sc.ProbThreshold > 0 && score[best] < sc.ProbThreshold {
-			best = 0
-		}
-		pred[i] = uint8(best)
 	}
-	return pred
+	for i, s := range sum {
+		if 1/s < sc.ProbThreshold {
+			pred[i] = 0
+		}
+	}
+	return pred, nil
 }
 
 // classTokenScores reduces the name columns to one column per class (the best name per token).
