@@ -25,7 +25,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Interrupted {
 		b.WriteString(", INTERRUPTED (partial metrics)")
 	}
-	b.WriteString("\n\n")
+	fmt.Fprintf(&b, "; class names encoded in %.1fs, images in %.1fs\n\n", r.TextSeconds, r.Seconds)
 	header := []string{"method", "mIoU", "mAcc", "aAcc", "expl mIoU", "t*", "mSC", "PG", "img/s"}
 	rows := [][]string{}
 	for _, m := range r.Methods {
@@ -155,13 +155,14 @@ type jsonReport struct {
 	Skips       []Skip       `json:"skips"`
 	Interrupted bool         `json:"interrupted"`
 	Seconds     float64      `json:"seconds"`
+	TextSeconds float64      `json:"text_seconds"`
 	Methods     []jsonMethod `json:"methods"`
 }
 
 // WriteJSON writes the whole report (fractions, not percentages; null where undefined).
 func (r *Report) WriteJSON(w io.Writer) error {
 	jr := jsonReport{Dataset: r.Dataset, Layout: r.Layout, Listed: r.Listed, Evaluated: r.Evaluated,
-		Skipped: r.SkipCount, Skips: r.Skips, Interrupted: r.Interrupted, Seconds: r.Seconds}
+		Skipped: r.SkipCount, Skips: r.Skips, Interrupted: r.Interrupted, Seconds: r.Seconds, TextSeconds: r.TextSeconds}
 	if jr.Skips == nil {
 		jr.Skips = []Skip{}
 	}
