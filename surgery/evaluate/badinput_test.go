@@ -234,6 +234,13 @@ func TestRunSkipsBadImages(t *testing.T) {
 			t.Fatalf("skipped images changed the areas: %v/%v vs %v/%v", a.Intersect, a.Union, b.Intersect, b.Union)
 		}
 	}
+	// Contradictory or invalid settings are errors before any image.
+	for _, bad := range []Config{{NoBackground: true, Scoring: Scoring{ProbThreshold: 0.5}}, {Limit: -1},
+		{PointingTolerance: -1}, {ExplainThresholds: []float32{2}}, {Scoring: Scoring{ProbThreshold: 1}}} {
+		if _, err := Run(context.Background(), ex, ds, bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
 	// Every image bad: an error, not a table of NaN.
 	for _, it := range ds.Items[:2] {
 		os.Remove(it.Mask)

@@ -94,6 +94,9 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 	if err := cfg.Scoring.check(); err != nil {
 		return nil, err
 	}
+	if cfg.NoBackground && cfg.Scoring.ProbThreshold > 0 {
+		return nil, errors.New("evaluate: a probability threshold assigns class 0 as the background; the dataset has none (NoBackground)")
+	}
 	if cfg.Limit < 0 || cfg.PointingTolerance < 0 {
 		return nil, fmt.Errorf("evaluate: negative limit %d or pointing tolerance %v", cfg.Limit, cfg.PointingTolerance)
 	}
