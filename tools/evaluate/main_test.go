@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +88,23 @@ func TestEvaluateCommandBadInput(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Errorf("files written on error: %v", entries)
+	}
+}
+
+// Ctrl-C: the command ends with context.Canceled (main exits 130) and writes no file.
+func TestEvaluateCommandInterrupted(t *testing.T) {
+	weights := goldens.Path(t, "models", "vit16.openai.safetensors")
+	data := synthetic(t, evaluate.LayoutGeneric)
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"-data", data, "-weights", weights, "-templates", "a photo of a {}.",
+		"-json", filepath.Join(out, "r.json"), "-csv", filepath.Join(out, "r.csv")}, &stdout, &stderr)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("files written after Ctrl-C: %v", entries)
 	}
 }
