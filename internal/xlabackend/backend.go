@@ -51,9 +51,11 @@ func installCommand(name string) string {
 
 // Prepare checks config and returns the configuration to give compute.NewWithConfig. For XLA
 // the plugin is resolved here to an absolute path of a checked file, so go-xla neither searches
-// (its search panics on a plugin-named file that is not a library) nor downloads. Unknown
-// backend names, XLA in a binary without it, and missing, unusable or GPU-less plugins are
-// errors. An empty config means the pure-Go backend: XLA is never chosen silently.
+// (its search panics on a plugin-named file that is not a library) nor downloads; and float32
+// matrix products stay float32 ("notf32") unless the config says "tf32": go-xla's default on
+// CUDA, TF32, keeps 10 mantissa bits, far outside the golden tolerances. Unknown backend names,
+// XLA in a binary without it, and missing, unusable or GPU-less plugins are errors. An empty
+// config means the pure-Go backend: XLA is never chosen silently.
 func Prepare(config string) (string, error) {
 	if config == "" {
 		return gobackend.BackendName, nil
@@ -77,6 +79,9 @@ func Prepare(config string) (string, error) {
 	resolved := name + ":" + path
 	if hasOptions {
 		resolved += "," + options
+	}
+	if !strings.Contains(options, "tf32") {
+		resolved += ",notf32"
 	}
 	return resolved, nil
 }

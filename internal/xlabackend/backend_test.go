@@ -204,6 +204,19 @@ func TestFakePlugin(t *testing.T) {
 		t.Fatalf("CheckPlugin(fake plugin) = %v", err)
 	}
 	t.Setenv(PluginPathEnv, dir)
+	if Linked { // the plugin is resolved to its path; float32 products stay float32 unless asked
+		for config, want := range map[string]string{
+			"xla:fake":                  "xla:" + path + ",notf32",
+			"stablehlo:" + path:         "stablehlo:" + path + ",notf32",
+			"xla:fake,tf32":             "xla:" + path + ",tf32",
+			"xla:fake,preallocate=true": "xla:" + path + ",preallocate=true,notf32",
+			"go:creation_order":         "go:creation_order",
+		} {
+			if got, err := Prepare(config); got != want || err != nil {
+				t.Errorf("Prepare(%q) = %q, %v; want %q", config, got, err, want)
+			}
+		}
+	}
 	for _, config := range []string{"xla:fake", "xla:" + path} {
 		b, err := New(config)
 		if err == nil {
