@@ -5,12 +5,14 @@ import (
 	"os"
 	"sync"
 
+	"github.com/clipsurgery/clipsurgery/internal/xlabackend"
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend" // the pure-Go backend, our default: nothing to install
 )
 
-// BackendEnv selects the backend ("go", "go:parallelism=2", or "xla:cpu" / "xla:cuda" in a
-// binary built with the xla tag). Unset means the pure-Go backend, never an auto-installing one.
+// BackendEnv selects the backend ("go", "go:parallelism=2", or "xla:cpu" / "xla:cuda" /
+// "xla:/path/to/plugin.so" in a binary built with the xla tag, see internal/xlabackend). Unset
+// means the pure-Go backend; XLA plugins are never downloaded.
 const BackendEnv = "GOMLX_BACKEND"
 
 var (
@@ -37,7 +39,7 @@ func DefaultBackend() (compute.Backend, error) {
 		if config == "" {
 			config = DefaultGoConfig
 		}
-		sharedBackend, sharedBackendErr = compute.NewWithConfig(config)
+		sharedBackend, sharedBackendErr = xlabackend.New(config)
 		if sharedBackendErr != nil {
 			sharedBackendErr = fmt.Errorf("clip: backend %q (from %s): %w", config, BackendEnv, sharedBackendErr)
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/weights"
+	"github.com/gomlx/compute"
 )
 
 // Tolerances from the golden README: raw features are O(1..10), rtol 1e-5 + atol 1e-5.
@@ -19,9 +20,15 @@ func readCheckpoint(t testing.TB, file string) map[string]*weights.Tensor {
 	return ck.Tensors
 }
 
-// loadGoldenModel loads one of the tiny golden models. The rn file stores only the visual.*
-// tensors: its text tower is vit16's (bit-identical, README).
+// loadGoldenModel loads one of the tiny golden models on the default backend.
 func loadGoldenModel(t testing.TB, name string) *Model {
+	t.Helper()
+	return loadGoldenModelOn(t, name, nil)
+}
+
+// loadGoldenModelOn loads one of the tiny golden models on backend (nil: the default). The rn
+// file stores only the visual.* tensors: its text tower is vit16's (bit-identical, README).
+func loadGoldenModelOn(t testing.TB, name string, backend compute.Backend) *Model {
 	t.Helper()
 	var tensors map[string]*weights.Tensor
 	switch name {
@@ -39,7 +46,7 @@ func loadGoldenModel(t testing.TB, name string) *Model {
 			}
 		}
 	}
-	m, err := NewModel(tensors, nil)
+	m, err := NewModel(tensors, backend)
 	if err != nil {
 		t.Fatal(err)
 	}

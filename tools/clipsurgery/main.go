@@ -22,6 +22,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 )
 
 // gcPercent is the command's garbage-collection target when GOGC is unset. The model's weights
@@ -56,6 +58,9 @@ func oneLine(s string) string {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseArgs(args, stderr)
 	if err != nil {
+		return err
+	}
+	if _, err := clip.DefaultBackend(); err != nil { // a bad GOMLX_BACKEND fails before any download
 		return err
 	}
 	images, err := listImages(cfg.image)
