@@ -75,7 +75,7 @@ func BicubicMatrix(in, out int, scale float32) [][]float32 {
 // cubicWeights are the four taps' weights for fraction t (torch's get_cubic_upsample_coefficients).
 func cubicWeights(t float32) [4]float32 {
 	const a = float32(BicubicA)
-	near := func(x float32) float32 { return ((a+2)*x-(a+3))*x*x + 1 }   // |x| <= 1
+	near := func(x float32) float32 { return ((a+2)*x-(a+3))*x*x + 1 }  // |x| <= 1
 	far := func(x float32) float32 { return ((a*x-5*a)*x+8*a)*x - 4*a } // 1 < |x| < 2
 	return [4]float32{far(t + 1), near(t), near(1 - t), far(2 - t)}
 }
