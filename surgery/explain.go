@@ -85,8 +85,8 @@ type Target struct {
 
 // Result holds everything one Explain call computed.
 type Result struct {
-	Width, Height int    // original image size: the maps' and overlays' size
-	Size          int    // the model input side used
+	Width, Height int         // original image size: the maps' and overlays' size
+	Size          int         // the model input side used
 	Method        clip.Method // the method used (never clip.MethodDefault)
 	// FeatureSurgery tells whether feature surgery made Similarity (else img @ textᵀ).
 	FeatureSurgery bool

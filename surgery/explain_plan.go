@@ -10,17 +10,17 @@ import (
 
 // plan is one Explain call's options checked and resolved against the model.
 type plan struct {
-	size      int
-	method    clip.Method
+	size   int
+	method clip.Method
 	// featureSurgery: feature surgery after the encoder (else img @ textᵀ).
 	featureSurgery bool
-	single    bool
-	threshold float32
-	slide     bool
-	stride    int // sliding windows' step (with slide)
-	classes   []string // columns of the similarity
-	templates []string // nil = clip.DefaultTemplates
-	targets   []targetSpec
+	single         bool
+	threshold      float32
+	slide          bool
+	stride         int      // sliding windows' step (with slide)
+	classes        []string // columns of the similarity
+	templates      []string // nil = clip.DefaultTemplates
+	targets        []targetSpec
 }
 
 // targetSpec is one requested target: its text, its parts and their columns.
