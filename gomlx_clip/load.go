@@ -39,8 +39,9 @@ var lookupModel = registry.Lookup
 // input resolution, e.g. 224 for ViT-B/16, 288 for RN50x4), ready for EncodeImage / EncodeText.
 //
 // nameOrPath is either one of the reference's model names (registry.Names(): "ViT-B/16", "RN50",
-// ..., and their "CS-" twins, which set Model.Method to MethodSurgery; plain names set MethodRaw) — the checkpoint is then taken from the
-// verified cache or downloaded (registry.Fetch) — or the path of a .pt (TorchScript), .pth
+// ..., and their "CS-" twins; Model.Method is MethodSurgery for "CS-" names, MethodRaw for plain
+// ones) — the checkpoint is then taken from the verified cache or downloaded (registry.Fetch) —
+// or the path of a .pt (TorchScript), .pth
 // (torch.save) or .safetensors checkpoint in OpenAI or Hugging Face naming. A file carries no "CS-"
 // prefix: it is loaded for CLIP Surgery (Model.Method = MethodSurgery), the purpose of this module;
 // callers wanting another method set Model.Method or ask for one per call.
