@@ -2,8 +2,10 @@ package surgery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 )
 
@@ -14,41 +16,105 @@ import (
 // the mean of its parts' min-max maps, min-maxed again. Points are taken as in the one-window
 // pipeline from the averaged similarity resampled (bilinearly) to the model's token grid.
 func (e *Explainer) explainSlide(ctx context.Context, p *imageprep.Pixels, plan *plan, res *Result) error {
-	wins, err := SlideWindows(p.H, p.W, plan.size, plan.stride)
+	cols := plan.targetColumns()
+	planes, err := e.slideAverage(ctx, p, plan, cols, res)
 	if err != nil {
 		return err
 	}
-	cols := plan.targetColumns()
+	res.Targets, err = slideTargets(planes, cols, plan, p.RGB().Pix, p.H, p.W, plan.size/e.model.Config.Stride())
+	return err
+}
+
+// slideAverage encodes the windows one after another and returns the averaged similarity of the
+// similarity columns cols, one H×W plane each; it sets res.Windows and res.Redundant.
+func (e *Explainer) slideAverage(ctx context.Context, p *imageprep.Pixels, plan *plan, cols []int, res *Result) ([][]float32, error) {
+	wins, err := SlideWindows(p.H, p.W, plan.size, plan.stride)
+	if err != nil {
+		return nil, err
+	}
 	side := plan.size / e.model.Config.Stride()
 	avg := NewSlideAverage(p.H, p.W, len(cols))
 	grids := make([][]float32, len(cols))
 	for _, win := range wins {
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		feats, err := e.encodeImage(cropPixels(p, win), plan)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sim, redundant, err := e.similarity(feats, plan)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res.Redundant = redundant
 		for i, c := range cols {
 			grids[i] = sim.Column(c)[1:]
 		}
 		if err := avg.Add(win, grids, side, side); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	planes, err := avg.Average()
-	if err != nil {
-		return err
-	}
 	res.Windows = len(wins)
-	res.Targets, err = slideTargets(planes, cols, plan, p.RGB().Pix, p.H, p.W, side)
-	return err
+	return avg.Average()
+}
+
+// PixelSimilarity returns the similarity of every class of the label set (opt.Labels; nil = the
+// demo classes) at the image's resolution, one row-major H×W plane per class, not normalised: the
+// per-pixel logits of mmsegmentation's inference for a per-pixel argmax over classes. With
+// opt.Slide they are the sliding-window average; otherwise the whole image's token similarities
+// resized bilinearly (align_corners=False) to H×W. Method, FeatureSurgery, Size, Templates and
+// Stride apply as in Explain; single-text mode has no label set and is refused. Memory: K·H·W
+// float32 besides one window's encoder. The returned Result carries the method, windows and
+// classes (no targets).
+func (e *Explainer) PixelSimilarity(ctx context.Context, p *imageprep.Pixels, opt Options) (planes [][]float32, res *Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			planes, res, err = nil, nil, fmt.Errorf("surgery: PixelSimilarity: internal error: %v", r)
+		}
+	}()
+	if p == nil || p.W <= 0 || p.H <= 0 || len(p.Pix) != p.W*p.H*p.C {
+		return nil, nil, errors.New("surgery: PixelSimilarity: empty or malformed pixels")
+	}
+	if opt.Single {
+		return nil, nil, errors.New("surgery: PixelSimilarity needs a label set, not single-text mode")
+	}
+	labels := opt.Labels
+	if labels == nil {
+		labels = clip.DemoClasses
+	}
+	if len(labels) == 0 {
+		return nil, nil, errors.New("surgery: empty label set (nil means the 59 demo classes)")
+	}
+	plan, err := e.plan(labels[:1], opt) // checks the options and the label set
+	if err != nil {
+		return nil, nil, err
+	}
+	cols := make([]int, len(plan.classes))
+	for i := range cols {
+		cols[i] = i
+	}
+	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+		Classes: plan.classes}
+	if plan.slide {
+		planes, err = e.slideAverage(ctx, p, plan, cols, res)
+		return planes, res, err
+	}
+	feats, err := e.encodeImage(p, plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	sim, redundant, err := e.similarity(feats, plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	res.Redundant = redundant
+	side := plan.size / e.model.Config.Stride()
+	planes = make([][]float32, len(cols))
+	for c := range cols {
+		planes[c] = resizeNCHW(sim.Column(c)[1:], side, side, p.H, p.W)
+	}
+	return planes, res, nil
 }
 
 // targetColumns lists the distinct similarity columns the targets use, in first-use order.

@@ -192,3 +192,52 @@ func TestSlideBadOptions(t *testing.T) {
 		t.Errorf("cancelled: %v", err)
 	}
 }
+
+// PixelSimilarity: every class's logits at image size; without Slide the token similarities
+// resized, with one window the same, with overlapping windows the plane whose min-max is
+// Explain's sliding map.
+func TestPixelSimilarity(t *testing.T) {
+	e := goldenExplainer(t, "vit16")
+	labels := []string{"person", "bench", "ground", "sky"}
+	opt := Options{Labels: labels, Method: clip.MethodSCLIP}
+	small := slidePixels(150, 200)
+	whole, err := e.ExplainPixels(small, []string{"bench"}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planes, res, err := e.PixelSimilarity(context.Background(), small, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(planes) != 4 || res.Method != clip.MethodSCLIP || res.FeatureSurgery || res.Windows != 0 {
+		t.Fatalf("%d planes, result %+v", len(planes), res)
+	}
+	for c := range labels {
+		assertMapsClose(t, labels[c], planes[c], upsampled(t, whole, c, 150, 200))
+	}
+	slide := opt
+	slide.Slide = true
+	one, res, err := e.PixelSimilarity(context.Background(), small, slide)
+	if err != nil || res.Windows != 1 {
+		t.Fatalf("one window: %v, %+v", err, res)
+	}
+	for c := range labels {
+		assertMapsClose(t, "one window "+labels[c], one[c], planes[c])
+	}
+	big := slidePixels(224, 320)
+	two, res, err := e.PixelSimilarity(context.Background(), big, slide)
+	if err != nil || res.Windows != 2 {
+		t.Fatalf("two windows: %v, %+v", err, res)
+	}
+	ex, err := e.ExplainPixels(big, []string{"ground"}, slide)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := minMaxInPlace(two[2]); err != nil {
+		t.Fatal(err)
+	}
+	assertMapsClose(t, "two windows ground", two[2], ex.Targets[0].Map)
+	if _, _, err := e.PixelSimilarity(context.Background(), small, Options{Single: true}); err == nil {
+		t.Error("single-text mode accepted")
+	}
+}
