@@ -58,6 +58,12 @@ import (
 // (gaussian_window, get_attention_addition; NeighbourhoodPrior, NeighbourhoodAttention).
 // Positional embedding as SCLIP's (interpolate_pos_encoding with recompute_scale_factor=False:
 // the same numbers).
+//
+// Outside the encoder, and not part of a Method here: the releases run their models in float16
+// on GPU (float32 here); their evaluation resizes each image to a short side of 336 (SCLIP,
+// NACLIP) or 448 (ClearCLIP) before sliding windows of 224 (stride 112) or 448 (stride 224) over
+// it (surgery.Options.Slide and Stride do the sliding; the resize is the caller's); NACLIP's
+// default post-processing PAMR and SCLIP's area threshold are not implemented.
 type Method string
 
 const (
