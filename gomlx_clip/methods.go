@@ -13,7 +13,7 @@ import (
 // the positional-embedding resize for inputs other than the native size change.
 //
 // MethodSurgery — CLIP Surgery (Li et al., "A closer look at the explainability of Contrastive
-// Language-Image Pre-training", 2023, Sec. 3.2 "architecture surgery"; xmed-lab/CLIP_Surgery
+// Language-Image Pre-training", 2023, method section "architecture surgery"; xmed-lab/CLIP_Surgery
 // clip/clip_surgery_model.py). The last Depth (6) blocks get a second path: v-v self-attention
 // through the block's out_proj, accumulated without FFN and without a LayerNorm of its own; the
 // original path runs on and gives the class token. Positional embedding: bilinear,
@@ -24,7 +24,8 @@ import (
 // embedding resized as CLIP Surgery's code does (bilinear), since this is its comparison baseline.
 //
 // MethodMaskCLIP — MaskCLIP (Zhou et al., "Extract Free Dense Labels from CLIP", ECCV 2022,
-// Sec. 3.2; chongzhou96/MaskCLIP mmseg/models/backbones/vit.py, TransformerEncoderLayer.forward
+// method section: the value embedding of the last attention layer as dense features;
+// chongzhou96/MaskCLIP mmseg/models/backbones/vit.py, TransformerEncoderLayer.forward
 // with return_qkv on the last layer): in the last block each patch token keeps only its value
 // embedding — x + out_proj(v(ln_1 x)), then the block's FFN with its residual, then ln_post and
 // the projection; the class token comes from the unchanged block (x[:, 1:] = v[:, 1:]).
@@ -34,7 +35,7 @@ import (
 // are kept here. MaskCLIP's ResNet variant is not implemented: ResNets give ErrViTOnly.
 //
 // MethodSCLIP — SCLIP (Wang et al., "SCLIP: Rethinking Self-Attention for Dense Vision-Language
-// Inference", 2023, Sec. 3.2 "correlative self-attention"; wangf3014/SCLIP clip/model.py,
+// Inference", 2023, method section "correlative self-attention"; wangf3014/SCLIP clip/model.py,
 // VisionTransformer.custom_attn with csa=True): the last block's attention weights are
 // softmax(q qᵀ/√d) + softmax(k kᵀ/√d) (CorrelativeSelfAttention); residual and FFN are kept.
 // Positional embedding: bicubic, align_corners=False, with scale_factor = (g + 0.1)/native per
@@ -43,14 +44,16 @@ import (
 // (ResizePositionalEmbeddingScaled).
 //
 // MethodClearCLIP — ClearCLIP (Lan et al., "ClearCLIP: Decomposing CLIP Representations for
-// Dense Vision-Language Inference", ECCV 2024, Sec. 4; mc-lan/ClearCLIP
+// Dense Vision-Language Inference", ECCV 2024, method section: drop the residual connection and
+// the FFN of the last block, q-q attention; mc-lan/ClearCLIP
 // open_clip/transformer.py, VisionTransformer.forward with model_type='ClearCLIP',
 // ignore_residual=True, last_n_layers=1): the last block's output is out_proj(softmax(q qᵀ/√d) v)
 // alone — no residual connection, no FFN (ClearCLIPBlock). Positional embedding as SCLIP's
 // (interpolate_pos_encoding, same +0.1 scale factor).
 //
 // MethodNACLIP — NACLIP (Hajimiri et al., "Pay Attention to Your Neighbours: Training-Free
-// Open-Vocabulary Semantic Segmentation", WACV 2025, Sec. 3; sinahmr/NACLIP clip/model.py,
+// Open-Vocabulary Semantic Segmentation", WACV 2025, method section: neighbourhood attention,
+// key-key similarity, reduced architecture; sinahmr/NACLIP clip/model.py,
 // VisionTransformer with arch='reduced', attn_strategy='naclip', gaussian_std=5): the last
 // block's output is out_proj(softmax(k kᵀ/√d + Ω) v) alone — no residual, no FFN — where Ω is
 // a Gaussian over the patch grid, Ω[p, p'] = exp(−|p − p'|²/(2σ²)) with σ =
