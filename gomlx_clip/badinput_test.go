@@ -189,8 +189,8 @@ func TestBadImageInputs(t *testing.T) {
 		{"batch 0", nil, 0, 224, 224, clip.ImageOptions{}, "empty"},
 		{"negative side", nil, 1, -224, 224, clip.ImageOptions{}, "empty"},
 		{"nil pixels", nil, 1, 224, 224, clip.ImageOptions{}, "pixel values"},
-		{"unknown attention", px, 1, 224, 224, clip.ImageOptions{Surgery: true, Attention: "x-y"}, "x-y"},
-		{"negative depth", px, 1, 224, 224, clip.ImageOptions{Surgery: true, Depth: -1}, "-1"},
+		{"unknown attention", px, 1, 224, 224, clip.ImageOptions{Method: clip.MethodSurgery, Attention: "x-y"}, "x-y"},
+		{"negative depth", px, 1, 224, 224, clip.ImageOptions{Method: clip.MethodSurgery, Depth: -1}, "-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := catchPanic(t, func() error {

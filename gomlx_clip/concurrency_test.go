@@ -27,7 +27,7 @@ func TestConcurrentEncode(t *testing.T) {
 	jobs := []job{
 		{size: 224, opt: clip.SurgeryOptions()},
 		{size: 160, opt: clip.SurgeryOptions()},
-		{size: 224, opt: clip.ImageOptions{}},
+		{size: 224, opt: clip.ImageOptions{Method: clip.MethodRaw}},
 		{texts: []string{"a photo of a dog.", "a cat"}},
 		{texts: []string{"", "person+bench", "a very long description of a small red car parked on the street"}},
 	}

@@ -1,6 +1,10 @@
 // Package clip is CLIP (Radford et al. 2021) in GoMLX, as the CLIP Surgery reference code
 // (xmed-lab/CLIP_Surgery) runs it: the same numbers for the same weights.
 //
+// The image encoder runs one of several training-free methods (Method: CLIP Surgery, the
+// original CLIP, MaskCLIP, SCLIP, ClearCLIP, NACLIP), each documented on the Method type with
+// what it changes and where that definition comes from.
+//
 // It has two levels:
 //
 //   - graph functions over *graph.Node (EncodeImageGraph, EncodeTextGraph, VisionBlock,

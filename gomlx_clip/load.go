@@ -39,11 +39,12 @@ var lookupModel = registry.Lookup
 // input resolution, e.g. 224 for ViT-B/16, 288 for RN50x4), ready for EncodeImage / EncodeText.
 //
 // nameOrPath is either one of the reference's model names (registry.Names(): "ViT-B/16", "RN50",
-// ..., and their "CS-" twins, which set Model.Surgery) — the checkpoint is then taken from the
-// verified cache or downloaded (registry.Fetch) — or the path of a .pt (TorchScript), .pth
+// ..., and their "CS-" twins; Model.Method is MethodSurgery for "CS-" names, MethodRaw for plain
+// ones) — the checkpoint is then taken from the verified cache or downloaded (registry.Fetch) —
+// or the path of a .pt (TorchScript), .pth
 // (torch.save) or .safetensors checkpoint in OpenAI or Hugging Face naming. A file carries no "CS-"
-// prefix: it is loaded for CLIP Surgery (Model.Surgery = true), the purpose of this module;
-// callers wanting the original CLIP set Surgery to false or ask for raw similarities per call.
+// prefix: it is loaded for CLIP Surgery (Model.Method = MethodSurgery), the purpose of this module;
+// callers wanting another method set Model.Method or ask for one per call.
 //
 // Names are matched exactly, as the reference does; an unknown name that is not an existing file
 // gives an error listing the valid names.
@@ -85,7 +86,10 @@ func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (m *Model, si
 			return nil, 0, fmt.Errorf("clip.Load %s (%s): %w", nameOrPath, path, err)
 		}
 	}
-	m.Surgery = surgery
+	m.Method = MethodRaw
+	if surgery {
+		m.Method = MethodSurgery
+	}
 	return m, size, nil
 }
 
@@ -102,7 +106,7 @@ func looksLikePath(s string) bool {
 // with a text tower (LoadOptions.TextTower or the file's "text_tower_from" metadata) and builds the
 // model. It returns the native input resolution: the TorchScript scalar input_resolution when the
 // file has one (it must agree with the positional embedding), else the one the shapes imply.
-// Model.Surgery is set to true (see Load).
+// Model.Method is set to MethodSurgery (see Load).
 func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -128,7 +132,7 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 		return nil, 0, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
 	m.Naming = naming
-	m.Surgery = true
+	m.Method = MethodSurgery
 	size = m.Config.ImageResolution
 	if r, ok := scalarInt(ck.Tensors["input_resolution"]); ok && r != size {
 		return nil, 0, fmt.Errorf("clip: checkpoint %s says input_resolution %d but its positional embedding is for %d",

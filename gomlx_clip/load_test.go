@@ -79,8 +79,8 @@ func TestLoadRegistryNameDownloadsThenCaches(t *testing.T) { // not parallel: re
 	if err != nil {
 		t.Fatal(err)
 	}
-	if size != 224 || !m.Surgery || hits.Load() != 1 {
-		t.Fatalf("size %d surgery %v downloads %d; want 224 true 1", size, m.Surgery, hits.Load())
+	if size != 224 || m.Method != MethodSurgery || hits.Load() != 1 {
+		t.Fatalf("size %d method %q downloads %d; want 224 surgery 1", size, m.Method, hits.Load())
 	}
 	if _, err := os.Stat(filepath.Join(cache, "ViT-B-16.pt")); err != nil {
 		t.Errorf("checkpoint not cached under its reference name: %v", err)
@@ -96,7 +96,7 @@ func TestLoadRegistryNameDownloadsThenCaches(t *testing.T) { // not parallel: re
 
 	// Second load: verified cache, no network (offline), and the plain name gives Surgery false.
 	m2, _, err := Load(context.Background(), "CS-ViT-B/16", LoadOptions{CacheDir: cache, Offline: true})
-	if err != nil || !m2.Surgery {
+	if err != nil || m2.Method != MethodSurgery {
 		t.Fatalf("cached load: %v", err)
 	}
 	if hits.Load() != 1 {
@@ -111,8 +111,8 @@ func TestLoadPlainNameIsNotSurgery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Surgery {
-		t.Error("ViT-B/16 loaded with Surgery = true; only CS- names set it")
+	if m.Method == MethodSurgery {
+		t.Error("ViT-B/16 loaded with Method surgery; only CS- names set it")
 	}
 }
 
@@ -177,8 +177,8 @@ func TestLoadFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if size != 224 || !m.Surgery || m.Naming != c.naming {
-				t.Fatalf("size %d surgery %v naming %s", size, m.Surgery, m.Naming)
+			if size != 224 || m.Method != MethodSurgery || m.Naming != c.naming {
+				t.Fatalf("size %d method %q naming %s", size, m.Method, m.Naming)
 			}
 			f := encodeGoldenImage(t, m, size, SurgeryOptions())
 			want := goldens.Load(t, c.goldenF)

@@ -23,8 +23,10 @@ import (
 type Model struct {
 	Config Config
 	Naming Naming
-	// Surgery is the default image mode, set by Load from the "CS-" prefix of a model name.
-	Surgery bool
+	// Method is the default method of EncodeImage and of the surgery package (an empty
+	// ImageOptions.Method): Load sets MethodSurgery for "CS-" names and files, MethodRaw for plain
+	// names; "" (NewModel) means MethodSurgery.
+	Method Method
 
 	backend compute.Backend
 	names   []string          // canonical parameter names, sorted: the executables' first inputs
@@ -254,7 +256,13 @@ var MaxImageSide = 1024
 // gives) into all tokens [B, 1+gh*gw, EmbedDim]. H and W must be multiples of the patch size
 // (32 for ResNets); the positional embedding is resized for the grid on every call.
 func (m *Model) EncodeImage(pixels []float32, batch, h, w int, opt ImageOptions) (*Features, error) {
+	if opt.Method == MethodDefault {
+		opt.Method = m.Method
+	}
 	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
+	if err := opt.Method.CheckFor(m.Config); err != nil {
 		return nil, err
 	}
 	s := m.Config.Stride()

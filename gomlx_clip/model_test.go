@@ -97,12 +97,12 @@ func TestEncodeImageParity(t *testing.T) {
 		size   int
 		opt    ImageOptions
 	}{
-		{"vit16", "vit16/clip/demo_224", 224, ImageOptions{}},
+		{"vit16", "vit16/clip/demo_224", 224, ImageOptions{Method: MethodRaw}},
 		{"vit16", "vit16/surgery/demo_224", 224, SurgeryOptions()},
 		{"vit16", "vit16/surgery/demo_512", 512, SurgeryOptions()},
-		{"vit16.hf", "vit16/clip/demo_224", 224, ImageOptions{}},
+		{"vit16.hf", "vit16/clip/demo_224", 224, ImageOptions{Method: MethodRaw}},
 		{"vit16.hf", "vit16/surgery/demo_512", 512, SurgeryOptions()},
-		{"rn", "rn/clip/demo_224", 224, ImageOptions{}},
+		{"rn", "rn/clip/demo_224", 224, ImageOptions{Method: MethodRaw}},
 		{"rn", "rn/surgery/demo_224", 224, SurgeryOptions()},
 		{"rn", "rn/surgery/demo_512", 512, SurgeryOptions()},
 	} {
@@ -168,7 +168,7 @@ func TestEncodeImageErrors(t *testing.T) {
 		"side not a multiple of the patch": {3 * 200 * 200, 1, 200, 200, ImageOptions{}},
 		"pixel count mismatch":             {100, 1, 224, 224, ImageOptions{}},
 		"empty batch":                      {0, 0, 224, 224, ImageOptions{}},
-		"unknown attention":                {3 * 224 * 224, 1, 224, 224, ImageOptions{Surgery: true, Depth: 6, Attention: "x-y"}},
+		"unknown attention":                {3 * 224 * 224, 1, 224, 224, ImageOptions{Method: MethodSurgery, Depth: 6, Attention: "x-y"}},
 	} {
 		if _, err := m.EncodeImage(make([]float32, c.n), c.b, c.h, c.w, c.opt); err == nil {
 			t.Errorf("%s: no error", name)

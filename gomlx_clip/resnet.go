@@ -87,7 +87,7 @@ func AttentionPoolGraph(c Config, p Params, x *Node, opt ImageOptions) *Node {
 	split := func(n *Node) *Node { return Reshape(n, b, 1+h*w, heads, ch/heads) }
 	v := split(Linear(tokens, p, "visual.attnpool.v_proj"))
 	var out *Node
-	if opt.Surgery {
+	if opt.Method == MethodSurgery {
 		out = Attend(v, v, v, false)
 	} else {
 		q := split(Linear(tokens, p, "visual.attnpool.q_proj"))

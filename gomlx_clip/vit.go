@@ -2,6 +2,7 @@ package clip
 
 import (
 	"fmt"
+	"math"
 
 	. "github.com/gomlx/gomlx/core/graph"
 )
@@ -19,31 +20,52 @@ const (
 // DefaultSurgeryDepth is the number of last blocks the reference gives a dual path.
 const DefaultSurgeryDepth = 6
 
-// ImageOptions are the inputs of the image encoder besides the pixels. The zero value is the
-// original CLIP; SurgeryOptions() gives the reference's CLIP Surgery.
+// ImageOptions are the inputs of the image encoder besides the pixels. The zero value is CLIP
+// Surgery as the reference runs it (SurgeryOptions); Method chooses another method (methods.go).
 type ImageOptions struct {
-	Surgery   bool             // architecture surgery: dual path in the last Depth blocks
-	Depth     int              // number of dual-path blocks (ViT; clamped to the layer count)
+	Method Method // "" = MethodSurgery here; Model.EncodeImage reads "" as Model.Method
+	// Depth and Attention tune MethodSurgery only (ignored otherwise).
+	Depth     int              // number of dual-path blocks (ViT; clamped to the layer count); 0 = DefaultSurgeryDepth
 	Attention SurgeryAttention // new-path attention; "" means v-v
+	// NeighbourhoodStd is NACLIP's σ of its Gaussian prior, in grid cells (MethodNACLIP only;
+	// 0 = DefaultNeighbourhoodStd).
+	NeighbourhoodStd float64
 }
 
 // SurgeryOptions are the reference's architecture-surgery settings.
 func SurgeryOptions() ImageOptions {
-	return ImageOptions{Surgery: true, Depth: DefaultSurgeryDepth, Attention: AttentionVV}
+	return ImageOptions{Method: MethodSurgery, Depth: DefaultSurgeryDepth, Attention: AttentionVV}
 }
 
+// normalized fills the defaults and clears the fields the method ignores, so that equal
+// encoders have equal options (the executable cache's key).
 func (o ImageOptions) normalized() ImageOptions {
-	if !o.Surgery {
-		return ImageOptions{}
+	if o.Method == MethodDefault {
+		o.Method = MethodSurgery
 	}
-	if o.Attention == "" {
-		o.Attention = AttentionVV
+	if o.Method != MethodSurgery {
+		o.Depth, o.Attention = 0, ""
+	} else {
+		if o.Depth == 0 {
+			o.Depth = DefaultSurgeryDepth
+		}
+		if o.Attention == "" {
+			o.Attention = AttentionVV
+		}
+	}
+	if o.Method != MethodNACLIP {
+		o.NeighbourhoodStd = 0
+	} else if o.NeighbourhoodStd == 0 {
+		o.NeighbourhoodStd = DefaultNeighbourhoodStd
 	}
 	return o
 }
 
-// Validate rejects unknown attention modes and negative depths.
+// Validate rejects unknown methods and attention modes, negative depths and a bad σ.
 func (o ImageOptions) Validate() error {
+	if err := o.Method.Validate(); err != nil {
+		return err
+	}
 	switch o.normalized().Attention {
 	case "", AttentionVV, AttentionKK, AttentionQQ, AttentionQK:
 	default:
@@ -52,12 +74,18 @@ func (o ImageOptions) Validate() error {
 	if o.Depth < 0 {
 		return fmt.Errorf("clip: surgery depth %d is negative", o.Depth)
 	}
+	if s := o.NeighbourhoodStd; s < 0 || math.IsNaN(s) || math.IsInf(s, 0) {
+		return fmt.Errorf("clip: neighbourhood std %v must be positive and finite", s)
+	}
 	return nil
 }
 
 // EncodeImageGraph encodes normalized images [B, 3, H, W] into all tokens [B, 1+gh*gw, EmbedDim]:
 // ln_post and the projection are applied to every token, as the reference's encode_image does.
 func EncodeImageGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
+	if err := opt.Method.CheckFor(c); err != nil {
+		panic(err)
+	}
 	if c.Vision == ResNet {
 		return encodeResNetGraph(c, p, images, opt.normalized())
 	}
@@ -70,13 +98,18 @@ func encodeViTGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
 	x := patchTokens(Patchify(images, p.Get("visual.conv1.weight"), c.PatchSize)) // [B, gh*gw, W]
 	cls := BroadcastToDims(Reshape(p.Get("visual.class_embedding"), 1, 1, c.VisionWidth), b, 1, c.VisionWidth)
 	x = Concatenate([]*Node{cls, x}, 1)
-	x = Add(x, InsertAxes(ResizePositionalEmbedding(p.Get("visual.positional_embedding"), c.NativeGrid, gh, gw), 0))
+	x = Add(x, InsertAxes(PositionalEmbeddingFor(opt.Method, p.Get("visual.positional_embedding"), c.NativeGrid, gh, gw), 0))
 	x = LayerNorm(x, p, "visual.ln_pre")
 
-	firstDual := c.VisionLayers
-	if opt.Surgery {
-		firstDual = max(c.VisionLayers-opt.Depth, 0)
+	if opt.Method != MethodSurgery {
+		for i := 0; i < c.VisionLayers-1; i++ {
+			x = ResidualBlock(x, p, visualBlock(i), c.VisionHeads, false)
+		}
+		x = LastBlock(x, p, visualBlock(c.VisionLayers-1), c.VisionHeads, gh, gw, opt)
+		x = LayerNorm(x, p, "visual.ln_post")
+		return Einsum("bnw,we->bne", x, p.Get("visual.proj"))
 	}
+	firstDual := max(c.VisionLayers-opt.Depth, 0)
 	for i := 0; i < firstDual; i++ {
 		x = ResidualBlock(x, p, visualBlock(i), c.VisionHeads, false)
 	}

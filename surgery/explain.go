@@ -1,6 +1,7 @@
 package surgery
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -16,17 +17,16 @@ import (
 //	or the original CLIP)  →  L2-normalise  →  feature surgery (or raw img@text)  →  per target:
 //	min-max map resized to the ORIGINAL image size, JET overlay on the original RGB, SAM points.
 
-// Method chooses between CLIP Surgery and the original CLIP.
-type Method string
+// FeatureSurgeryMode says whether feature surgery follows the image encoder, so that the effect
+// of a method's encoder and of feature surgery can be told apart.
+type FeatureSurgeryMode string
 
 const (
-	// MethodDefault follows the model: Model.Surgery (the "CS-" names and every file loaded by
-	// path) means MethodSurgery, otherwise MethodRaw.
-	MethodDefault Method = ""
-	// MethodSurgery is CLIP Surgery: architecture surgery in the image encoder, then feature surgery.
-	MethodSurgery Method = "surgery"
-	// MethodRaw is the original CLIP: plain encoder, similarity = img @ text^T (demo.py's first section).
-	MethodRaw Method = "raw"
+	// FeatureSurgeryAuto is the method's own similarity: feature surgery for clip.MethodSurgery,
+	// the plain cosine similarity img @ textᵀ for every other method (what their authors use).
+	FeatureSurgeryAuto FeatureSurgeryMode = ""
+	FeatureSurgeryOn   FeatureSurgeryMode = "on"  // feature surgery on top of any method
+	FeatureSurgeryOff  FeatureSurgeryMode = "off" // img @ textᵀ, also for clip.MethodSurgery
 )
 
 // DefaultThreshold is demo.py's t for similarity_map_to_points.
@@ -47,10 +47,19 @@ type Options struct {
 	// encoded and the redundant features are the prompt ensemble of "" (sim = F·(T−R)ᵀ), so any text
 	// works.
 	Single bool
-	// Method chooses CLIP Surgery or the original CLIP (MethodDefault: from the model).
-	Method Method
+	// Method is the image encoder's method (clip.MethodDefault: the model's, Model.Method).
+	Method clip.Method
+	// FeatureSurgery turns feature surgery on or off on top of Method (default: the method's own).
+	FeatureSurgery FeatureSurgeryMode
 	// Threshold is similarity_map_to_points' t, in (0, 1] (0 = DefaultThreshold).
 	Threshold float32
+	// Slide runs sliding-window inference (slide.go): windows of side Size moved over the image
+	// at its own resolution, their similarities averaged where they overlap. For images larger
+	// than the model's input; memory stays that of one window plus one H×W plane per class.
+	Slide bool
+	// Stride is the sliding windows' step in pixels, 1..Size (0 = Size/2, half a window). Only
+	// with Slide.
+	Stride int
 }
 
 // Target is the explanation of one requested text.
@@ -76,17 +85,21 @@ type Target struct {
 
 // Result holds everything one Explain call computed.
 type Result struct {
-	Width, Height int    // original image size: the maps' and overlays' size
-	Size          int    // the model input side used
-	Method        Method // MethodSurgery or MethodRaw
+	Width, Height int         // original image size: the maps' and overlays' size
+	Size          int         // the model input side used
+	Method        clip.Method // the method used (never clip.MethodDefault)
+	// FeatureSurgery tells whether feature surgery made Similarity (else img @ textᵀ).
+	FeatureSurgery bool
 	// Redundant is true when the similarity subtracted the "" prompt-ensemble features (single-text
 	// mode, or a one-class label set: see Explain).
 	Redundant bool
 	// Classes names the columns of Similarity: the label set, or the distinct target texts in
 	// single-text mode.
 	Classes []string
-	// Similarity is [1+g·g, len(Classes)]: all tokens (token 0 = class token) against every class,
-	// as clip_feature_surgery (or img@textᵀ for MethodRaw) returns it.
+	// Windows is the number of sliding windows encoded (0 without Options.Slide).
+	Windows int
+	// Similarity is [1+g·g, len(Classes)] (empty with Options.Slide): all tokens (token 0 = class token) against every class,
+	// as clip_feature_surgery (or img@textᵀ without feature surgery) returns it.
 	Similarity Matrix
 	Targets    []Target
 }
@@ -122,6 +135,11 @@ func (e *Explainer) Model() *clip.Model { return e.model }
 // class list has a single entry — exactly what demo.py does for one text — and sets
 // Result.Redundant; it never draws NaN.
 func (e *Explainer) Explain(img image.Image, targets []string, opt Options) (*Result, error) {
+	return e.ExplainContext(context.Background(), img, targets, opt)
+}
+
+// ExplainContext is Explain that stops between sliding windows when ctx is done.
+func (e *Explainer) ExplainContext(ctx context.Context, img image.Image, targets []string, opt Options) (*Result, error) {
 	if img == nil {
 		return nil, errors.New("surgery: Explain: nil image")
 	}
@@ -129,13 +147,18 @@ func (e *Explainer) Explain(img image.Image, targets []string, opt Options) (*Re
 	if b.Dx() <= 0 || b.Dy() <= 0 {
 		return nil, fmt.Errorf("surgery: Explain: empty image (%d×%d)", b.Dx(), b.Dy())
 	}
-	return e.ExplainPixels(imageprep.ToPixels(img), targets, opt)
+	return e.ExplainPixelsContext(ctx, imageprep.ToPixels(img), targets, opt)
 }
 
 // ExplainPixels is Explain for an image already in a Pillow mode, e.g. the bytes numpy holds for
 // np.array(Image.open(file)) (imageprep.PixelsFromArray): the way to start from the reference's own
 // JPEG decoding (golden README, Q8).
-func (e *Explainer) ExplainPixels(p *imageprep.Pixels, targets []string, opt Options) (res *Result, err error) {
+func (e *Explainer) ExplainPixels(p *imageprep.Pixels, targets []string, opt Options) (*Result, error) {
+	return e.ExplainPixelsContext(context.Background(), p, targets, opt)
+}
+
+// ExplainPixelsContext is ExplainPixels that stops between sliding windows when ctx is done.
+func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixels, targets []string, opt Options) (res *Result, err error) {
 	defer func() { // graph building and execution panic; no panic leaves the API
 		if r := recover(); r != nil {
 			res, err = nil, fmt.Errorf("surgery: Explain: internal error: %v", r)
@@ -148,11 +171,20 @@ func (e *Explainer) ExplainPixels(p *imageprep.Pixels, targets []string, opt Opt
 	if err != nil {
 		return nil, err
 	}
+	if plan.slide {
+		res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+			Classes: plan.classes}
+		if err := e.explainSlide(ctx, p, plan, res); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	feats, err := e.encodeImage(p, plan)
 	if err != nil {
 		return nil, err
 	}
-	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Classes: plan.classes}
+	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+		Classes: plan.classes}
 	res.Similarity, res.Redundant, err = e.similarity(feats, plan)
 	if err != nil {
 		return nil, err
@@ -170,11 +202,7 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: preprocessing: %w", err)
 	}
-	io := clip.ImageOptions{}
-	if plan.method == MethodSurgery {
-		io = clip.SurgeryOptions()
-	}
-	f, err := e.model.EncodeImage(pix, 1, plan.size, plan.size, io)
+	f, err := e.model.EncodeImage(pix, 1, plan.size, plan.size, clip.ImageOptions{Method: plan.method})
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding the image: %w", err)
 	}
@@ -183,13 +211,13 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 }
 
 // similarity compares the image tokens with the classes: feature surgery (with the "" features as
-// redundant ones in single-text mode or for a single class) or, for MethodRaw, img @ textᵀ.
+// redundant ones in single-text mode or for a single class) or, without feature surgery, img @ textᵀ.
 func (e *Explainer) similarity(img Matrix, plan *plan) (sim Matrix, redundant bool, err error) {
 	text, err := e.TextFeatures(plan.classes, plan.templates)
 	if err != nil {
 		return Matrix{}, false, err
 	}
-	if plan.method == MethodRaw {
+	if !plan.featureSurgery {
 		return RawSimilarity(img, text), false, nil
 	}
 	var r *Matrix

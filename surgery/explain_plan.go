@@ -10,13 +10,17 @@ import (
 
 // plan is one Explain call's options checked and resolved against the model.
 type plan struct {
-	size      int
-	method    Method
-	single    bool
-	threshold float32
-	classes   []string // columns of the similarity
-	templates []string // nil = clip.DefaultTemplates
-	targets   []targetSpec
+	size   int
+	method clip.Method
+	// featureSurgery: feature surgery after the encoder (else img @ textᵀ).
+	featureSurgery bool
+	single         bool
+	threshold      float32
+	slide          bool
+	stride         int      // sliding windows' step (with slide)
+	classes        []string // columns of the similarity
+	templates      []string // nil = clip.DefaultTemplates
+	targets        []targetSpec
 }
 
 // targetSpec is one requested target: its text, its parts and their columns.
@@ -49,16 +53,38 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 		return nil, fmt.Errorf("surgery: input size %d: must be a multiple of the model's patch size %d, at least %d",
 			opt.Size, s, 2*s)
 	}
-	switch opt.Method {
-	case MethodDefault:
-		p.method = MethodRaw
-		if e.model.Surgery {
-			p.method = MethodSurgery
+	if p.size > clip.MaxImageSide {
+		return nil, fmt.Errorf("surgery: input size %d exceeds clip.MaxImageSide %d; for a large image use sliding windows "+
+			"(Options.Slide, -slide) of the model's size instead", p.size, clip.MaxImageSide)
+	}
+	if p.slide, p.stride = opt.Slide, opt.Stride; !p.slide && p.stride != 0 {
+		return nil, fmt.Errorf("surgery: stride %d given without sliding windows (Options.Slide, -slide)", opt.Stride)
+	}
+	if p.slide && p.stride == 0 {
+		p.stride = p.size / 2
+	}
+	if p.slide && (p.stride < 1 || p.stride > p.size) {
+		return nil, fmt.Errorf("surgery: stride %d: must be in 1..%d (the window side)", opt.Stride, p.size)
+	}
+	if err := opt.Method.Validate(); err != nil {
+		return nil, fmt.Errorf("surgery: %w", err)
+	}
+	if p.method = opt.Method; p.method == clip.MethodDefault {
+		if p.method = e.model.Method; p.method == clip.MethodDefault {
+			p.method = clip.MethodSurgery
 		}
-	case MethodSurgery, MethodRaw:
-		p.method = opt.Method
+	}
+	if err := p.method.CheckFor(cfg); err != nil {
+		return nil, fmt.Errorf("surgery: %w", err)
+	}
+	switch opt.FeatureSurgery {
+	case FeatureSurgeryAuto:
+		p.featureSurgery = p.method == clip.MethodSurgery
+	case FeatureSurgeryOn, FeatureSurgeryOff:
+		p.featureSurgery = opt.FeatureSurgery == FeatureSurgeryOn
 	default:
-		return nil, fmt.Errorf("surgery: unknown method %q (want %q or %q)", opt.Method, MethodSurgery, MethodRaw)
+		return nil, fmt.Errorf("surgery: feature surgery %q: want %q, %q or empty (the method's own)",
+			string(opt.FeatureSurgery), FeatureSurgeryOn, FeatureSurgeryOff)
 	}
 	if p.threshold == 0 {
 		p.threshold = DefaultThreshold

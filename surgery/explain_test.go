@@ -73,7 +73,7 @@ func TestExplainGolden(t *testing.T) {
 	}{
 		{"vit16", "vit16/surgery/demo_224", Options{}, true},
 		{"vit16", "vit16/surgery/demo_512", Options{Size: 512}, true},
-		{"vit16", "vit16/clip/demo_224", Options{Method: MethodRaw}, false},
+		{"vit16", "vit16/clip/demo_224", Options{Method: clip.MethodRaw}, false},
 		{"rn", "rn/surgery/demo_224", Options{}, true},
 	} {
 		t.Run(c.dir, func(t *testing.T) {
@@ -239,7 +239,7 @@ func TestExplainConcurrent(t *testing.T) {
 		{[]string{"bench", "ground"}, Options{}},
 		{[]string{"person+bench"}, Options{}},
 		{[]string{"dog"}, Options{Single: true}},
-		{[]string{"building"}, Options{Method: MethodRaw}},
+		{[]string{"building"}, Options{Method: clip.MethodRaw}},
 	}
 	want := make([]*Result, len(jobs))
 	for i, j := range jobs {

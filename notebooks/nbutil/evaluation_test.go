@@ -5,7 +5,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/clipsurgery/clipsurgery/surgery"
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
 )
 
@@ -28,7 +29,7 @@ func TestEvalHelpers(t *testing.T) {
 	conf, _ := evaluate.NewConfusion(2)
 	_ = conf.Add([]uint8{0, 1, 1}, []uint8{0, 1, 0})
 	rep := &evaluate.Report{Classes: evaluate.ClassesFromNames([]string{"bg", "cat"}), Evaluated: 1,
-		Methods: []*evaluate.MethodReport{{Method: surgery.MethodRaw, Areas: conf, Seg: conf.Metrics()}}}
+		Methods: []*evaluate.MethodReport{{Method: clip.MethodRaw, Areas: conf, Seg: conf.Metrics()}}}
 	rep.Methods[0].Seg.IoU[0] = math.NaN()
 	bars := ClassBars(rep, func(m *evaluate.MethodReport) []float64 { return m.Seg.IoU })
 	if len(bars) != 1 || bars[0].Label != "cat · raw" || bars[0].Value != 50 {

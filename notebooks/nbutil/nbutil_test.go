@@ -12,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/surgery"
 )
 
 func TestStats(t *testing.T) {
@@ -229,5 +231,23 @@ func TestLoadCLIPGolden(t *testing.T) {
 	}
 	if !info.Tiny || info.Size != 224 || m == nil || !strings.Contains(info.String(), "random") {
 		t.Errorf("info %+v", info)
+	}
+}
+
+func TestMethodOptions(t *testing.T) {
+	if names := MethodNames(); len(names) != 6 || names[0] != "surgery" {
+		t.Errorf("MethodNames() = %v", names)
+	}
+	o, err := MethodOptions("NACLIP", "on", true, 56)
+	if err != nil || o.Method != clip.MethodNACLIP || o.FeatureSurgery != surgery.FeatureSurgeryOn || !o.Slide || o.Stride != 56 {
+		t.Errorf("MethodOptions: %+v, %v", o, err)
+	}
+	if o, _ := MethodOptions("", "", false, 56); o.Stride != 0 || o.Method != clip.MethodDefault {
+		t.Errorf("stride without slide kept: %+v", o)
+	}
+	for _, bad := range [][2]string{{"gem", ""}, {"raw", "maybe"}} {
+		if _, err := MethodOptions(bad[0], bad[1], false, 0); err == nil {
+			t.Errorf("MethodOptions(%q, %q) accepted", bad[0], bad[1])
+		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clipsurgery/clipsurgery/surgery"
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 )
 
 func writePNG(t *testing.T, path string, img image.Image) {
@@ -143,7 +143,7 @@ func TestClassFileSeveralNames(t *testing.T) {
 
 func TestParseMethods(t *testing.T) {
 	ms, err := ParseMethods(" surgery, RAW")
-	if err != nil || len(ms) != 2 || ms[0] != surgery.MethodSurgery || ms[1] != surgery.MethodRaw {
+	if err != nil || len(ms) != 2 || ms[0] != clip.MethodSurgery || ms[1] != clip.MethodRaw {
 		t.Fatalf("%v %v", ms, err)
 	}
 	for _, bad := range []string{"", "surgery,", "sclip-typo", "raw,raw"} {
@@ -205,7 +205,7 @@ func TestRunSkipsBadImages(t *testing.T) {
 	if err := WriteSynthetic(dir, LayoutGeneric, 4); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Methods: []surgery.Method{surgery.MethodRaw}, Model: ModelOptions{Templates: testTemplates}}
+	cfg := Config{Methods: []clip.Method{clip.MethodRaw}, Model: ModelOptions{Templates: testTemplates}}
 	ds, _ := Open(dir, DatasetOptions{})
 	ds.Items = ds.Items[:2]
 	clean, err := Run(context.Background(), ex, ds, cfg)

@@ -58,7 +58,7 @@ func TestRunSynthetic(t *testing.T) {
 				t.Fatalf("opened %s with %d items, %d classes", ds.Layout, len(ds.Items), len(ds.Classes))
 			}
 			// An independent tally of what the report must contain, from the predictions themselves.
-			methods := []surgery.Method{surgery.MethodSurgery, surgery.MethodRaw}
+			methods := []clip.Method{clip.MethodSurgery, clip.MethodRaw}
 			k := len(ds.Classes)
 			labelled, pairs := 0, 0
 			inter := make([][]int64, len(methods))
@@ -178,7 +178,7 @@ func TestRunLimitAndInterrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Methods: []surgery.Method{surgery.MethodRaw}, Model: ModelOptions{Templates: testTemplates}, Limit: 2}
+	cfg := Config{Methods: []clip.Method{clip.MethodRaw}, Model: ModelOptions{Templates: testTemplates}, Limit: 2}
 	rep, err := Run(context.Background(), ex, ds, cfg)
 	if err != nil || rep.Listed != 2 || rep.Evaluated != 2 {
 		t.Fatalf("limit 2: listed %d evaluated %d, %v", rep.Listed, rep.Evaluated, err)

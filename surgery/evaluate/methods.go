@@ -1,40 +1,32 @@
 package evaluate
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/clipsurgery/clipsurgery/surgery"
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 )
 
-// ErrMethod: a method name that no method has.
-var ErrMethod = errors.New("evaluate: unknown method")
+// ErrMethod: a method name that no method has (clip.ErrUnknownMethod, so either sentinel matches).
+var ErrMethod = clip.ErrUnknownMethod
 
-// knownMethods are the method names the evaluation accepts, in the order they are listed.
-var knownMethods = []surgery.Method{surgery.MethodSurgery, surgery.MethodRaw}
-
-// ResolveMethod turns a method name into the option the Explainer takes. It is the one place the
-// evaluation maps names to methods: when more methods become available it is the only function
-// to extend.
-func ResolveMethod(name string) (surgery.Method, error) {
-	n := strings.ToLower(strings.TrimSpace(name))
-	for _, m := range knownMethods {
-		if string(m) == n {
-			return m, nil
-		}
+// ResolveMethod turns a method name (any of clip.AllMethods) into the option the Explainer takes.
+// It is the one place the evaluation maps names to methods.
+func ResolveMethod(name string) (clip.Method, error) {
+	m, err := clip.ParseMethod(name)
+	if err != nil {
+		return "", fmt.Errorf("evaluate: %w", err)
 	}
-	names := make([]string, len(knownMethods))
-	for i, m := range knownMethods {
-		names[i] = string(m)
+	if m == clip.MethodDefault {
+		return "", fmt.Errorf("evaluate: %w: empty method name", ErrMethod)
 	}
-	return "", fmt.Errorf("%w %q (known: %s)", ErrMethod, name, strings.Join(names, ", "))
+	return m, nil
 }
 
 // ParseMethods parses a comma-separated method list such as "surgery,raw" (the -methods flag):
 // at least one, no duplicates.
-func ParseMethods(list string) ([]surgery.Method, error) {
-	var out []surgery.Method
+func ParseMethods(list string) ([]clip.Method, error) {
+	var out []clip.Method
 	for _, name := range strings.Split(list, ",") {
 		m, err := ResolveMethod(name)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 	"github.com/clipsurgery/clipsurgery/surgery"
 )
@@ -39,7 +40,7 @@ func (s Scoring) check() error {
 
 // Prediction is one method's result on one image.
 type Prediction struct {
-	Method surgery.Method
+	Method clip.Method
 	W, H   int
 	// Pred is the predicted class of every pixel, row-major (Scoring).
 	Pred []uint8
@@ -79,7 +80,7 @@ func checkClasses(cs []Class) error {
 
 // Predict runs one method on one image and scores every pixel. The Explainer caches the text
 // features, so several methods and images encode the class names once.
-func Predict(ex *surgery.Explainer, pix *imageprep.Pixels, classes []Class, method surgery.Method,
+func Predict(ex *surgery.Explainer, pix *imageprep.Pixels, classes []Class, method clip.Method,
 	mo ModelOptions, sc Scoring) (*Prediction, error) {
 	if err := checkClasses(classes); err != nil {
 		return nil, err

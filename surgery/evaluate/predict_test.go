@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+
 	"github.com/clipsurgery/clipsurgery/surgery"
 )
 
@@ -47,7 +49,7 @@ func TestPredictOracle(t *testing.T) {
 		t.Fatal(err)
 	}
 	mo := ModelOptions{Templates: testTemplates}
-	for _, method := range []surgery.Method{surgery.MethodSurgery, surgery.MethodRaw} {
+	for _, method := range []clip.Method{clip.MethodSurgery, clip.MethodRaw} {
 		p, err := Predict(ex, pix, classes, method, mo, Scoring{})
 		if err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 	"github.com/clipsurgery/clipsurgery/surgery"
 )
@@ -15,7 +16,7 @@ import (
 // evaluates CLIP Surgery at the model's native size on every image, with plain argmax scoring,
 // class 0 as the background, the 15 px pointing game and the default threshold grid.
 type Config struct {
-	Methods []surgery.Method // nil = {surgery}; several share the Explainer's text features
+	Methods []clip.Method // nil = {surgery}; several share the Explainer's text features
 	Model   ModelOptions
 	Scoring Scoring
 	// Limit evaluates the first Limit images only (0 = all).
@@ -47,7 +48,7 @@ type Skip struct {
 
 // MethodReport is one method's results over the evaluated images.
 type MethodReport struct {
-	Method          surgery.Method
+	Method          clip.Method
 	Areas           *Confusion // per-class pixel areas
 	Seg             SegMetrics
 	Explain         ExplainMetrics
@@ -102,7 +103,7 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 	}
 	methods := cfg.Methods
 	if len(methods) == 0 {
-		methods = []surgery.Method{surgery.MethodSurgery}
+		methods = []clip.Method{clip.MethodSurgery}
 	}
 	k := len(ds.Classes)
 	items := ds.Items
@@ -194,7 +195,7 @@ func LoadItem(it Item, numClasses int) (*imageprep.Pixels, *Label, error) {
 }
 
 // evaluateItem predicts the item with every method, then adds it to every method's metrics.
-func evaluateItem(ex *surgery.Explainer, ds *Dataset, it Item, methods []surgery.Method, cfg Config, rep *Report) error {
+func evaluateItem(ex *surgery.Explainer, ds *Dataset, it Item, methods []clip.Method, cfg Config, rep *Report) error {
 	pix, lab, err := LoadItem(it, len(ds.Classes))
 	if err != nil {
 		return err

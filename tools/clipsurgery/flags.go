@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
@@ -29,7 +30,10 @@ type config struct {
 	out         string
 	size        int
 	single      bool
-	raw         bool
+	method      clip.Method // "" = the model's default (surgery for CS- names and files)
+	features    surgery.FeatureSurgeryMode
+	slide       bool
+	stride      int
 	threshold   float64
 	writeNpy    bool
 	writeJSON   bool
@@ -50,7 +54,8 @@ func (l *listFlag) Set(v string) error {
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	var texts listFlag
-	var labels string
+	var labels, method, features string
+	var raw, noFeatures bool
 	fs := flag.NewFlagSet("clipsurgery", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned as one line; -h prints the usage below
 	fs.StringVar(&c.image, "image", "", "image file, or a folder (every image in it)")
@@ -64,7 +69,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.out, "out", ".", "output folder")
 	fs.IntVar(&c.size, "size", 0, "model input size, a multiple of the patch size (default the model's, e.g. 224; the demo also uses 512)")
 	fs.BoolVar(&c.single, "single", false, "single-text mode: any text, redundant features from the empty prompt, no label set")
-	fs.BoolVar(&c.raw, "raw", false, "original CLIP similarity maps (no surgery), for comparison")
+	fs.StringVar(&method, "method", "", "image encoder method: "+strings.Join(clip.MethodNames(), ", ")+" (default the model's: surgery for CS- names and files, raw for plain names)")
+	fs.BoolVar(&raw, "raw", false, "original CLIP similarity maps (no surgery), for comparison: same as -method raw")
+	fs.StringVar(&features, "feature-surgery", "", "feature surgery on top of the method: on, off (default: on for surgery, off for the others)")
+	fs.BoolVar(&noFeatures, "no-feature-surgery", false, "same as -feature-surgery off")
+	fs.BoolVar(&c.slide, "slide", false, "sliding windows of the model's input size over the image at its own resolution, averaged where they overlap (for large images)")
+	fs.IntVar(&c.stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
 	fs.Float64Var(&c.threshold, "threshold", surgery.DefaultThreshold, "point threshold t in (0, 1]")
 	fs.BoolVar(&c.writeNpy, "npy", false, "also write each map as <image>_<text>.npy (float32 H×W, 0..1)")
 	fs.StringVar(&c.sam, "sam", "", "SAM checkpoint file or name (sam_vit_b, sam_vit_l, sam_vit_h): also write <image>_<text>_sam.png (with -npy the mask as uint8 .npy)")
@@ -106,11 +116,42 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if c.size < 0 || (set["size"] && c.size == 0) {
 		return nil, fmt.Errorf("-size %d: must be a positive multiple of the patch size", c.size)
 	}
+	if c.size > clip.MaxImageSide {
+		return nil, fmt.Errorf("-size %d is above the largest input side %d; for a large image use -slide (windows of the model's size, e.g. -slide -size 224)",
+			c.size, clip.MaxImageSide)
+	}
+	var err error
+	if c.method, err = clip.ParseMethod(method); err != nil {
+		return nil, fmt.Errorf("-method: %v", err)
+	}
+	if raw {
+		if c.method != clip.MethodDefault && c.method != clip.MethodRaw {
+			return nil, fmt.Errorf("-raw means -method raw; it contradicts -method %s", c.method)
+		}
+		c.method = clip.MethodRaw
+	}
+	switch features {
+	case "", "on", "off":
+		c.features = surgery.FeatureSurgeryMode(features)
+	default:
+		return nil, fmt.Errorf("-feature-surgery %q: want on or off", features)
+	}
+	if noFeatures {
+		if c.features == surgery.FeatureSurgeryOn {
+			return nil, errors.New("-no-feature-surgery contradicts -feature-surgery on")
+		}
+		c.features = surgery.FeatureSurgeryOff
+	}
+	if set["stride"] && !c.slide {
+		return nil, errors.New("-stride needs -slide")
+	}
+	if c.stride < 0 || (set["stride"] && c.stride == 0) {
+		return nil, fmt.Errorf("-stride %d: must be a positive number of pixels, at most the window side", c.stride)
+	}
 	if set["labels"] {
 		if c.single {
 			return nil, errors.New("-labels has no effect with -single (single-text mode has no label set)")
 		}
-		var err error
 		if c.labels, err = parseLabels(labels); err != nil {
 			return nil, err
 		}
@@ -147,9 +188,6 @@ func parseLabels(v string) ([]string, error) {
 }
 
 func (c *config) options() surgery.Options {
-	o := surgery.Options{Size: c.size, Labels: c.labels, Single: c.single, Threshold: float32(c.threshold)}
-	if c.raw {
-		o.Method = surgery.MethodRaw
-	}
-	return o
+	return surgery.Options{Size: c.size, Labels: c.labels, Single: c.single, Threshold: float32(c.threshold),
+		Method: c.method, FeatureSurgery: c.features, Slide: c.slide, Stride: c.stride}
 }

@@ -86,7 +86,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		bar.update(i, path)
-		err := processImage(ex, pred, cfg, path, bases[i], stdout)
+		err := processImage(ctx, ex, pred, cfg, path, bases[i], stdout)
+		if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
+			return ctxErr // interrupted (e.g. between sliding windows): not a failed image
+		}
 		if err != nil && len(images) == 1 {
 			return err
 		}

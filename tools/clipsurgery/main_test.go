@@ -276,6 +276,13 @@ func TestCLIBadInput(t *testing.T) {
 		{"labels with single", []string{"-image", src, "-text", "dog", "-single", "-labels", "a,b", "-weights", w}, "-single"},
 		{"unknown flag", []string{"-image", src, "-text", "dog", "-bogus", "x"}, "not defined"},
 		{"stray argument", []string{"-image", src, "-text", "dog", "-weights", w, "extra"}, "unexpected argument"},
+		{"unknown method", []string{"-image", src, "-text", "dog", "-method", "gem", "-weights", w}, `unknown method "gem"`},
+		{"raw and another method", []string{"-image", src, "-text", "dog", "-raw", "-method", "sclip", "-weights", w}, "-raw"},
+		{"bad feature surgery", []string{"-image", src, "-text", "dog", "-feature-surgery", "yes", "-weights", w}, "-feature-surgery"},
+		{"feature surgery on and off", []string{"-image", src, "-text", "dog", "-feature-surgery", "on", "-no-feature-surgery", "-weights", w}, "contradicts"},
+		{"size above the maximum", []string{"-image", src, "-text", "dog", "-size", "4096", "-weights", w}, "-slide"},
+		{"stride without slide", []string{"-image", src, "-text", "dog", "-stride", "64", "-weights", w}, "-stride needs -slide"},
+		{"stride above the window", []string{"-image", src, "-text", "dog", "-slide", "-stride", "448", "-weights", w}, "stride 448"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := t.TempDir()
@@ -290,5 +297,32 @@ func TestCLIBadInput(t *testing.T) {
 				t.Errorf("%d files written on error", len(entries))
 			}
 		})
+	}
+}
+
+// TestCLIMethods: -method raw is -raw (the golden raw overlay); every other method runs, with and
+// without feature surgery and with sliding windows, and writes its map.
+func TestCLIMethods(t *testing.T) {
+	in := t.TempDir()
+	src := demoPNG(t, in)
+	img := goldens.Load(t, "images/npy/demo.uint8.npy").U8
+	out := t.TempDir()
+	if _, _, err := runCLI(t, "-image", src, "-text", "person", "-method", "raw", "-weights", tinyWeights(t), "-out", out, "-npy"); err != nil {
+		t.Fatal(err)
+	}
+	checkOverlay(t, "-method raw person", img, readPNG(t, filepath.Join(out, "demo_person.png")),
+		readPNG(t, goldens.Path(t, "vit16/clip/demo_224/overlay_person.png")), readNpy(t, filepath.Join(out, "demo_person.npy")))
+	for _, args := range [][]string{
+		{"-method", "maskclip"}, {"-method", "sclip", "-size", "448"}, {"-method", "clearclip", "-feature-surgery", "on"},
+		{"-method", "naclip", "-slide", "-stride", "112"}, {"-no-feature-surgery", "-slide"},
+	} {
+		out := t.TempDir()
+		if _, _, err := runCLI(t, append([]string{"-image", src, "-text", "person", "-weights", tinyWeights(t), "-out", out, "-npy"}, args...)...); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		m := readNpy(t, filepath.Join(out, "demo_person.npy"))
+		if len(m) == 0 {
+			t.Fatalf("%v: empty map", args)
+		}
 	}
 }

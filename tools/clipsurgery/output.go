@@ -35,12 +35,12 @@ func loadExplainer(ctx context.Context, c *config, stderr io.Writer) (*surgery.E
 
 // processImage explains one image and writes its files; each written path is printed on stdout.
 // base is the output name stem of the image (see outputBases).
-func processImage(ex *surgery.Explainer, pred *sam.Predictor, c *config, path, base string, stdout io.Writer) error {
+func processImage(ctx context.Context, ex *surgery.Explainer, pred *sam.Predictor, c *config, path, base string, stdout io.Writer) error {
 	pix, err := readImage(path)
 	if err != nil {
 		return err
 	}
-	res, err := ex.ExplainPixels(pix, c.targets, c.options())
+	res, err := ex.ExplainPixelsContext(ctx, pix, c.targets, c.options())
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

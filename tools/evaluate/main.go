@@ -51,7 +51,7 @@ type config struct {
 	data, layout, split, classes string
 	model, weights, cacheDir     string
 	offline                      bool
-	methods                      []surgery.Method
+	methods                      []clip.Method
 	run                          evaluate.Config
 	jsonOut, csvOut              string
 	quiet                        bool
@@ -68,7 +68,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.layout, "layout", "", "force the layout: voc or generic (default: detected)")
 	fs.StringVar(&c.split, "split", "val", "VOC split: ImageSets/Segmentation/<split>.txt")
 	fs.StringVar(&c.classes, "classes", "", "class file: one class per line, names separated by commas (default <data>/classes.txt; VOC: the 21 VOC classes)")
-	fs.StringVar(&methods, "methods", string(surgery.MethodSurgery), "comma-separated methods evaluated side by side: surgery, raw")
+	fs.StringVar(&methods, "methods", string(clip.MethodSurgery), "comma-separated methods evaluated side by side: "+strings.Join(clip.MethodNames(), ", "))
 	fs.StringVar(&c.model, "model", DefaultModel, "model name (downloaded once into the cache): "+strings.Join(registry.Names(), ", "))
 	fs.StringVar(&c.weights, "weights", "", "checkpoint file instead of -model; no network")
 	fs.StringVar(&c.cacheDir, "cache", "", "checkpoint cache folder (default $CLIPSURGERY_CACHE or ~/.cache/clip)")

@@ -1,0 +1,81 @@
+package clip
+
+import (
+	"math"
+
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// PositionalEmbeddingFor returns the positional table [1+gh·gw, W] for a gh×gw grid the way
+// method m's authors resize it (see Method): bilinear for surgery and raw (CLIP Surgery's code),
+// bicubic to the grid size for MaskCLIP, bicubic with the +0.1 scale factor for SCLIP, ClearCLIP
+// and NACLIP. Row 0 (class token) is always kept as is.
+func PositionalEmbeddingFor(m Method, pos *Node, native, gh, gw int) *Node {
+	switch m {
+	case MethodMaskCLIP:
+		return resizeGrid(pos, native, gh, gw, BicubicMatrix(native, gh, 0), BicubicMatrix(native, gw, 0))
+	case MethodSCLIP, MethodClearCLIP, MethodNACLIP:
+		return ResizePositionalEmbeddingScaled(pos, native, gh, gw)
+	}
+	return ResizePositionalEmbedding(pos, native, gh, gw)
+}
+
+// ResizePositionalEmbeddingScaled is the interpolate_pos_encoding of SCLIP, ClearCLIP and NACLIP:
+// F.interpolate(mode='bicubic', align_corners=False, scale_factor=(g+0.1)/native) per axis. The
+// +0.1 makes floor(native·factor) = g; torch then maps output d to the source coordinate
+// (d+0.5)/factor − 0.5, slightly off the size ratio native/g. When the grid has as many tokens
+// as the native one (gh·gw = native²) their code adds the table unresized; that is done here for
+// the native square grid, while a non-square grid of native² tokens is resized (theirs would add
+// the native table in row-major order, which is not a table for that grid).
+func ResizePositionalEmbeddingScaled(pos *Node, native, gh, gw int) *Node {
+	factor := func(g int) float32 { return float32(1 / ((float64(g) + 0.1) / float64(native))) }
+	return resizeGrid(pos, native, gh, gw, BicubicMatrix(native, gh, factor(gh)), BicubicMatrix(native, gw, factor(gw)))
+}
+
+// resizeGrid applies the [gh][native] and [gw][native] matrices to the native grid of pos; a
+// native square grid is returned unchanged.
+func resizeGrid(pos *Node, native, gh, gw int, my, mx [][]float32) *Node {
+	if gh == native && gw == native {
+		return pos
+	}
+	w := pos.Shape().Dimensions[1]
+	grid := Reshape(Slice(pos, AxisRangeToEnd(1)), native, native, w)
+	g := pos.Graph()
+	grid = Einsum("ys,stw->ytw", Const(g, my), grid)
+	grid = Einsum("xt,ytw->yxw", Const(g, mx), grid)
+	return Concatenate([]*Node{Slice(pos, AxisRange(0, 1)), Reshape(grid, gh*gw, w)}, 0)
+}
+
+// BicubicA is torch's cubic convolution coefficient (upsample_bicubic2d).
+const BicubicA = -0.75
+
+// BicubicMatrix is the [out][in] matrix of torch's 1-D bicubic resize, align_corners=False, no
+// antialias, in float32 as torch computes it on CPU: src = scale·(d+0.5) − 0.5 with scale = in/out,
+// or the given scale (1/scale_factor when F.interpolate gets a scale_factor; 0 = in/out);
+// i = floor(src) clamped to in−1, t = src − i clamped to [0, 1]; taps i−1..i+2 (clamped to the
+// edge) weighted by the cubic convolution kernel with A = −0.75.
+func BicubicMatrix(in, out int, scale float32) [][]float32 {
+	if scale == 0 {
+		scale = float32(in) / float32(out)
+	}
+	m := make([][]float32, out)
+	for d := range m {
+		m[d] = make([]float32, in)
+		src := scale*(float32(d)+0.5) - 0.5
+		i := min(int(math.Floor(float64(src))), in-1)
+		t := min(max(src-float32(i), 0), 1)
+		w := cubicWeights(t)
+		for j, wj := range w {
+			m[d][min(max(i-1+j, 0), in-1)] += wj
+		}
+	}
+	return m
+}
+
+// cubicWeights are the four taps' weights for fraction t (torch's get_cubic_upsample_coefficients).
+func cubicWeights(t float32) [4]float32 {
+	const a = float32(BicubicA)
+	near := func(x float32) float32 { return ((a+2)*x-(a+3))*x*x + 1 }  // |x| <= 1
+	far := func(x float32) float32 { return ((a*x-5*a)*x+8*a)*x - 4*a } // 1 < |x| < 2
+	return [4]float32{far(t + 1), near(t), near(1 - t), far(2 - t)}
+}
