@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -141,12 +141,12 @@ func windowUnpartition(windows *Node, ws, hp, wp, h, w int) *Node {
 // qkv projection, logits = (q·scale)·kᵀ, plus the decomposed relative-position terms (computed
 // from the unscaled q, added in upstream's order), softmax over keys, heads concatenated, proj.
 //
-// Written out heads-major, in groups of heads (clip.InHeadGroups, clip.AttentionScoreBudget),
+// Written out heads-major, in groups of heads (modelkit.InHeadGroups, Config.ScoreBudget),
 // rather than with GoMLX's attention core: in a global block the logits of all heads are
 // [12, 4096, 4096] = 768 MiB for vit_b, and with this bias the core ran its decomposed form
 // here, which transposes logits and bias (a heap profile after SetImage showed three 768 MiB
 // buffers pooled, allocated by transposes and the bias addition). One group at a time (the
-// creation-order schedule, clip.DefaultGoConfig) holds a group's logits only: vit_b SetImage
+// creation-order schedule, modelkit.DefaultGoConfig) holds a group's logits only: vit_b SetImage
 // peaked at 1.33 GB instead of 4.24 GB, and a global block took 1.40 s instead of 1.58 s
 // (BenchmarkGlobalAttention*).
 func encoderAttention(c Config, p Params, prefix string, x *Node) *Node {
@@ -162,7 +162,7 @@ func encoderAttention(c Config, p Params, prefix string, x *Node) *Node {
 		relH = RelPosTable(p.Get(prefix+".rel_pos_h"), h, h) // [qy, ky, hd]
 		relW = RelPosTable(p.Get(prefix+".rel_pos_w"), w, w) // [qx, kx, hd]
 	}
-	out := clip.InHeadGroups(heads, 4*b*n*n, func(h0, h1 int) *Node {
+	out := modelkit.InHeadGroups(x.Graph(), heads, 4*b*n*n, c.ScoreBudget, func(h0, h1 int) *Node {
 		part := func(i int) *Node { // [B, g, N, hd]
 			return Reshape(Slice(qkv, AxisElem(i), AxisRange(), AxisRange(h0, h1)), b, h1-h0, n, hd)
 		}

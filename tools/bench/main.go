@@ -22,6 +22,7 @@ import (
 	"time"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/weights"
 )
@@ -51,7 +52,7 @@ func run() error {
 		return fmt.Errorf("-weights is required")
 	}
 	res := map[string]any{"impl": "gomlx", "go": runtime.Version(), "gomaxprocs": runtime.GOMAXPROCS(0),
-		"backend": os.Getenv(clip.BackendEnv), "gogc": os.Getenv("GOGC"), "reps": *reps, "memlimit_mib": debug.SetMemoryLimit(-1) >> 20}
+		"backend": os.Getenv(modelkit.BackendEnv), "gogc": os.Getenv("GOGC"), "reps": *reps, "memlimit_mib": debug.SetMemoryLimit(-1) >> 20}
 	t0 := time.Now()
 	ck, err := weights.Read(*path)
 	if err != nil {

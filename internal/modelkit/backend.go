@@ -1,0 +1,63 @@
+package modelkit
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend" // the pure-Go backend, our default: nothing to install
+)
+
+// BackendEnv is the environment variable the edges (Load without a backend, the tools, the
+// notebooks) read the backend configuration from: "go", "go:parallelism=2", or "xla:cpu" /
+// "xla:cuda" in a binary built with the xla tag. Unset means DefaultGoConfig, never an
+// auto-installing backend.
+const BackendEnv = "GOMLX_BACKEND"
+
+// DefaultGoConfig is the pure-Go backend's configuration used for an empty config. The ops of a
+// graph run one at a time, each using all cores (running independent ops concurrently, the
+// backend's default, was much slower on few cores: docs/BENCHMARKS.md), in the order the graph
+// built them (creation_order), so InHeadGroups' groups run one after another and only one
+// group's scores are alive at a time.
+const DefaultGoConfig = "go:ops_sequential,creation_order"
+
+var (
+	backendsMu sync.Mutex
+	backends   = map[string]compute.Backend{}
+)
+
+// NewBackend returns the backend for config ("" = DefaultGoConfig). A backend's buffers and
+// thread pool are meant to be per process, so one config gives one backend, created on first
+// use and shared by every model that asks for it.
+func NewBackend(config string) (compute.Backend, error) {
+	if config == "" {
+		config = DefaultGoConfig
+	}
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	if b, ok := backends[config]; ok {
+		return b, nil
+	}
+	b, err := compute.NewWithConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("backend %q: %w", config, err)
+	}
+	backends[config] = b
+	return b, nil
+}
+
+// BackendFromEnv is NewBackend(os.Getenv(BackendEnv)): the default of the edges.
+func BackendFromEnv() (compute.Backend, error) {
+	b, err := NewBackend(os.Getenv(BackendEnv))
+	if err != nil {
+		return nil, fmt.Errorf("%w (from %s)", err, BackendEnv)
+	}
+	return b, nil
+}
+
+// GoSchedule reports whether backend is one whose weights live in host memory shared with the
+// backend (the pure-Go backend): Weights then allocates them exactly sized, and attention in
+// groups of heads saves memory (ScoreBudgetFor). The one capability check for Go-backend
+// specifics.
+func GoSchedule(backend compute.Backend) bool { return backend.HasSharedBuffers() }
