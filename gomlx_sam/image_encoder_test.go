@@ -23,7 +23,7 @@ var (
 func loadTiny(t testing.TB) *Model {
 	t.Helper()
 	path := goldens.Path(t, "sam", "sam_tiny.safetensors")
-	tinyOnce.Do(func() { tinyModel, tinyErr = Load(path) })
+	tinyOnce.Do(func() { tinyModel, tinyErr = LoadFile(path, LoadOptions{}) })
 	if tinyErr != nil {
 		t.Fatal(tinyErr)
 	}

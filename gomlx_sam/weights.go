@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 
@@ -13,43 +15,62 @@ import (
 	"github.com/gomlx/compute"
 )
 
-// Load reads a SAM checkpoint (the released sam_vit_*.pth torch.save files, or safetensors with
-// the same names) and builds the model on the default backend (GOMLX_BACKEND, pure Go when unset).
-func Load(path string) (*Model, error) {
+// LoadOptions control Load and LoadFile. The zero value downloads into the default cache on the
+// backend GOMLX_BACKEND names (pure Go when unset), silently.
+type LoadOptions struct {
+	CacheDir string          // checkpoint cache; "" = registry default
+	Offline  bool            // never touch the network (also $CLIPSURGERY_OFFLINE=1)
+	Progress io.Writer       // download progress bar and warnings; nil = silent
+	BaseURL  string          // replaces scheme and host of the download URL (mirrors, tests)
+	Client   *http.Client    // HTTP client for downloads; nil = the registry's default
+	Backend  compute.Backend // nil = modelkit.BackendFromEnv()
+
+	// ScoreBudget bounds the encoder's attention logits built at once, in bytes
+	// (Config.ScoreBudget); 0 = the backend's default (modelkit.ScoreBudgetFor).
+	ScoreBudget int
+}
+
+// Load loads a model by released name ("sam_vit_b", "sam_vit_l", "sam_vit_h"; also upstream's
+// "vit_b", ...: downloaded once into the cache and verified, see registry.Fetch) or by checkpoint
+// path (LoadFile). A named checkpoint must contain the encoder its name promises.
+func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (*Model, error) {
+	ck, err := registry.LookupSAM(nameOrPath)
+	if err != nil {
+		if _, statErr := os.Stat(nameOrPath); statErr == nil || !errors.Is(err, registry.ErrUnknownModel) {
+			return LoadFile(nameOrPath, opt)
+		}
+		return nil, fmt.Errorf("sam: %q is neither a checkpoint file nor a model name: %w", nameOrPath, err)
+	}
+	path, err := registry.Fetch(ctx, ck.Model, registry.Options{CacheDir: opt.CacheDir, Offline: opt.Offline,
+		Progress: opt.Progress, Client: opt.Client, BaseURL: opt.BaseURL})
+	if err != nil {
+		return nil, fmt.Errorf("sam: %w", err)
+	}
+	m, err := LoadFile(path, opt)
+	if err != nil {
+		return nil, err
+	}
+	if got := m.Config.Name(); got != ck.Variant {
+		return nil, fmt.Errorf("sam: %s holds a %s encoder, but %s is %s", path, got, ck.Name, ck.Variant)
+	}
+	return m, nil
+}
+
+// LoadFile reads a SAM checkpoint (the released sam_vit_*.pth torch.save files, or safetensors
+// with the same names) and builds the model.
+func LoadFile(path string, opt LoadOptions) (*Model, error) {
 	ckpt, err := weights.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("sam: %w", err)
 	}
 	// The checkpoint is ours: let newModel drop each host tensor once it is on the backend, so
 	// that loading never holds two copies of a large model.
-	m, err := newModel(ckpt.Tensors, nil, true)
+	m, err := newModel(ckpt.Tensors, opt.Backend, true)
 	if err != nil {
 		return nil, fmt.Errorf("%w (checkpoint %s)", err, path)
 	}
-	return m, nil
-}
-
-// Open loads a model by released name ("sam_vit_b", "sam_vit_l", "sam_vit_h"; also upstream's
-// "vit_b", ...: downloaded once into the cache and verified, see registry.Fetch) or by checkpoint
-// path. A named checkpoint must contain the encoder its name promises.
-func Open(ctx context.Context, nameOrPath string, opt registry.Options) (*Model, error) {
-	ck, err := registry.LookupSAM(nameOrPath)
-	if err != nil {
-		if _, statErr := os.Stat(nameOrPath); statErr == nil || !errors.Is(err, registry.ErrUnknownModel) {
-			return Load(nameOrPath)
-		}
-		return nil, fmt.Errorf("sam: %q is neither a checkpoint file nor a model name: %w", nameOrPath, err)
-	}
-	path, err := registry.Fetch(ctx, ck.Model, opt)
-	if err != nil {
-		return nil, fmt.Errorf("sam: %w", err)
-	}
-	m, err := Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if got := m.Config.Name(); got != ck.Variant {
-		return nil, fmt.Errorf("sam: %s holds a %s encoder, but %s is %s", path, got, ck.Name, ck.Variant)
+	if opt.ScoreBudget != 0 {
+		m.Config.ScoreBudget = opt.ScoreBudget
 	}
 	return m, nil
 }

@@ -41,8 +41,11 @@ func Upload(backend compute.Backend, ckpt map[string]*weights.Tensor, names []st
 		if !ok {
 			return nil, fmt.Errorf("tensor %q is missing", name)
 		}
+		if t.F32 == nil && t.I64 != nil {
+			return nil, fmt.Errorf("tensor %q: dtype %s is not a float tensor", name, t.DType)
+		}
 		if t.F32 == nil {
-			return nil, fmt.Errorf("tensor %q has dtype %s and no float32 data (already released?)", name, t.DType)
+			return nil, fmt.Errorf("tensor %q has no float32 data (already released?)", name)
 		}
 		uses[t]++
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
-	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // TestCLISAM: -sam writes <image>_<text>_sam.png at the image's size and, with -npy, the mask that
@@ -56,7 +55,7 @@ func TestCLISAM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sm, err := sam.Open(context.Background(), samPath, registry.Options{Offline: true})
+	sm, err := sam.Load(context.Background(), samPath, sam.LoadOptions{Offline: true})
 	if err != nil {
 		t.Fatal(err)
 	}

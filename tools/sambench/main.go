@@ -67,7 +67,7 @@ func run(model, path, keep string, runs, w, h int, memProfile string) error {
 	}
 
 	start := time.Now()
-	m, err := sam.Load(path)
+	m, err := sam.LoadFile(path, sam.LoadOptions{})
 	if err != nil {
 		return err
 	}
