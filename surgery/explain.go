@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 )
 
 // This file is the image-in, maps-and-points-out API: demo.py's pipeline behind one call.

@@ -7,9 +7,10 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/surgery/textmask"
 )
 
 // loadSAM opens the -sam checkpoint (file or released name) once per run; nil without -sam.
@@ -32,13 +33,13 @@ func writeSAM(pred *sam.Predictor, c *config, pix *imageprep.Pixels, res *surger
 	if err := pred.SetImage(rgb); err != nil {
 		return err
 	}
-	masks, err := pred.TextMasks(res)
+	masks, err := textmask.TextMasks(pred, res)
 	if err != nil {
 		return err
 	}
 	for _, tm := range masks {
 		stem := filepath.Join(c.out, base+"_"+fileSafe(tm.Text)+"_sam")
-		drawn, err := tm.Draw(rgb.Pix, rgb.H, rgb.W, sam.DemoStyle)
+		drawn, err := tm.Draw(rgb.Pix, rgb.H, rgb.W, textmask.DemoStyle)
 		if err != nil {
 			return err
 		}

@@ -23,8 +23,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/weights"
 )
 
