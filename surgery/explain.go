@@ -38,7 +38,7 @@ type Options struct {
 	// Size is the square input side (0 = the model's native resolution, e.g. 224). Any multiple of
 	// the patch size (32 for ResNets) works; the positional embedding is resized (demo.py uses 512).
 	Size int
-	// Labels is the label set whose features feature surgery compares (nil = clip.DemoClasses).
+	// Labels is the label set whose features feature surgery compares (nil = DemoClasses()).
 	// Ignored in single-text mode.
 	Labels []string
 	// Templates are the prompt-ensemble templates ("{}" = the text; nil = the 85 of the reference).

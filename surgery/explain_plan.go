@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 )
 
 // plan is one Explain call's options checked and resolved against the model.
@@ -15,7 +14,7 @@ type plan struct {
 	single    bool
 	threshold float32
 	classes   []string // columns of the similarity
-	templates []string // nil = clip.DefaultTemplates
+	templates []string // nil = clip.DefaultTemplates()
 	targets   []targetSpec
 }
 
@@ -81,7 +80,7 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 // labelTargets resolves targets against the label set: every part must be one of its labels.
 func (p *plan) labelTargets(targets, labels []string) error {
 	if labels == nil {
-		labels = clip.DemoClasses
+		labels = DemoClasses()
 	}
 	if len(labels) == 0 {
 		return errors.New("surgery: empty label set (nil means the 59 demo classes)")

@@ -102,9 +102,9 @@ func run() error {
 	res["encode_image_s"], res["encode_image_all_s"] = encodeS, encodeAll
 
 	if *classes > 0 && feats != nil {
-		names := make([]string, *classes)
+		names, demo := make([]string, *classes), surgery.DemoClasses()
 		for i := range names {
-			names[i] = clip.DemoClasses[i%len(clip.DemoClasses)]
+			names[i] = demo[i%len(demo)]
 		}
 		if _, err := model.EncodeTextWithPromptEnsemble(names[:1], nil); err != nil { // warm-up
 			return err
@@ -115,7 +115,7 @@ func run() error {
 			return err
 		}
 		res["text_ensemble_s"] = time.Since(t0).Seconds()
-		res["text_classes"], res["text_prompts"] = *classes, *classes*len(clip.DefaultTemplates)
+		res["text_classes"], res["text_prompts"] = *classes, *classes*len(clip.DefaultTemplates())
 		fmt.Fprintf(os.Stderr, "prompt ensemble %d classes: %.3fs\n", *classes, res["text_ensemble_s"])
 
 		img := surgery.Normalize(surgery.Matrix{Rows: feats.Shape[1], Cols: feats.Shape[2], Data: feats.Data})

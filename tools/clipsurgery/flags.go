@@ -20,7 +20,7 @@ const DefaultModel = "CS-ViT-B/16"
 type config struct {
 	image       string
 	targets     []string
-	labels      []string // nil = clip.DemoClasses
+	labels      []string // nil = surgery.DemoClasses()
 	model       string
 	weights     string
 	textWeights string
