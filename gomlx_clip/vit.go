@@ -3,6 +3,8 @@ package clip
 import (
 	"fmt"
 
+	"github.com/clipsurgery/clipsurgery/internal/bilinear"
+
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -163,27 +165,9 @@ func ResizePositionalEmbedding(pos *Node, native, gh, gw int) *Node {
 	w := pos.Shape().Dimensions[1]
 	grid := Reshape(Slice(pos, AxisRangeToEnd(1)), native, native, w)
 	g := pos.Graph()
-	my := Const(g, BilinearMatrix(native, gh))
-	mx := Const(g, BilinearMatrix(native, gw))
+	my := Const(g, bilinear.Matrix(native, gh))
+	mx := Const(g, bilinear.Matrix(native, gw))
 	grid = Einsum("ys,stw->ytw", my, grid)
 	grid = Einsum("xt,ytw->yxw", mx, grid)
 	return Concatenate([]*Node{Slice(pos, AxisRange(0, 1)), Reshape(grid, gh*gw, w)}, 0)
-}
-
-// BilinearMatrix is the [out][in] matrix of torch's 1-D bilinear resize with align_corners=false
-// and no antialias: src = max((d+0.5)*in/out - 0.5, 0), weights 1-l and l on floor(src) and the
-// next index (clamped). Computed in float32 as torch does.
-func BilinearMatrix(in, out int) [][]float32 {
-	m := make([][]float32, out)
-	scale := float32(in) / float32(out)
-	for d := range m {
-		m[d] = make([]float32, in)
-		src := max((float32(d)+0.5)*scale-0.5, 0)
-		i0 := int(src)
-		i1 := min(i0+1, in-1)
-		l1 := src - float32(i0)
-		m[d][i0] += 1 - l1
-		m[d][i1] += l1
-	}
-	return m
 }

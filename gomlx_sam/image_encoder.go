@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/clipsurgery/clipsurgery/internal/bilinear"
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -195,7 +196,7 @@ func addDecomposedRelPos(logits, q, relH, relW *Node, h, w int) *Node {
 // RelPosTable is upstream's get_rel_pos: the table [qSize, kSize, C] of relative-position
 // embeddings for every query/key coordinate pair, from relPos [L, C]. When L is not the
 // 2·max(qSize,kSize)−1 rows the pair needs, relPos is first resized linearly (F.interpolate
-// mode "linear", align_corners=False). Index and interpolation are one constant matrix, so the
+// mode "linear", align_corners=False: internal/bilinear). Index and interpolation are one constant matrix, so the
 // lookup is a single matmul (exact when no interpolation is needed: one-hot rows).
 func RelPosTable(relPos *Node, qSize, kSize int) *Node {
 	l, ch := relPos.Shape().Dimensions[0], relPos.Shape().Dimensions[1]
@@ -209,7 +210,7 @@ func RelPosTable(relPos *Node, qSize, kSize int) *Node {
 // interpolates) the relative-position row of query coordinate i and key coordinate j.
 func relPosMatrix(l, qSize, kSize int) [][]float32 {
 	maxRel := 2*max(qSize, kSize) - 1
-	interp := linearResizeMatrix(l, maxRel)
+	interp := bilinear.Matrix(l, maxRel)
 	qScale := max(float64(kSize)/float64(qSize), 1)
 	kScale := max(float64(qSize)/float64(kSize), 1)
 	m := make([][]float32, qSize*kSize)
@@ -219,27 +220,6 @@ func relPosMatrix(l, qSize, kSize int) [][]float32 {
 			idx := int(float64(i)*qScale - float64(j)*kScale + float64(kSize-1)*kScale)
 			m[i*kSize+j] = interp[idx]
 		}
-	}
-	return m
-}
-
-// linearResizeMatrix is the [out][in] matrix of torch's 1-D linear resize with
-// align_corners=False: src = max((d+0.5)·in/out − 0.5, 0), weights 1−λ and λ on floor(src) and
-// the next index (clamped). in == out gives the identity.
-func linearResizeMatrix(in, out int) [][]float32 {
-	m := make([][]float32, out)
-	for d := range m {
-		m[d] = make([]float32, in)
-		if in == out {
-			m[d][d] = 1
-			continue
-		}
-		src := max((float64(d)+0.5)*float64(in)/float64(out)-0.5, 0)
-		i0 := int(src)
-		i1 := min(i0+1, in-1)
-		lambda := src - float64(i0)
-		m[d][i0] += float32(1 - lambda)
-		m[d][i1] += float32(lambda)
 	}
 	return m
 }
