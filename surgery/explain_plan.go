@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 )
 
 // plan is one Explain call's options checked and resolved against the model.
@@ -104,7 +106,7 @@ func (p *plan) labelTargets(targets, labels []string) error {
 			c, ok := index[part]
 			if !ok {
 				return fmt.Errorf("surgery: target %q is not in the label set (%d labels: %s); "+
-					"add it to the labels or use single-text mode", part, len(labels), abbreviate(labels, 12))
+					"add it to the labels or use single-text mode", part, len(labels), modelkit.Abbreviate(labels, 12))
 			}
 			spec.columns = append(spec.columns, c)
 		}
@@ -133,12 +135,4 @@ func (p *plan) singleTargets(targets []string) error {
 		p.targets = append(p.targets, spec)
 	}
 	return nil
-}
-
-// abbreviate lists the first n items for an error message.
-func abbreviate(items []string, n int) string {
-	if len(items) <= n {
-		return strings.Join(items, ", ")
-	}
-	return strings.Join(items[:n], ", ") + fmt.Sprintf(", … (%d more)", len(items)-n)
 }
