@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
-	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/textmask"
 )
