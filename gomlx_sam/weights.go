@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"slices"
 
@@ -18,12 +16,11 @@ import (
 // LoadOptions control Load and LoadFile. The zero value downloads into the default cache on the
 // backend GOMLX_BACKEND names (pure Go when unset), silently.
 type LoadOptions struct {
-	CacheDir string          // checkpoint cache; "" = registry default
-	Offline  bool            // never touch the network (also $CLIPSURGERY_OFFLINE=1)
-	Progress io.Writer       // download progress bar and warnings; nil = silent
-	BaseURL  string          // replaces scheme and host of the download URL (mirrors, tests)
-	Client   *http.Client    // HTTP client for downloads; nil = the registry's default
-	Backend  compute.Backend // nil = modelkit.BackendFromEnv()
+	// Options say where Load caches a released checkpoint and how it downloads it (cache folder,
+	// offline, progress, mirror, HTTP client).
+	registry.Options
+
+	Backend compute.Backend // nil = modelkit.BackendFromEnv()
 
 	// ScoreBudget bounds the encoder's attention logits built at once, in bytes
 	// (Config.ScoreBudget); 0 = the backend's default (modelkit.ScoreBudgetFor).
@@ -41,8 +38,7 @@ func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (*Model, erro
 		}
 		return nil, fmt.Errorf("sam: %q is neither a checkpoint file nor a model name: %w", nameOrPath, err)
 	}
-	path, err := registry.Fetch(ctx, ck.Model, registry.Options{CacheDir: opt.CacheDir, Offline: opt.Offline,
-		Progress: opt.Progress, Client: opt.Client, BaseURL: opt.BaseURL})
+	path, err := registry.Fetch(ctx, ck.Model, opt.Options)
 	if err != nil {
 		return nil, fmt.Errorf("sam: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/weights"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // tinyConfig is sam_tiny.config.json written out: what InferConfig must find in the golden
@@ -159,17 +160,17 @@ func TestNewModelRejectsBadCheckpoints(t *testing.T) {
 
 func TestLoad(t *testing.T) {
 	path := goldens.Path(t, "sam", "sam_tiny.pth")
-	m, err := Load(context.Background(), path, LoadOptions{Offline: true})
+	m, err := Load(context.Background(), path, LoadOptions{Options: registry.Options{Offline: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.Config.EncoderDim != 64 {
 		t.Errorf("Load(path) gave encoder width %d", m.Config.EncoderDim)
 	}
-	if _, err := Load(context.Background(), "sam_vit_q", LoadOptions{Offline: true}); err == nil || !strings.Contains(err.Error(), "neither") {
+	if _, err := Load(context.Background(), "sam_vit_q", LoadOptions{Options: registry.Options{Offline: true}}); err == nil || !strings.Contains(err.Error(), "neither") {
 		t.Errorf("unknown name: %v", err)
 	}
-	_, err = Load(context.Background(), "sam_vit_b", LoadOptions{Offline: true, CacheDir: t.TempDir()})
+	_, err = Load(context.Background(), "sam_vit_b", LoadOptions{Options: registry.Options{Offline: true, CacheDir: t.TempDir()}})
 	if err == nil || !strings.Contains(err.Error(), "sam_vit_b_01ec64.pth") {
 		t.Errorf("offline without a cached file: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/textmask"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // TestCLISAM: -sam writes <image>_<text>_sam.png at the image's size and, with -npy, the mask that
@@ -56,7 +57,7 @@ func TestCLISAM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sm, err := sam.Load(context.Background(), samPath, sam.LoadOptions{Offline: true})
+	sm, err := sam.Load(context.Background(), samPath, sam.LoadOptions{Options: registry.Options{Offline: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
