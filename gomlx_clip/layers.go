@@ -75,7 +75,7 @@ func SplitQKVHeads(x *Node, p Params, prefix string, heads int) (q, k, v *Node) 
 // bit-identical scores without a pass over, and a second copy of, the [heads, N, N] scores.
 // Decomposed on purpose: the go backend's fused attention computes each score as a separate
 // dot product with a horizontal sum, while these two products run in its blocked matrix kernel
-// (the 512 px image encoder took ~30% less time, tools/bench).
+// (measured in docs/BENCHMARKS.md).
 //
 // When the scores of all heads would exceed budget bytes (0: modelkit.ScoreBudgetFor the graph's
 // backend), the

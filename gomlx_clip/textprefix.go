@@ -193,9 +193,9 @@ func (pk *packer) flush() []*packedCall {
 }
 
 // Packed calls are padded so that very few shapes get compiled (each compiled executable keeps
-// memory of its own: with one per small step of N and B, the 59-class ensemble's peak RSS grew
-// by ~1 GB): N to a multiple of PackedTokens (padding tokens attend only to themselves), B to a
-// multiple of 64 (padding outputs read token 0, then are dropped).
+// memory of its own, which adds up with one per small step of N and B: docs/BENCHMARKS.md): N
+// to a multiple of PackedTokens (padding tokens attend only to themselves), B to a multiple of
+// 64 (padding outputs read token 0, then are dropped).
 const packN, packB = PackedTokens, 64
 
 // mask builds the [n, n] attention mask of the call: a prefix token sees its prefix up to itself,

@@ -115,8 +115,8 @@ func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads i
 
 // LastSurgeryBlock is ArchitectureSurgeryBlock for the last block, after which only the class
 // token of the original path is read: that path's attention, out_proj and MLP run for this one
-// row (exact: given the keys and values, each is computed row by row), saving ~6% of the
-// encoder's work at 512 px. Returns the new path and the class row [B, 1, W].
+// row (exact: given the keys and values, each is computed row by row), a part of the encoder's
+// work saved (docs/BENCHMARKS.md). Returns the new path and the class row [B, 1, W].
 func LastSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads int, mode SurgeryAttention, budget int) (*Node, *Node) {
 	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1"), p, prefix+".attn", heads)
 	aNew := surgeryAttention(q, k, v, mode, budget)

@@ -144,12 +144,11 @@ func windowUnpartition(windows *Node, ws, hp, wp, h, w int) *Node {
 //
 // Written out heads-major, in groups of heads (modelkit.InHeadGroups, Config.ScoreBudget),
 // rather than with GoMLX's attention core: in a global block the logits of all heads are
-// [12, 4096, 4096] = 768 MiB for vit_b, and with this bias the core ran its decomposed form
-// here, which transposes logits and bias (a heap profile after SetImage showed three 768 MiB
-// buffers pooled, allocated by transposes and the bias addition). One group at a time (the
-// creation-order schedule, modelkit.DefaultGoConfig) holds a group's logits only: vit_b SetImage
-// peaked at 1.33 GB instead of 4.24 GB, and a global block took 1.40 s instead of 1.58 s
-// (BenchmarkGlobalAttention*).
+// [heads, 4096, 4096] floats, and with this bias the core ran its decomposed form here, which
+// transposes logits and bias, keeping several such buffers pooled. One group at a time (the
+// creation-order schedule, modelkit.DefaultGoConfig) holds a group's logits only, which lowers
+// SetImage's peak memory severalfold and is faster too (docs/BENCHMARKS.md,
+// BenchmarkGlobalAttention*).
 func encoderAttention(c Config, p Params, prefix string, x *Node) *Node {
 	d := x.Shape().Dimensions
 	b, h, w, e := d[0], d[1], d[2], d[3]
