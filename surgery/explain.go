@@ -178,8 +178,7 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding the image: %w", err)
 	}
-	n, d := f.Shape[1], f.Shape[2]
-	return Normalize(Matrix{Rows: n, Cols: d, Data: f.Data}), nil
+	return Normalize(FeatureMatrix(f)), nil
 }
 
 // similarity compares the image tokens with the classes: feature surgery (with the "" features as

@@ -118,8 +118,8 @@ func run() error {
 		res["text_classes"], res["text_prompts"] = *classes, *classes*len(clip.DefaultTemplates())
 		fmt.Fprintf(os.Stderr, "prompt ensemble %d classes: %.3fs\n", *classes, res["text_ensemble_s"])
 
-		img := surgery.Normalize(surgery.Matrix{Rows: feats.Shape[1], Cols: feats.Shape[2], Data: feats.Data})
-		tm := surgery.Matrix{Rows: text.Shape[0], Cols: text.Shape[1], Data: text.Data}
+		img := surgery.Normalize(surgery.FeatureMatrix(feats))
+		tm := surgery.FeatureMatrix(text)
 		all := make([]int, tm.Rows)
 		for i := range all {
 			all[i] = i
