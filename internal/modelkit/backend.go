@@ -56,8 +56,8 @@ func BackendFromEnv() (compute.Backend, error) {
 	return b, nil
 }
 
-// GoSchedule reports whether backend is one whose weights live in host memory shared with the
-// backend (the pure-Go backend): Weights then allocates them exactly sized, and attention in
-// groups of heads saves memory (ScoreBudgetFor). The one capability check for Go-backend
-// specifics.
-func GoSchedule(backend compute.Backend) bool { return backend.HasSharedBuffers() }
+// SharedBuffers reports whether backend's buffers are host memory it shares with Go (the pure-Go
+// backend): Weights then allocates the weights exactly sized (internal/backendbuf), and
+// attention in groups of heads saves memory (ScoreBudgetFor). It is the one capability check
+// behind everything specific to the pure-Go backend.
+func SharedBuffers(backend compute.Backend) bool { return backend.HasSharedBuffers() }

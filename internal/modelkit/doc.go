@@ -6,5 +6,5 @@
 // BackendFromEnv, at the edge) and attention in groups of heads (InHeadGroups).
 //
 // What is specific to the pure-Go backend (exact buffers, groups of heads run one after another)
-// is chosen in one place, from the backend's capabilities: see GoSchedule.
+// is chosen in one place, from the backend's capabilities: see SharedBuffers.
 package modelkit

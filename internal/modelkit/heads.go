@@ -8,7 +8,7 @@ import (
 )
 
 // DefaultScoreBudget is the largest attention score matrix, in bytes, that InHeadGroups builds
-// at once on a backend that runs groups one after another (GoSchedule). Why: the go backend
+// at once on a backend that runs groups one after another (SharedBuffers). Why: the go backend
 // keeps each freed buffer in a pool for its size class, so every score matrix alive at one time
 // stays allocated; at 512 px ViT-B/16's twelve heads of scores take 48 MiB, and SAM's global
 // blocks far more. Smaller groups save more memory but cost time on few cores (measurements in
@@ -19,10 +19,10 @@ const DefaultScoreBudget = 24 << 20
 const NoScoreBudget = math.MaxInt
 
 // ScoreBudgetFor is the score budget a model on backend uses unless told otherwise:
-// DefaultScoreBudget where groups of heads run one after another (GoSchedule), else
+// DefaultScoreBudget where groups of heads run one after another (SharedBuffers), else
 // NoScoreBudget, since elsewhere groups are exact but save nothing.
 func ScoreBudgetFor(backend compute.Backend) int {
-	if GoSchedule(backend) {
+	if SharedBuffers(backend) {
 		return DefaultScoreBudget
 	}
 	return NoScoreBudget

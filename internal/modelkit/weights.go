@@ -31,7 +31,7 @@ const releaseEvery = 64 << 20
 // (2-D, torch's [out, in]) to [in, out]. With release, the caller gives the tensors up: each
 // tensor's F32 is set to nil once it is on the backend (after its last name: a tensor may stand
 // under two) and the garbage collector runs every releaseEvery bytes, so loading peaks near one
-// copy of the weights instead of two. On a backend with shared buffers (GoSchedule) each weight
+// copy of the weights instead of two. On a backend with shared buffers (SharedBuffers) each weight
 // is allocated exactly sized, not rounded up to the backend's size class.
 func Upload(backend compute.Backend, ckpt map[string]*weights.Tensor, names []string, dense func(name string) bool, release bool) (*Weights, error) {
 	w := &Weights{backend: backend, names: slices.Sorted(slices.Values(names)), shapes: map[string][]int{}, dense: dense}
@@ -57,7 +57,7 @@ func Upload(backend compute.Backend, ckpt map[string]*weights.Tensor, names []st
 			return nil, err
 		}
 		w.params, w.shapes[name] = append(w.params, dev), slices.Clone(t.Shape)
-		if GoSchedule(backend) {
+		if SharedBuffers(backend) {
 			pending += 4 * len(t.F32) // the backend's rounded buffer, replaced by an exact one
 		}
 		if uses[t]--; release && uses[t] == 0 {
@@ -98,7 +98,7 @@ func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, e
 			copy(dst, t.F32)
 		}
 	}
-	if GoSchedule(w.backend) {
+	if SharedBuffers(w.backend) {
 		buf, data, err := backendbuf.SharedFloat32(w.backend, dims...) // exact size, not bucketed
 		if err != nil {
 			return nil, err
