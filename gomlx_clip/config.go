@@ -46,6 +46,11 @@ type Config struct {
 	TextWidth     int
 	TextHeads     int
 	TextLayers    int
+
+	// ScoreBudget is not read from the checkpoint: it is the largest attention score matrix, in
+	// bytes, that AttendHeads builds at once; 0 (what InferConfig gives) means the backend's
+	// default, modelkit.ScoreBudgetFor. LoadOptions.ScoreBudget sets it.
+	ScoreBudget int
 }
 
 // Stride is the side of image pixels one token stands for.

@@ -7,7 +7,7 @@
 //
 // It has two levels:
 //
-//   - graph functions over *graph.Node (EncodeImageGraph, EncodeTextGraph, VisionBlock,
+//   - graph functions over *graph.Node (EncodeImageGraph, EncodeTextGraph, ResidualBlock,
 //     ArchitectureSurgeryBlock, ...) for research: build your own graph around them;
 //   - Model, which holds the weights, compiles executables per input shape (cached) and offers
 //     EncodeImage / EncodeText / EncodeTextWithPromptEnsemble on Go values.

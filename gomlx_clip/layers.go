@@ -1,8 +1,9 @@
 package clip
 
 import (
-	"fmt"
 	"math"
+
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -13,27 +14,13 @@ import (
 // Params holds the model's tensors inside one graph, by canonical (OpenAI) name, as the Model
 // stores them: the checkpoint's layout, except the dense weights (IsDenseWeight), which are
 // transposed to [in, out].
-type Params map[string]*Node
-
-// Get returns a parameter, panicking (inside graph building, turned into an error by the
-// executor) with the name when it is absent.
-func (p Params) Get(name string) *Node {
-	n, ok := p[name]
-	if !ok {
-		panic(fmt.Errorf("clip: parameter %q is not in the graph", name))
-	}
-	return n
-}
+type Params = modelkit.Params
 
 // LayerNorm is torch's LayerNorm over the last axis (eps 1e-5, biased variance).
-func LayerNorm(x *Node, p Params, prefix string) *Node {
-	return nn.LayerNorm(x, []int{x.Rank() - 1}, 1e-5, p.Get(prefix+".weight"), p.Get(prefix+".bias"), nil)
-}
+func LayerNorm(x *Node, p Params, prefix string) *Node { return modelkit.LayerNorm(x, p, prefix, 1e-5) }
 
 // Linear is torch's nn.Linear: x W^T + b, with W^T stored [in, out] in Params.
-func Linear(x *Node, p Params, prefix string) *Node {
-	return nn.Dense(x, p.Get(prefix+".weight"), p.Get(prefix+".bias"), compute.DenseLayoutInputOutputs)
-}
+func Linear(x *Node, p Params, prefix string) *Node { return modelkit.Dense(x, p, prefix) }
 
 // QuickGELU is CLIP's activation x * sigmoid(1.702 x).
 func QuickGELU(x *Node) *Node {
@@ -88,11 +75,13 @@ func SplitQKVHeads(x *Node, p Params, prefix string, heads int) (q, k, v *Node) 
 // bit-identical scores without a pass over, and a second copy of, the [heads, N, N] scores.
 // Decomposed on purpose: the go backend's fused attention computes each score as a separate
 // dot product with a horizontal sum, while these two products run in its blocked matrix kernel
-// (the 512 px image encoder took ~30% less time, tools/bench).
+// (measured in docs/BENCHMARKS.md).
 //
-// When the scores of all heads would exceed AttentionScoreBudget bytes, the heads are attended
-// in equal groups, one group after another: each head's result is the same.
-func AttendHeads(a, b, c *Node, causal bool, mask *Node) *Node {
+// When the scores of all heads would exceed budget bytes (0: modelkit.ScoreBudgetFor the graph's
+// backend), the
+// heads are attended in equal groups, one group after another (modelkit.InHeadGroups): each
+// head's result is the same.
+func AttendHeads(a, b, c *Node, causal bool, mask *Node, budget int) *Node {
 	d := a.Shape().Dimensions
 	batch, heads, nq, nkv := d[0], d[1], d[2], b.Shape().Dimensions[2]
 	a = MulScalar(a, 1/math.Sqrt(float64(d[3])))
@@ -103,7 +92,7 @@ func AttendHeads(a, b, c *Node, causal bool, mask *Node) *Node {
 		}
 		mask = causalMask
 	}
-	out := InHeadGroups(heads, 4*batch*nq*nkv, func(h0, h1 int) *Node {
+	out := modelkit.InHeadGroups(a.Graph(), heads, 4*batch*nq*nkv, budget, func(h0, h1 int) *Node {
 		if h1-h0 == heads {
 			return attendScaled(a, b, c, mask) // one group: nothing to slice
 		}
@@ -115,43 +104,6 @@ func AttendHeads(a, b, c *Node, causal bool, mask *Node) *Node {
 		return attendScaled(Slice(a, AxisRange(), h), Slice(b, AxisRange(), h), Slice(c, AxisRange(), h), m)
 	})
 	return Reshape(TransposeAllAxes(out, 0, 2, 1, 3), batch, nq, heads*d[3])
-}
-
-// AttentionScoreBudget is the largest attention score matrix, in bytes, that AttendHeads builds
-// at once. Why: the go backend keeps each freed buffer in a pool for its size class, so every
-// score matrix alive at one time stays allocated; at 512 px ViT-B/16's [12, 1025, 1025] scores
-// are 48 MiB (64 MiB in the backend's size class). Groups of 4 heads lowered the 512 px
-// encoder's peak RSS by ~90 MiB for ~5% more time; groups of 1 to 3 heads saved ~40 MiB more
-// but took 10-20% longer on 2 cores (tools/bench, paired runs; math.MaxInt turns grouping off).
-// Groups run one after another only under the backend's creation-order schedule
-// (DefaultGoConfig); otherwise they are still exact, and only the memory is not saved.
-var AttentionScoreBudget = 24 << 20
-
-// InHeadGroups runs attend for each of the equal groups of heads [h0, h1) that HeadsPerGroup
-// gives and concatenates its results, each [B, h1-h0, ...], along the heads axis (1). The groups
-// are built in order, so the creation-order schedule runs one after another. SAM's image
-// encoder attends its heads this way too.
-func InHeadGroups(heads, perHead int, attend func(h0, h1 int) *Node) *Node {
-	perGroup := HeadsPerGroup(heads, perHead)
-	groups := make([]*Node, 0, heads/perGroup)
-	for h0 := 0; h0 < heads; h0 += perGroup {
-		groups = append(groups, attend(h0, h0+perGroup))
-	}
-	if len(groups) == 1 {
-		return groups[0]
-	}
-	return Concatenate(groups, 1)
-}
-
-// HeadsPerGroup is the largest divisor of heads whose scores (perHead bytes each) fit in
-// AttentionScoreBudget, at least 1: equal groups keep the work balanced across cores.
-func HeadsPerGroup(heads, perHead int) int {
-	for g := heads; g > 1; g-- {
-		if heads%g == 0 && g*perHead <= AttentionScoreBudget {
-			return g
-		}
-	}
-	return 1
 }
 
 // attendScaled is softmax(a b^T [masked]) c for pre-scaled a, all [B, heads, N, 64]; the result is
@@ -168,10 +120,10 @@ func attendScaled(a, b, c, mask *Node) *Node {
 }
 
 // ResidualBlock is CLIP's pre-norm transformer block:
-// x += out_proj(MHA(ln_1(x))); x += MLP(ln_2(x)).
-func ResidualBlock(x *Node, p Params, prefix string, heads int, causal bool) *Node {
+// x += out_proj(MHA(ln_1(x))); x += MLP(ln_2(x)). budget is AttendHeads'.
+func ResidualBlock(x *Node, p Params, prefix string, heads int, causal bool, budget int) *Node {
 	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	return FinishBlock(x, AttendHeads(q, k, v, causal, nil), p, prefix)
+	return FinishBlock(x, AttendHeads(q, k, v, causal, nil, budget), p, prefix)
 }
 
 // FinishBlock is the rest of a pre-norm block once its attention output a (heads merged, [.., W])

@@ -5,35 +5,12 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
+
 	"github.com/gomlx/compute/gobackend"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
-
-// withScoreBudget runs f with AttentionScoreBudget set to budget (the tests of this package do
-// not run in parallel).
-func withScoreBudget(budget int, f func()) {
-	saved := AttentionScoreBudget
-	AttentionScoreBudget = budget
-	defer func() { AttentionScoreBudget = saved }()
-	f()
-}
-
-func TestHeadsPerGroup(t *testing.T) {
-	withScoreBudget(24<<20, func() {
-		for _, c := range []struct{ heads, perHead, want int }{
-			{12, 4 * 1025 * 1025, 4}, // ViT-B/16 at 512 px
-			{12, 4 * 197 * 197, 12},  // at 224 px: one group
-			{12, 4 * 4097 * 4097, 1}, // 1024 px: one head over the budget still runs
-			{16, 4 * 1025 * 1025, 4}, // ViT-L: 6 heads would fit but do not divide 16
-			{7, 4 * 1025 * 1025, 1},
-		} {
-			if got := HeadsPerGroup(c.heads, c.perHead); got != c.want {
-				t.Errorf("HeadsPerGroup(%d, %d) = %d, want %d", c.heads, c.perHead, got, c.want)
-			}
-		}
-	})
-}
 
 // Attending in groups of heads gives what attending all heads at once gives, with and without
 // the causal mask and a per-head mask.
@@ -56,12 +33,12 @@ func TestAttendHeadsInGroups(t *testing.T) {
 		mask[i] = i%n == 0 || rng.IntN(3) > 0 // every row keeps its first key
 	}
 	q, k, v, m := random(), random(), random(), tensors.FromFlatDataAndDimensions(mask, b, h, n, n)
-	attend := func(causal, masked bool) []float32 {
+	attend := func(causal, masked bool, budget int) []float32 {
 		exec := MustNewExec(backend, func(q, k, v, m *Node) *Node {
 			if !masked {
 				m = nil
 			}
-			return AttendHeads(q, k, v, causal, m)
+			return AttendHeads(q, k, v, causal, m, budget)
 		})
 		var flat []float32
 		for _, img := range exec.MustExec(q, k, v, m)[0].Value().([][][]float32) {
@@ -73,11 +50,10 @@ func TestAttendHeadsInGroups(t *testing.T) {
 	}
 	for _, causal := range []bool{false, true} {
 		for _, masked := range []bool{false, true} {
-			var whole []float32
-			withScoreBudget(1<<30, func() { whole = attend(causal, masked) })
+			whole := attend(causal, masked, modelkit.NoScoreBudget)
 			for _, perGroup := range []int{1, 2, 3} {
-				withScoreBudget(perGroup*4*b*n*n, func() {
-					got := attend(causal, masked)
+				func() {
+					got := attend(causal, masked, perGroup*4*b*n*n)
 					if len(got) != b*n*h*d {
 						t.Fatalf("%d values, want %d", len(got), b*n*h*d)
 					}
@@ -87,7 +63,7 @@ func TestAttendHeadsInGroups(t *testing.T) {
 								causal, masked, perGroup, i, got[i], whole[i])
 						}
 					}
-				})
+				}()
 			}
 		}
 	}

@@ -19,12 +19,16 @@ import (
 // LoadOptions control Load. The zero value downloads into the default cache (~/.cache/clip, or
 // $CLIPSURGERY_CACHE) on the default backend, silently.
 type LoadOptions struct {
-	CacheDir string       // checkpoint cache; "" = registry default
-	Offline  bool         // never touch the network (also $CLIPSURGERY_OFFLINE=1)
-	Progress io.Writer    // download progress bar and warnings; nil = silent
-	BaseURL  string       // replaces scheme and host of the download URL (mirrors, tests)
-	Client   *http.Client // HTTP client for downloads; nil = the registry's default
-	Backend  compute.Backend
+	CacheDir string          // checkpoint cache; "" = registry default
+	Offline  bool            // never touch the network (also $CLIPSURGERY_OFFLINE=1)
+	Progress io.Writer       // download progress bar and warnings; nil = silent
+	BaseURL  string          // replaces scheme and host of the download URL (mirrors, tests)
+	Client   *http.Client    // HTTP client for downloads; nil = the registry's default
+	Backend  compute.Backend // nil = modelkit.BackendFromEnv() (GOMLX_BACKEND, pure Go when unset)
+
+	// ScoreBudget bounds the attention scores built at once, in bytes (Config.ScoreBudget);
+	// 0 = the backend's default (modelkit.ScoreBudgetFor).
+	ScoreBudget int
 
 	// TextTower is a checkpoint whose text tower completes a file that holds only the image tower
 	// (visual.* tensors). When empty, such a file's safetensors metadata "text_tower_from" (a file
@@ -133,6 +137,9 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 	}
 	m.Naming = naming
 	m.Method = MethodSurgery
+	if opt.ScoreBudget != 0 {
+		m.Config.ScoreBudget = opt.ScoreBudget
+	}
 	size = m.Config.ImageResolution
 	if r, ok := scalarInt(ck.Tensors["input_resolution"]); ok && r != size {
 		return nil, 0, fmt.Errorf("clip: checkpoint %s says input_resolution %d but its positional embedding is for %d",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 )
@@ -14,27 +15,27 @@ import (
 
 // LastBlock is the ViT's last residual block as method m changes it (m normalised: not
 // MethodDefault; MethodSurgery is built by encodeViTGraph's dual path, not here). gh×gw is the
-// patch grid, needed by NACLIP's neighbourhood prior.
-func LastBlock(x *Node, p Params, prefix string, heads, gh, gw int, opt ImageOptions) *Node {
+// patch grid, needed by NACLIP's neighbourhood prior; budget is AttendHeads'.
+func LastBlock(x *Node, p Params, prefix string, heads, gh, gw int, opt ImageOptions, budget int) *Node {
 	switch opt.Method {
 	case MethodRaw:
-		return ResidualBlock(x, p, prefix, heads, false)
+		return ResidualBlock(x, p, prefix, heads, false, budget)
 	case MethodMaskCLIP:
 		// The class token from the unchanged block (MaskCLIP's x[:, 1:] = v[:, 1:]), its row only.
 		q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
 		q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1))
-		cls := FinishBlock(Slice(x, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil), p, prefix)
+		cls := FinishBlock(Slice(x, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, budget), p, prefix)
 		patches := Slice(ValueEmbeddingBlock(x, v, p, prefix), AxisRange(), AxisRangeToEnd(1))
 		return Concatenate([]*Node{cls, patches}, 1)
 	case MethodSCLIP:
 		q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-		return FinishBlock(x, CorrelativeSelfAttention(q, k, v), p, prefix)
+		return FinishBlock(x, CorrelativeSelfAttention(q, k, v, budget), p, prefix)
 	case MethodClearCLIP:
-		return ClearCLIPBlock(x, p, prefix, heads)
+		return ClearCLIPBlock(x, p, prefix, heads, budget)
 	case MethodNACLIP:
 		_, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
 		prior := NeighbourhoodPrior(x.Graph(), gh, gw, opt.NeighbourhoodStd)
-		return Linear(NeighbourhoodAttention(k, v, prior), p, prefix+".attn.out_proj")
+		return Linear(NeighbourhoodAttention(k, v, prior, budget), p, prefix+".attn.out_proj")
 	}
 	panic(fmt.Errorf("clip: LastBlock: method %q has no changed last block", string(opt.Method)))
 }
@@ -48,15 +49,15 @@ func ValueEmbeddingBlock(x, v *Node, p Params, prefix string) *Node {
 
 // CorrelativeSelfAttention is SCLIP's attention: (softmax(q qᵀ/√d) + softmax(k kᵀ/√d)) v,
 // written as the sum of the two attentions (the same by distributivity).
-func CorrelativeSelfAttention(q, k, v *Node) *Node {
-	return Add(AttendHeads(q, q, v, false, nil), AttendHeads(k, k, v, false, nil))
+func CorrelativeSelfAttention(q, k, v *Node, budget int) *Node {
+	return Add(AttendHeads(q, q, v, false, nil, budget), AttendHeads(k, k, v, false, nil, budget))
 }
 
 // ClearCLIPBlock is ClearCLIP's last block: out_proj(softmax(q qᵀ/√d) v) alone, without the
 // residual connection and without the FFN.
-func ClearCLIPBlock(x *Node, p Params, prefix string, heads int) *Node {
+func ClearCLIPBlock(x *Node, p Params, prefix string, heads, budget int) *Node {
 	q, _, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	return Linear(AttendHeads(q, q, v, false, nil), p, prefix+".attn.out_proj")
+	return Linear(AttendHeads(q, q, v, false, nil, budget), p, prefix+".attn.out_proj")
 }
 
 // NeighbourhoodPrior is NACLIP's Ω for a gh×gw patch grid, [1+gh·gw, 1+gh·gw]: for patch
@@ -80,13 +81,13 @@ func NeighbourhoodPrior(g *Graph, gh, gw int, std float64) *Node {
 
 // NeighbourhoodAttention is NACLIP's attention: softmax(k kᵀ/√d + Ω) v with the prior Ω
 // [N, N] (NeighbourhoodPrior) added to every head's scores. Heads are attended in groups as
-// AttendHeads does.
-func NeighbourhoodAttention(k, v, prior *Node) *Node {
+// AttendHeads does (budget is AttendHeads').
+func NeighbourhoodAttention(k, v, prior *Node, budget int) *Node {
 	d := k.Shape().Dimensions
 	batch, heads, n := d[0], d[1], d[2]
 	ks := MulScalar(k, 1/math.Sqrt(float64(d[3])))
 	omega := Reshape(prior, 1, 1, n, n)
-	out := InHeadGroups(heads, 4*batch*n*n, func(h0, h1 int) *Node {
+	out := modelkit.InHeadGroups(k.Graph(), heads, 4*batch*n*n, budget, func(h0, h1 int) *Node {
 		a, b, c := ks, k, v
 		if h1-h0 != heads {
 			h := AxisRange(h0, h1)

@@ -3,16 +3,11 @@ package clip
 import (
 	"fmt"
 	"regexp"
-	"runtime"
-	"slices"
-	"sort"
-	"sync"
+	"strings"
 
-	"github.com/clipsurgery/clipsurgery/internal/backendbuf"
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -28,40 +23,34 @@ type Model struct {
 	// names; "" (NewModel) means MethodSurgery.
 	Method Method
 
-	backend compute.Backend
-	names   []string          // canonical parameter names, sorted: the executables' first inputs
-	params  []*tensors.Tensor // in the order of names
-	host    map[string][]float32
+	weights  *modelkit.Weights
+	programs *modelkit.Programs[programKey]
+}
 
-	mu         sync.Mutex
-	imageExecs map[ImageOptions]*Exec
-	textExec   *Exec
-	prefixExec *Exec // EncodeSharedPrefixGraph
+// programKey names one of the model's graphs: the image encoder (with its options), the text
+// encoder or the packed-prompt text encoder.
+type programKey struct {
+	graph string
+	image ImageOptions
 }
 
 // Features is a float32 array with its shape, row-major.
-type Features struct {
-	Shape []int
-	Data  []float32
-}
+type Features = modelkit.Features
 
 // NewModel builds a model from checkpoint tensors in OpenAI or Hugging Face naming. A nil
-// backend means DefaultBackend(). The tensors are copied to the backend; ckpt is not changed.
+// backend means modelkit.BackendFromEnv() (GOMLX_BACKEND, the pure-Go backend when unset). The
+// tensors are copied to the backend; ckpt is not changed.
 func NewModel(ckpt map[string]*weights.Tensor, backend compute.Backend) (*Model, error) {
 	return newModel(ckpt, backend, false)
 }
 
 // NewModelReleasing is NewModel for a caller that gives up ckpt: each tensor's F32 is set to nil
-// once it is on the backend, and the garbage collector is run every releaseEvery bytes, so the
-// memory of the released host copies is reused for the next backend buffers. The peak memory
-// of loading then stays near one copy of the weights instead of two (ViT-B/16: ~0.6 GB, not 1.2).
+// once it is on the backend, and the garbage collector runs now and then, so the memory of the
+// released host copies is reused for the next backend buffers. The peak memory of loading then
+// stays near one copy of the weights instead of two.
 func NewModelReleasing(ckpt map[string]*weights.Tensor, backend compute.Backend) (*Model, error) {
 	return newModel(ckpt, backend, true)
 }
-
-// releaseEvery bounds the garbage of loading (released host copies, the backend's rounded
-// buffers replaced by exact ones: see internal/backendbuf) left uncollected.
-const releaseEvery = 64 << 20
 
 func newModel(ckpt map[string]*weights.Tensor, backend compute.Backend, release bool) (*Model, error) {
 	canon, naming, err := Canonicalize(ckpt)
@@ -76,105 +65,28 @@ func newModel(ckpt map[string]*weights.Tensor, backend compute.Backend, release 
 		return nil, err
 	}
 	if backend == nil {
-		if backend, err = DefaultBackend(); err != nil {
-			return nil, err
+		if backend, err = modelkit.BackendFromEnv(); err != nil {
+			return nil, fmt.Errorf("clip: %w", err)
 		}
 	}
-	m := &Model{Config: cfg, Naming: naming, backend: backend, imageExecs: map[ImageOptions]*Exec{},
-		host: map[string][]float32{}}
+	names := make([]string, 0, len(canon))
 	for name := range ExpectedShapes(cfg) {
-		m.names = append(m.names, name)
+		names = append(names, name)
 	}
-	sort.Strings(m.names)
-	uses := map[*weights.Tensor]int{} // a tensor may stand under two names: release it after the last
-	for _, name := range m.names {
-		uses[canon[name]]++
-	}
-	pending := 0
-	for _, name := range m.names {
-		t := canon[name]
-		if t.F32 == nil {
-			return nil, fmt.Errorf("clip: tensor %q has no float32 data (already released?)", name)
-		}
-		if err := m.upload(name, t, release); err != nil {
-			return nil, err
-		}
-		if backend.HasSharedBuffers() {
-			pending += 4 * len(t.F32) // the backend's rounded buffer, replaced by an exact one
-		}
-		if uses[t]--; release && uses[t] == 0 {
-			pending += 4 * len(t.F32)
-			t.F32 = nil
-		}
-		if pending >= releaseEvery {
-			runtime.GC() // weights hold no pointers: a cycle costs milliseconds
-			pending = 0
-		}
-	}
-	return m, nil
-}
-
-// upload puts one weight on the backend. On a backend with shared buffers (the go backend) the
-// host view m.host[name] is the backend buffer itself, so the model holds one copy of its weights.
-func (m *Model) upload(name string, t *weights.Tensor, release bool) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("clip: putting %q on the backend: %v", name, r)
-		}
-	}()
-	shape := shapes.Make(dtypes.Float32, t.Shape...)
-	if len(t.F32) != shape.Size() {
-		return fmt.Errorf("clip: tensor %q has %d values for shape %v", name, len(t.F32), t.Shape)
-	}
-	src, dense := t.F32, IsDenseWeight(name)
-	if dense {
-		shape = shapes.Make(dtypes.Float32, t.Shape[1], t.Shape[0])
-	}
-	if !m.backend.HasSharedBuffers() {
-		if dense {
-			src = transposeMatrix(make([]float32, len(src)), src, t.Shape[0], t.Shape[1])
-		}
-		tt := tensors.FromFlatDataAndDimensions(src, shape.Dimensions...)
-		if err := tt.ToDevice(m.backend, 0); err != nil {
-			return err
-		}
-		if release && !dense { // the caller's slice is about to be dropped
-			src = slices.Clone(src)
-		}
-		m.params, m.host[name] = append(m.params, tt), src
-		return nil
-	}
-	buf, data, err := backendbuf.SharedFloat32(m.backend, shape.Dimensions...) // exact size, not bucketed
+	w, err := modelkit.Upload(backend, canon, names, IsDenseWeight, release)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("clip: %w", err)
 	}
-	if dense {
-		transposeMatrix(data, src, t.Shape[0], t.Shape[1])
-	} else {
-		copy(data, src)
-	}
-	tt, err := tensors.FromBuffer(buf)
-	if err != nil {
-		return err
-	}
-	m.params, m.host[name] = append(m.params, tt), data
-	return nil
+	return &Model{Config: cfg, Naming: naming, weights: w, programs: modelkit.NewPrograms[programKey](w)}, nil
 }
 
 // Backend is the backend the model runs on.
-func (m *Model) Backend() compute.Backend { return m.backend }
+func (m *Model) Backend() compute.Backend { return m.weights.Backend() }
 
-// Weight returns a canonical tensor's values in the checkpoint's layout (read-only), for tools
-// and tests.
+// Weight returns a copy of a canonical tensor's values in the checkpoint's layout, for tools and
+// tests.
 func (m *Model) Weight(name string) ([]float32, bool) {
-	v, ok := m.host[name]
-	if ok && IsDenseWeight(name) {
-		var d []int
-		if t := ExpectedShapes(m.Config)[name]; len(t) == 2 {
-			d = t
-		}
-		return transposeMatrix(make([]float32, len(v)), v, d[1], d[0]), true // stored [in, out]
-	}
+	v, _, ok := m.weights.Weight(name)
 	return v, ok
 }
 
@@ -183,68 +95,25 @@ func (m *Model) Weight(name string) ([]float32, bool) {
 var denseWeight = regexp.MustCompile(`(\.in_proj_weight|\.out_proj\.weight|\.c_fc\.weight|\.c_proj\.weight|attnpool\.[qkv]_proj\.weight)$`)
 
 // IsDenseWeight tells whether the model keeps canonical tensor name transposed to [in, out]
-// (see Params). Why: the go backend packs the right-hand matrix of a product for its SIMD
-// kernel on every call; in the [in, out] layout that packing is an assembly routine, in torch's
-// [out, in] layout it is a scalar gather that cost a quarter of the image encoder's time.
+// (see Params and modelkit.Dense).
 func IsDenseWeight(name string) bool { return denseWeight.MatchString(name) }
 
-// transposeMatrix writes the [cols, rows] transpose of the row-major [rows, cols] matrix a into
-// out and returns it.
-func transposeMatrix(out, a []float32, rows, cols int) []float32 {
-	const tile = 32 // cache-friendly blocks
-	for i0 := 0; i0 < rows; i0 += tile {
-		for j0 := 0; j0 < cols; j0 += tile {
-			for i := i0; i < min(i0+tile, rows); i++ {
-				for j := j0; j < min(j0+tile, cols); j++ {
-					out[j*rows+i] = a[i*cols+j]
-				}
-			}
-		}
-	}
-	return out
-}
+// visualOnly and textOnly select the parameters of the image and the text graphs.
+func visualOnly(name string) bool { return strings.HasPrefix(name, "visual.") }
+func textOnly(name string) bool   { return !visualOnly(name) }
 
-// paramsOf turns the executable's first inputs back into named parameters.
-func (m *Model) paramsOf(inputs []*Node) Params {
-	p := make(Params, len(m.names))
-	for i, name := range m.names {
-		p[name] = inputs[i]
+// run runs one of the model's graphs (compiled on first use) and returns its single output.
+func (m *Model) run(key programKey, maxShapes int, graph func(p Params, in []*Node) *Node, inputs ...any) (*Features, error) {
+	uses := textOnly
+	if key.graph == "image" {
+		uses = visualOnly
 	}
-	return p
-}
-
-func (m *Model) run(exec *Exec, extra ...any) ([]*tensors.Tensor, error) {
-	args := make([]any, 0, len(m.params)+len(extra))
-	for _, t := range m.params {
-		args = append(args, t)
+	pr := m.programs.Get(key, uses, maxShapes, func(p Params, in []*Node) []*Node { return []*Node{graph(p, in)} })
+	out, err := pr.Run(inputs...)
+	if err != nil {
+		return nil, err
 	}
-	return exec.Exec(append(args, extra...)...)
-}
-
-func (m *Model) imageExec(opt ImageOptions) *Exec {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e, ok := m.imageExecs[opt]; ok {
-		return e
-	}
-	e := MustNewExec(m.backend, func(inputs []*Node) []*Node {
-		n := len(m.names)
-		return []*Node{EncodeImageGraph(m.Config, m.paramsOf(inputs[:n]), inputs[n], opt)}
-	}).SetMaxCache(64)
-	m.imageExecs[opt] = e
-	return e
-}
-
-func (m *Model) textExecutable() *Exec {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.textExec == nil {
-		m.textExec = MustNewExec(m.backend, func(inputs []*Node) []*Node {
-			n := len(m.names)
-			return []*Node{EncodeTextGraph(m.Config, m.paramsOf(inputs[:n]), inputs[n])}
-		}).SetMaxCache(256)
-	}
-	return m.textExec
+	return modelkit.ToFeatures(out[0])
 }
 
 // MaxImageSide bounds the input side of EncodeImage. ViT attention memory grows with the fourth
@@ -278,11 +147,14 @@ func (m *Model) EncodeImage(pixels []float32, batch, h, w int, opt ImageOptions)
 	case len(pixels) != batch*3*h*w:
 		return nil, fmt.Errorf("clip: %d pixel values for a batch of %d images of 3x%dx%d (want %d)", len(pixels), batch, h, w, batch*3*h*w)
 	}
-	out, err := m.run(m.imageExec(opt.normalized()), tensors.FromFlatDataAndDimensions(pixels, batch, 3, h, w))
+	opt = opt.normalized()
+	f, err := m.run(programKey{graph: "image", image: opt}, 64, func(p Params, in []*Node) *Node {
+		return EncodeImageGraph(m.Config, p, in[0], opt)
+	}, tensors.FromFlatDataAndDimensions(pixels, batch, 3, h, w))
 	if err != nil {
 		return nil, fmt.Errorf("clip: encode image: %w", err)
 	}
-	return toFeatures(out[0])
+	return f, nil
 }
 
 // EncodeTokens encodes token rows (each [SOT ... EOT 0 ...]) into [B, EmbedDim]. Rows may be
@@ -307,19 +179,11 @@ func (m *Model) EncodeTokens(ids [][]int32) (*Features, error) {
 		}
 		flat = append(flat, row...)
 	}
-	out, err := m.run(m.textExecutable(), tensors.FromFlatDataAndDimensions(flat, len(ids), l))
+	f, err := m.run(programKey{graph: "text"}, 256, func(p Params, in []*Node) *Node {
+		return EncodeTextGraph(m.Config, p, in[0])
+	}, tensors.FromFlatDataAndDimensions(flat, len(ids), l))
 	if err != nil {
 		return nil, fmt.Errorf("clip: encode text: %w", err)
 	}
-	return toFeatures(out[0])
-}
-
-func toFeatures(t *tensors.Tensor) (*Features, error) {
-	data, err := tensors.CopyFlatData[float32](t)
-	if err != nil {
-		return nil, err
-	}
-	dims := append([]int(nil), t.Shape().Dimensions...)
-	_ = t.FinalizeAll() // free the output buffer now, not at the next GC
-	return &Features{Shape: dims, Data: data}, nil
+	return f, nil
 }

@@ -24,7 +24,7 @@ func TestNewModelReleasing(t *testing.T) {
 			t.Fatalf("NewModel released %q", name)
 		}
 	}
-	for _, name := range b.names {
+	for _, name := range b.weights.Names() {
 		if give[name].F32 != nil {
 			t.Errorf("NewModelReleasing kept the host copy of %q", name)
 		}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/gomlx/compute"
 )
@@ -114,17 +115,16 @@ func TestEncodeImageParity(t *testing.T) {
 	}
 }
 
-// Attention in groups of heads (AttentionScoreBudget) keeps the 512 px parity; with the tiny
+// Attention in groups of heads (Config.ScoreBudget) keeps the 512 px parity; with the tiny
 // golden models' 2 heads this needs a budget below one 512 px head.
 func TestEncodeImageParityHeadGroups(t *testing.T) {
 	m := loadGoldenModel(t, "vit16")
-	withScoreBudget(1, func() {
-		if g := HeadsPerGroup(m.Config.VisionHeads, 4*1025*1025); g != 1 {
-			t.Fatalf("%d heads per group, want 1", g)
-		}
-		f := encodeGoldenImage(t, m, 512, SurgeryOptions())
-		goldens.AssertClose(t, "image_features_raw", f.Data, f.Shape, goldens.Load(t, "vit16/surgery/demo_512/image_features_raw.f32.npy"), atol, rtol)
-	})
+	m.Config.ScoreBudget = 1 // before the first graph is built
+	if g := modelkit.HeadsPerGroup(m.Config.VisionHeads, 4*1025*1025, m.Config.ScoreBudget); g != 1 {
+		t.Fatalf("%d heads per group, want 1", g)
+	}
+	f := encodeGoldenImage(t, m, 512, SurgeryOptions())
+	goldens.AssertClose(t, "image_features_raw", f.Data, f.Shape, goldens.Load(t, "vit16/surgery/demo_512/image_features_raw.f32.npy"), atol, rtol)
 }
 
 // The reference overwrites its positional embedding at 512 (quirk Q1); we must not: 224 after

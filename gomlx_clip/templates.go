@@ -1,9 +1,13 @@
 package clip
 
-// DefaultTemplates are the 85 prompt templates of the reference's
+import "slices"
+
+// DefaultTemplates returns (a fresh copy of) the 85 prompt templates of the reference's
 // encode_text_with_prompt_ensemble (the ImageNet templates of CLIP plus five "in the scene"
 // ones); "{}" stands for the class name.
-var DefaultTemplates = []string{
+func DefaultTemplates() []string { return slices.Clone(defaultTemplates) }
+
+var defaultTemplates = []string{
 	"a bad photo of a {}.", "a photo of many {}.", "a sculpture of a {}.", "a photo of the hard to see {}.",
 	"a low resolution photo of the {}.", "a rendering of a {}.", "graffiti of a {}.", "a bad photo of the {}.",
 	"a cropped photo of the {}.", "a tattoo of a {}.", "the embroidered {}.", "a photo of a hard to see {}.",
@@ -27,14 +31,4 @@ var DefaultTemplates = []string{
 	"a photo of a small {}.", "a tattoo of the {}.", "there is a {} in the scene.",
 	"there is the {} in the scene.", "this is a {} in the scene.", "this is the {} in the scene.",
 	"this is one {} in the scene.",
-}
-
-// DemoClasses are the 59 classes (Pascal Context) of the reference demo: the default label set.
-var DemoClasses = []string{
-	"airplane", "bag", "bed", "bedclothes", "bench", "bicycle", "bird", "boat", "book", "bottle", "building",
-	"bus", "cabinet", "car", "cat", "ceiling", "chair", "cloth", "computer", "cow", "cup", "curtain", "dog",
-	"door", "fence", "floor", "flower", "food", "grass", "ground", "horse", "keyboard", "light", "motorbike",
-	"mountain", "mouse", "person", "plate", "platform", "potted plant", "road", "rock", "sheep", "shelves",
-	"sidewalk", "sign", "sky", "snow", "sofa", "table", "track", "train", "tree", "truck", "tv monitor", "wall",
-	"water", "window", "wood",
 }

@@ -19,7 +19,7 @@ func EncodeTextGraph(c Config, p Params, ids *Node) *Node {
 	pos := Slice(p.Get("positional_embedding"), AxisRange(0, l))
 	x = Add(x, InsertAxes(pos, 0))
 	for i := 0; i < c.TextLayers; i++ {
-		x = ResidualBlock(x, p, fmt.Sprintf("transformer.resblocks.%d", i), c.TextHeads, true)
+		x = ResidualBlock(x, p, fmt.Sprintf("transformer.resblocks.%d", i), c.TextHeads, true, c.ScoreBudget)
 	}
 	x = LayerNorm(x, p, "ln_final")
 	eot := OneHot(ArgMax(ids, 1), l, x.DType()) // first occurrence of the largest id

@@ -1,6 +1,8 @@
 package clip
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 
 	"github.com/clipsurgery/clipsurgery/gomlx_clip/tokenizer"
@@ -96,12 +98,13 @@ func TestTextErrors(t *testing.T) {
 // The shared-prefix path on the 59 x 85 demo prompts, against the golden raw features.
 func TestSharedPrefixParity(t *testing.T) {
 	m := loadGoldenModel(t, "vit16")
-	raw, err := m.encodeTemplated(DemoClasses, DefaultTemplates)
+	demoClasses := goldenDemoClasses(t)
+	raw, err := m.encodeTemplated(demoClasses, DefaultTemplates())
 	if err != nil {
 		t.Fatal(err)
 	}
 	goldens.AssertClose(t, "shared-prefix encode_text 59x85", raw.Data, []int{59, 85, 64}, goldens.Load(t, "text/encode_text_raw_all59x85.f32.npy"), atol, rtol)
-	ens, err := m.EncodeTextWithPromptEnsemble(DemoClasses, nil)
+	ens, err := m.EncodeTextWithPromptEnsemble(demoClasses, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +129,7 @@ func TestSharedPrefixEqualsPlain(t *testing.T) {
 	}
 	var many []string // 3 x 59 = 177 classes: more prompts than one packed call holds
 	for i := 0; i < 3; i++ {
-		many = append(many, DemoClasses...)
+		many = append(many, goldenDemoClasses(t)...)
 	}
 	for _, c := range []struct {
 		name               string
@@ -166,4 +169,18 @@ func TestSharedPrefixFallback(t *testing.T) {
 	if _, err := m.EncodePromptsSharedPrefix([]int32{49406, 70000}, rows); err == nil {
 		t.Error("prefix id outside the vocabulary: no error")
 	}
+}
+
+// goldenDemoClasses is demo.py's all_texts as the golden tokenizer folder stores it.
+func goldenDemoClasses(t testing.TB) []string {
+	t.Helper()
+	data, err := os.ReadFile(goldens.Path(t, "tokenizer", "all_texts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var classes []string
+	if err := json.Unmarshal(data, &classes); err != nil || len(classes) != 59 {
+		t.Fatalf("all_texts.json: %d classes, %v", len(classes), err)
+	}
+	return classes
 }

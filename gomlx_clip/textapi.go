@@ -80,13 +80,13 @@ func argmax(r []int32) int {
 
 // EncodeTextWithPromptEnsemble is the reference's encode_text_with_prompt_ensemble: for each
 // class, the prompts template.format(class) are encoded, each L2-normalized, averaged, and the
-// mean L2-normalized again. nil templates means DefaultTemplates. Result [len(classes), EmbedDim].
+// mean L2-normalized again. nil templates means DefaultTemplates(). Result [len(classes), EmbedDim].
 func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Features, error) {
 	if len(classes) == 0 {
 		return nil, fmt.Errorf("clip: prompt ensemble of an empty class list")
 	}
 	if templates == nil {
-		templates = DefaultTemplates
+		templates = defaultTemplates
 	}
 	if len(templates) == 0 {
 		return nil, fmt.Errorf("clip: prompt ensemble with no templates")

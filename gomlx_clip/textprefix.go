@@ -34,9 +34,9 @@ func EncodePackedPromptsGraph(c Config, p Params, ids, pos, mask, eot *Node) *No
 	x = Add(x, Gather(p.Get("positional_embedding"), InsertAxes(pos, -1))) // + position of each token
 	last := c.TextLayers - 1
 	for i := 0; i < last; i++ {
-		x = PackedBlock(x, Reshape(mask, 1, 1, n, n), p, textBlock(i), c.TextHeads)
+		x = PackedBlock(x, Reshape(mask, 1, 1, n, n), p, textBlock(i), c.TextHeads, c.ScoreBudget)
 	}
-	x = EOTOnlyBlock(x, mask, eot, p, textBlock(last), c.TextHeads) // [1, B, W]
+	x = EOTOnlyBlock(x, mask, eot, p, textBlock(last), c.TextHeads, c.ScoreBudget) // [1, B, W]
 	x = LayerNorm(Reshape(x, b, c.TextWidth), p, "ln_final")
 	return Einsum("bw,we->be", x, p.Get("text_projection"))
 }
@@ -44,16 +44,16 @@ func EncodePackedPromptsGraph(c Config, p Params, ids, pos, mask, eot *Node) *No
 func textBlock(i int) string { return fmt.Sprintf("transformer.resblocks.%d", i) }
 
 // PackedBlock is ResidualBlock over one packed sequence x [1, N, W] whose attention follows mask
-// [1, 1, N, N] instead of the plain causal mask.
-func PackedBlock(x, mask *Node, p Params, prefix string, heads int) *Node {
+// [1, 1, N, N] instead of the plain causal mask. budget is AttendHeads'.
+func PackedBlock(x, mask *Node, p Params, prefix string, heads, budget int) *Node {
 	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	return FinishBlock(x, AttendHeads(q, k, v, false, mask), p, prefix)
+	return FinishBlock(x, AttendHeads(q, k, v, false, mask, budget), p, prefix)
 }
 
 // EOTOnlyBlock is the last text block computed for the EOT rows only: every packed token still
 // gives its key and value, but only the EOT rows need their attention and MLP, since nothing
 // after this block mixes rows. x [1, N, W], mask [N, N], eot [B]. Result [1, B, W].
-func EOTOnlyBlock(x, mask, eot *Node, p Params, prefix string, heads int) *Node {
+func EOTOnlyBlock(x, mask, eot *Node, p Params, prefix string, heads, budget int) *Node {
 	n, w := x.Shape().Dimensions[1], x.Shape().Dimensions[2]
 	b := eot.Shape().Dimensions[0]
 	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
@@ -63,7 +63,7 @@ func EOTOnlyBlock(x, mask, eot *Node, p Params, prefix string, heads int) *Node 
 	qe = InsertAxes(TransposeAllAxes(qe, 1, 0, 2), 0)                      // [1, H, B, D]
 	xe := Reshape(Gather(Reshape(x, n, w), at), 1, b, w)
 	me := Reshape(Gather(mask, at), 1, 1, b, n)
-	return FinishBlock(xe, AttendHeads(qe, k, v, false, me), p, prefix)
+	return FinishBlock(xe, AttendHeads(qe, k, v, false, me, budget), p, prefix)
 }
 
 // PromptGroup is token rows (each [SOT ... EOT 0 ...]) meant to share the ids Prefix, e.g. SOT
@@ -193,9 +193,9 @@ func (pk *packer) flush() []*packedCall {
 }
 
 // Packed calls are padded so that very few shapes get compiled (each compiled executable keeps
-// memory of its own: with one per small step of N and B, the 59-class ensemble's peak RSS grew
-// by ~1 GB): N to a multiple of PackedTokens (padding tokens attend only to themselves), B to a
-// multiple of 64 (padding outputs read token 0, then are dropped).
+// memory of its own, which adds up with one per small step of N and B: docs/BENCHMARKS.md): N
+// to a multiple of PackedTokens (padding tokens attend only to themselves), B to a multiple of
+// 64 (padding outputs read token 0, then are dropped).
 const packN, packB = PackedTokens, 64
 
 // mask builds the [n, n] attention mask of the call: a prefix token sees its prefix up to itself,
@@ -230,7 +230,9 @@ func (m *Model) runPacked(c *packedCall) (*Features, error) {
 	copy(ids, c.ids)
 	copy(pos, c.pos)
 	copy(eot, c.eot)
-	out, err := m.run(m.prefixExecutable(),
+	f, err := m.run(programKey{graph: "packed prompts"}, 256, func(p Params, in []*Node) *Node {
+		return EncodePackedPromptsGraph(m.Config, p, in[0], in[1], in[2], in[3])
+	},
 		tensors.FromFlatDataAndDimensions(ids, 1, n),
 		tensors.FromFlatDataAndDimensions(pos, 1, n),
 		tensors.FromFlatDataAndDimensions(c.mask(n), n, n),
@@ -238,24 +240,8 @@ func (m *Model) runPacked(c *packedCall) (*Features, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: encode text (packed prompts): %w", err)
 	}
-	f, err := toFeatures(out[0])
-	if err != nil {
-		return nil, err
-	}
 	f.Data = f.Data[:len(c.eot)*m.Config.EmbedDim]
 	return f, nil
-}
-
-func (m *Model) prefixExecutable() *Exec {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.prefixExec == nil {
-		m.prefixExec = MustNewExec(m.backend, func(inputs []*Node) []*Node {
-			n := len(m.names)
-			return []*Node{EncodePackedPromptsGraph(m.Config, m.paramsOf(inputs[:n]), inputs[n], inputs[n+1], inputs[n+2], inputs[n+3])}
-		}).SetMaxCache(256)
-	}
-	return m.prefixExec
 }
 
 // checkIDs rejects a row that is empty, longer than the context or has ids outside the vocabulary

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/clipsurgery/clipsurgery/internal/bilinear"
+
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -103,24 +105,24 @@ func encodeViTGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
 
 	if opt.Method != MethodSurgery {
 		for i := 0; i < c.VisionLayers-1; i++ {
-			x = ResidualBlock(x, p, visualBlock(i), c.VisionHeads, false)
+			x = ResidualBlock(x, p, visualBlock(i), c.VisionHeads, false, c.ScoreBudget)
 		}
-		x = LastBlock(x, p, visualBlock(c.VisionLayers-1), c.VisionHeads, gh, gw, opt)
+		x = LastBlock(x, p, visualBlock(c.VisionLayers-1), c.VisionHeads, gh, gw, opt, c.ScoreBudget)
 		x = LayerNorm(x, p, "visual.ln_post")
 		return Einsum("bnw,we->bne", x, p.Get("visual.proj"))
 	}
 	firstDual := max(c.VisionLayers-opt.Depth, 0)
 	for i := 0; i < firstDual; i++ {
-		x = ResidualBlock(x, p, visualBlock(i), c.VisionHeads, false)
+		x = ResidualBlock(x, p, visualBlock(i), c.VisionHeads, false, c.ScoreBudget)
 	}
 	if firstDual < c.VisionLayers {
 		xNew, xOri := x, x
 		for i := firstDual; i < c.VisionLayers-1; i++ {
-			xNew, xOri = ArchitectureSurgeryBlock(xNew, xOri, p, visualBlock(i), c.VisionHeads, opt.Attention)
+			xNew, xOri = ArchitectureSurgeryBlock(xNew, xOri, p, visualBlock(i), c.VisionHeads, opt.Attention, c.ScoreBudget)
 		}
 		// The class token comes from the original path: it carries the global image meaning
 		// feature surgery weighs the classes with.
-		xNew, cls := LastSurgeryBlock(xNew, xOri, p, visualBlock(c.VisionLayers-1), c.VisionHeads, opt.Attention)
+		xNew, cls := LastSurgeryBlock(xNew, xOri, p, visualBlock(c.VisionLayers-1), c.VisionHeads, opt.Attention, c.ScoreBudget)
 		x = Concatenate([]*Node{cls, Slice(xNew, AxisRange(), AxisRangeToEnd(1))}, 1)
 	}
 	x = LayerNorm(x, p, "visual.ln_post")
@@ -132,11 +134,12 @@ func visualBlock(i int) string { return fmt.Sprintf("visual.transformer.resblock
 // ArchitectureSurgeryBlock is one dual-path block of CLIP Surgery. Both attentions read ln_1 of
 // the ORIGINAL path; the original path is the unchanged CLIP block; the new path only
 // accumulates the self-attention output (v-v by default) through the same out_proj, with no
-// FFN and no LayerNorm of its own. The first dual block is called with xNew == xOri.
-func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads int, mode SurgeryAttention) (*Node, *Node) {
+// FFN and no LayerNorm of its own. The first dual block is called with xNew == xOri. budget is
+// AttendHeads'.
+func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads int, mode SurgeryAttention, budget int) (*Node, *Node) {
 	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	aNew := surgeryAttention(q, k, v, mode)
-	aOri := AttendHeads(q, k, v, false, nil)
+	aNew := surgeryAttention(q, k, v, mode, budget)
+	aOri := AttendHeads(q, k, v, false, nil, budget)
 	xOri = Add(xOri, Linear(aOri, p, prefix+".attn.out_proj"))
 	xOri = Add(xOri, MLP(LayerNorm(xOri, p, prefix+".ln_2"), p, prefix+".mlp"))
 	xNew = Add(xNew, Linear(aNew, p, prefix+".attn.out_proj"))
@@ -145,27 +148,27 @@ func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads i
 
 // LastSurgeryBlock is ArchitectureSurgeryBlock for the last block, after which only the class
 // token of the original path is read: that path's attention, out_proj and MLP run for this one
-// row (exact: given the keys and values, each is computed row by row), saving ~6% of the
-// encoder's work at 512 px. Returns the new path and the class row [B, 1, W].
-func LastSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads int, mode SurgeryAttention) (*Node, *Node) {
+// row (exact: given the keys and values, each is computed row by row), a part of the encoder's
+// work saved (docs/BENCHMARKS.md). Returns the new path and the class row [B, 1, W].
+func LastSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads int, mode SurgeryAttention, budget int) (*Node, *Node) {
 	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	aNew := surgeryAttention(q, k, v, mode)
+	aNew := surgeryAttention(q, k, v, mode, budget)
 	q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1)) // the class token's queries
-	cls := FinishBlock(Slice(xOri, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil), p, prefix)
+	cls := FinishBlock(Slice(xOri, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, budget), p, prefix)
 	return Add(xNew, Linear(aNew, p, prefix+".attn.out_proj")), cls
 }
 
 // surgeryAttention is the new path's self-attention (v-v by default) on heads-major q, k, v.
-func surgeryAttention(q, k, v *Node, mode SurgeryAttention) *Node {
+func surgeryAttention(q, k, v *Node, mode SurgeryAttention, budget int) *Node {
 	switch mode {
 	case AttentionKK:
-		return AttendHeads(k, k, v, false, nil)
+		return AttendHeads(k, k, v, false, nil, budget)
 	case AttentionQQ:
-		return AttendHeads(q, q, v, false, nil)
+		return AttendHeads(q, q, v, false, nil, budget)
 	case AttentionQK:
-		return AttendHeads(q, k, v, false, nil)
+		return AttendHeads(q, k, v, false, nil, budget)
 	default:
-		return AttendHeads(v, v, v, false, nil)
+		return AttendHeads(v, v, v, false, nil, budget)
 	}
 }
 
@@ -195,27 +198,9 @@ func ResizePositionalEmbedding(pos *Node, native, gh, gw int) *Node {
 	w := pos.Shape().Dimensions[1]
 	grid := Reshape(Slice(pos, AxisRangeToEnd(1)), native, native, w)
 	g := pos.Graph()
-	my := Const(g, BilinearMatrix(native, gh))
-	mx := Const(g, BilinearMatrix(native, gw))
+	my := Const(g, bilinear.Matrix(native, gh))
+	mx := Const(g, bilinear.Matrix(native, gw))
 	grid = Einsum("ys,stw->ytw", my, grid)
 	grid = Einsum("xt,ytw->yxw", mx, grid)
 	return Concatenate([]*Node{Slice(pos, AxisRange(0, 1)), Reshape(grid, gh*gw, w)}, 0)
-}
-
-// BilinearMatrix is the [out][in] matrix of torch's 1-D bilinear resize with align_corners=false
-// and no antialias: src = max((d+0.5)*in/out - 0.5, 0), weights 1-l and l on floor(src) and the
-// next index (clamped). Computed in float32 as torch does.
-func BilinearMatrix(in, out int) [][]float32 {
-	m := make([][]float32, out)
-	scale := float32(in) / float32(out)
-	for d := range m {
-		m[d] = make([]float32, in)
-		src := max((float32(d)+0.5)*scale-0.5, 0)
-		i0 := int(src)
-		i1 := min(i0+1, in-1)
-		l1 := src - float32(i0)
-		m[d][i0] += 1 - l1
-		m[d][i1] += l1
-	}
-	return m
 }

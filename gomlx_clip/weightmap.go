@@ -3,9 +3,9 @@ package clip
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/clipsurgery/clipsurgery/weights"
 )
 
@@ -227,56 +227,13 @@ func addBlocks(s map[string][]int, prefix string, w, layers int) {
 	}
 }
 
-// CheckTensors fails loudly on missing, unexpected, mis-shaped or non-float tensors, listing them all.
+// CheckTensors fails loudly on missing, unexpected or mis-shaped tensors, listing them all
+// (modelkit.CheckShapes); the non-float ones are refused when the model is built.
 func CheckTensors(c Config, t map[string]*weights.Tensor) error {
-	want := ExpectedShapes(c)
-	var missing, unexpected, wrong []string
-	for name, shape := range want {
-		got, ok := t[name]
-		switch {
-		case !ok:
-			missing = append(missing, name)
-		case fmt.Sprint(got.Shape) != fmt.Sprint(shape):
-			wrong = append(wrong, fmt.Sprintf("%s %v (expected %v)", name, got.Shape, shape))
-		case got.F32 == nil && numel(shape) > 0:
-			wrong = append(wrong, fmt.Sprintf("%s: dtype %s is not a float tensor", name, got.DType))
-		case len(got.F32) != numel(shape):
-			wrong = append(wrong, fmt.Sprintf("%s: %d values for shape %v", name, len(got.F32), shape))
-		}
+	got := make(map[string][]int, len(t))
+	for name, x := range t {
+		got[name] = x.Shape
 	}
-	for name := range t {
-		if _, ok := want[name]; !ok && name != "logit_scale" {
-			unexpected = append(unexpected, name)
-		}
-	}
-	if len(missing)+len(unexpected)+len(wrong) == 0 {
-		return nil
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "clip: checkpoint does not fit %s:", c)
-	for _, l := range []struct {
-		what  string
-		names []string
-	}{{"missing", missing}, {"unexpected", unexpected}, {"wrong shape", wrong}} {
-		if len(l.names) > 0 {
-			sort.Strings(l.names)
-			fmt.Fprintf(&b, "\n  %d %s: %s", len(l.names), l.what, abbreviate(l.names, 12))
-		}
-	}
-	return fmt.Errorf("%s", b.String())
-}
-
-func abbreviate(names []string, n int) string {
-	if len(names) <= n {
-		return strings.Join(names, ", ")
-	}
-	return strings.Join(names[:n], ", ") + fmt.Sprintf(", … (%d more)", len(names)-n)
-}
-
-func numel(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
+	return modelkit.CheckShapes(fmt.Sprintf("clip: checkpoint does not fit %s", c), ExpectedShapes(c), got,
+		func(name string, _ []int) bool { return name == "logit_scale" })
 }

@@ -5,11 +5,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/gomlx/compute"
-	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Config holds every size of a SAM model. InferConfig reads all of them from a state dict's
@@ -51,6 +49,11 @@ type Config struct {
 	PixelMean     [3]float32
 	PixelStd      [3]float32
 	MaskThreshold float32
+
+	// ScoreBudget is not read from the state dict: the largest attention logits, in bytes, the
+	// image encoder builds at once (modelkit.InHeadGroups); 0 (what InferConfig gives) means the
+	// backend's default, modelkit.ScoreBudgetFor.
+	ScoreBudget int
 }
 
 // Fixed SAM values that a state dict cannot show.
@@ -257,22 +260,9 @@ func describeNames(shapes map[string][]int) string {
 type Model struct {
 	Config Config
 
-	backend compute.Backend
-	names   []string          // state-dict names, sorted
-	params  []*tensors.Tensor // in the order of names
-	shapes  map[string][]int
-
-	mu       sync.Mutex
-	programs map[string]*program
-}
-
-// program is one compiled graph of the model: the parameters it reads (a subset of the model's,
-// selected by name prefix) followed by its own inputs.
-type program struct {
-	model *Model
-	idx   []int // indices into model.names / model.params
-	exec  *Exec
+	weights  *modelkit.Weights
+	programs *modelkit.Programs[string]
 }
 
 // Backend is the backend the model runs on.
-func (m *Model) Backend() compute.Backend { return m.backend }
+func (m *Model) Backend() compute.Backend { return m.weights.Backend() }

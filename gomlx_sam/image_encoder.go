@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"math"
 
-	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/bilinear"
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -141,14 +142,13 @@ func windowUnpartition(windows *Node, ws, hp, wp, h, w int) *Node {
 // qkv projection, logits = (q·scale)·kᵀ, plus the decomposed relative-position terms (computed
 // from the unscaled q, added in upstream's order), softmax over keys, heads concatenated, proj.
 //
-// Written out heads-major, in groups of heads (clip.InHeadGroups, clip.AttentionScoreBudget),
+// Written out heads-major, in groups of heads (modelkit.InHeadGroups, Config.ScoreBudget),
 // rather than with GoMLX's attention core: in a global block the logits of all heads are
-// [12, 4096, 4096] = 768 MiB for vit_b, and with this bias the core ran its decomposed form
-// here, which transposes logits and bias (a heap profile after SetImage showed three 768 MiB
-// buffers pooled, allocated by transposes and the bias addition). One group at a time (the
-// creation-order schedule, clip.DefaultGoConfig) holds a group's logits only: vit_b SetImage
-// peaked at 1.33 GB instead of 4.24 GB, and a global block took 1.40 s instead of 1.58 s
-// (BenchmarkGlobalAttention*).
+// [heads, 4096, 4096] floats, and with this bias the core ran its decomposed form here, which
+// transposes logits and bias, keeping several such buffers pooled. One group at a time (the
+// creation-order schedule, modelkit.DefaultGoConfig) holds a group's logits only, which lowers
+// SetImage's peak memory severalfold and is faster too (docs/BENCHMARKS.md,
+// BenchmarkGlobalAttention*).
 func encoderAttention(c Config, p Params, prefix string, x *Node) *Node {
 	d := x.Shape().Dimensions
 	b, h, w, e := d[0], d[1], d[2], d[3]
@@ -162,7 +162,7 @@ func encoderAttention(c Config, p Params, prefix string, x *Node) *Node {
 		relH = RelPosTable(p.Get(prefix+".rel_pos_h"), h, h) // [qy, ky, hd]
 		relW = RelPosTable(p.Get(prefix+".rel_pos_w"), w, w) // [qx, kx, hd]
 	}
-	out := clip.InHeadGroups(heads, 4*b*n*n, func(h0, h1 int) *Node {
+	out := modelkit.InHeadGroups(x.Graph(), heads, 4*b*n*n, c.ScoreBudget, func(h0, h1 int) *Node {
 		part := func(i int) *Node { // [B, g, N, hd]
 			return Reshape(Slice(qkv, AxisElem(i), AxisRange(), AxisRange(h0, h1)), b, h1-h0, n, hd)
 		}
@@ -195,7 +195,7 @@ func addDecomposedRelPos(logits, q, relH, relW *Node, h, w int) *Node {
 // RelPosTable is upstream's get_rel_pos: the table [qSize, kSize, C] of relative-position
 // embeddings for every query/key coordinate pair, from relPos [L, C]. When L is not the
 // 2·max(qSize,kSize)−1 rows the pair needs, relPos is first resized linearly (F.interpolate
-// mode "linear", align_corners=False). Index and interpolation are one constant matrix, so the
+// mode "linear", align_corners=False: internal/bilinear). Index and interpolation are one constant matrix, so the
 // lookup is a single matmul (exact when no interpolation is needed: one-hot rows).
 func RelPosTable(relPos *Node, qSize, kSize int) *Node {
 	l, ch := relPos.Shape().Dimensions[0], relPos.Shape().Dimensions[1]
@@ -209,7 +209,7 @@ func RelPosTable(relPos *Node, qSize, kSize int) *Node {
 // interpolates) the relative-position row of query coordinate i and key coordinate j.
 func relPosMatrix(l, qSize, kSize int) [][]float32 {
 	maxRel := 2*max(qSize, kSize) - 1
-	interp := linearResizeMatrix(l, maxRel)
+	interp := bilinear.Matrix(l, maxRel)
 	qScale := max(float64(kSize)/float64(qSize), 1)
 	kScale := max(float64(qSize)/float64(kSize), 1)
 	m := make([][]float32, qSize*kSize)
@@ -219,27 +219,6 @@ func relPosMatrix(l, qSize, kSize int) [][]float32 {
 			idx := int(float64(i)*qScale - float64(j)*kScale + float64(kSize-1)*kScale)
 			m[i*kSize+j] = interp[idx]
 		}
-	}
-	return m
-}
-
-// linearResizeMatrix is the [out][in] matrix of torch's 1-D linear resize with
-// align_corners=False: src = max((d+0.5)·in/out − 0.5, 0), weights 1−λ and λ on floor(src) and
-// the next index (clamped). in == out gives the identity.
-func linearResizeMatrix(in, out int) [][]float32 {
-	m := make([][]float32, out)
-	for d := range m {
-		m[d] = make([]float32, in)
-		if in == out {
-			m[d][d] = 1
-			continue
-		}
-		src := max((float64(d)+0.5)*float64(in)/float64(out)-0.5, 0)
-		i0 := int(src)
-		i1 := min(i0+1, in-1)
-		lambda := src - float64(i0)
-		m[d][i0] += float32(1 - lambda)
-		m[d][i1] += float32(lambda)
 	}
 	return m
 }

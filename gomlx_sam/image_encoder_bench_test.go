@@ -56,7 +56,7 @@ func benchGlobalAttention(b *testing.B, attn func(Config, Params, string, *Node)
 	}
 	names := []string{"a.qkv.weight", "a.qkv.bias", "a.proj.weight", "a.proj.bias", "a.rel_pos_h", "a.rel_pos_w"}
 	args := []any{
-		randT(1/math.Sqrt(float64(e)), 3*e, e), randT(0.02, 3*e), randT(1/math.Sqrt(float64(e)), e, e), randT(0.02, e),
+		randT(1/math.Sqrt(float64(e)), e, 3*e), randT(0.02, 3*e) /* Linear weights are stored [in, out] */, randT(1/math.Sqrt(float64(e)), e, e), randT(0.02, e),
 		randT(0.02, 2*g-1, cfg.HeadDim()), randT(0.02, 2*g-1, cfg.HeadDim()), randT(1, 1, g, g, e),
 	}
 	backend := loadTiny(b).Backend()

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -23,7 +23,7 @@ var (
 func loadTiny(t testing.TB) *Model {
 	t.Helper()
 	path := goldens.Path(t, "sam", "sam_tiny.safetensors")
-	tinyOnce.Do(func() { tinyModel, tinyErr = Load(path) })
+	tinyOnce.Do(func() { tinyModel, tinyErr = LoadFile(path, LoadOptions{}) })
 	if tinyErr != nil {
 		t.Fatal(tinyErr)
 	}

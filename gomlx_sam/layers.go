@@ -4,39 +4,23 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gomlx/compute"
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/ml/nn"
 )
 
 // Params holds the model's tensors inside one graph, by state-dict name
-// ("image_encoder.blocks.0.attn.qkv.weight", ...).
-type Params map[string]*Node
+// ("image_encoder.blocks.0.attn.qkv.weight", ...), as the Model stores them: the state dict's
+// layout, except the Linear weights (isDenseWeight), which are transposed to [in, out].
+type Params = modelkit.Params
 
-// Get returns a parameter. A missing name panics inside graph building; Model.run turns the
-// panic into an error naming the tensor.
-func (p Params) Get(name string) *Node {
-	n, ok := p[name]
-	if !ok {
-		panic(fmt.Errorf("sam: parameter %q is not in the graph", name))
-	}
-	return n
-}
-
-// optional returns a parameter or nil: SAM's convolutions and Linears have a bias only in some
-// places (the neck has none), and the checkpoint's shape check decides which.
-func (p Params) optional(name string) *Node { return p[name] }
-
-// Linear is torch's nn.Linear over the last axis: x Wᵀ + b, W stored [out, in]. The bias is
-// used when prefix+".bias" is in p.
-func Linear(x *Node, p Params, prefix string) *Node {
-	return nn.Dense(x, p.Get(prefix+".weight"), p.optional(prefix+".bias"), compute.DenseLayoutOutputsInput)
-}
+// Linear is torch's nn.Linear over the last axis: x Wᵀ + b, Wᵀ stored [in, out]
+// (modelkit.Dense). The bias is used when prefix+".bias" is in p.
+func Linear(x *Node, p Params, prefix string) *Node { return modelkit.Dense(x, p, prefix) }
 
 // LayerNorm is torch's nn.LayerNorm over the last axis (biased variance) with the given eps:
 // 1e-6 in the image encoder, 1e-5 in the two-way transformer.
 func LayerNorm(x *Node, p Params, prefix string, eps float64) *Node {
-	return nn.LayerNorm(x, []int{x.Rank() - 1}, eps, p.Get(prefix+".weight"), p.Get(prefix+".bias"), nil)
+	return modelkit.LayerNorm(x, p, prefix, eps)
 }
 
 // LayerNorm2d is SAM's LayerNorm2d for NCHW tensors: normalise over the channel axis 1 (biased
@@ -98,7 +82,7 @@ func PatchConv2d(x *Node, p Params, prefix string) *Node {
 	d := x.Shape().Dimensions
 	b, c, gh, gw := d[0], d[1], d[2]/k, d[3]/k
 	y := Einsum("bcyixj,ocij->boyx", Reshape(x, b, c, gh, k, gw, k), w)
-	if bias := p.optional(prefix + ".bias"); bias != nil {
+	if bias := p.Optional(prefix + ".bias"); bias != nil {
 		y = Add(y, Reshape(bias, 1, -1, 1, 1))
 	}
 	return y
@@ -116,7 +100,7 @@ func PatchConvTranspose2d(x *Node, p Params, prefix string) *Node {
 	b, h, wi := d[0], d[2], d[3]
 	y := Einsum("bcyx,coij->boyixj", x, w)
 	y = Reshape(y, b, o, h*k, wi*k)
-	if bias := p.optional(prefix + ".bias"); bias != nil {
+	if bias := p.Optional(prefix + ".bias"); bias != nil {
 		y = Add(y, Reshape(bias, 1, -1, 1, 1))
 	}
 	return y

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/clipsurgery/clipsurgery/internal/bilinear"
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/weights"
 )
@@ -199,12 +200,12 @@ func TestPredictConcurrent(t *testing.T) {
 // The postprocess index math: identity size is the identity; 2× upsampling of a ramp
 // reproduces torch's align_corners=False values (edges clamp, interior interpolates).
 func TestBilinearTaps(t *testing.T) {
-	same := bilinearApply([]float32{1, 2, 3, 4, 5, 6}, 3, bilinearTaps(2, 2), bilinearTaps(3, 3))
+	same := bilinearApply([]float32{1, 2, 3, 4, 5, 6}, 3, bilinear.Taps(2, 2), bilinear.Taps(3, 3))
 	if !slices.Equal(same, []float32{1, 2, 3, 4, 5, 6}) {
 		t.Errorf("identity resize gave %v", same)
 	}
 	// torch.nn.functional.interpolate([[0, 1, 2, 3]], size=8, mode="linear") values.
-	up := bilinearApply([]float32{0, 1, 2, 3}, 4, bilinearTaps(1, 1), bilinearTaps(4, 8))
+	up := bilinearApply([]float32{0, 1, 2, 3}, 4, bilinear.Taps(1, 1), bilinear.Taps(4, 8))
 	want := []float32{0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3}
 	if !slices.Equal(up, want) {
 		t.Errorf("2× ramp %v, want %v", up, want)

@@ -3,9 +3,10 @@ package sam
 import (
 	"errors"
 	"fmt"
+	"image"
 	"sync"
 
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 )
 
 // TargetSize is ResizeLongestSide.get_preprocess_shape: the size (h, w) whose longer side is
@@ -131,3 +132,9 @@ func (p *Predictor) Embedding() (*ImageEmbedding, error) {
 
 // ResetImage forgets the current image (SamPredictor.reset_image).
 func (p *Predictor) ResetImage() { p.SetEmbedding(nil) }
+
+// RGB is an H×W×3 image, as SetImage takes it (the same type as surgery.RGB).
+type RGB = imageprep.RGB
+
+// ToRGB is the image as Pillow's convert("RGB") gives it (demo.py's np.array(pil_img)).
+func ToRGB(img image.Image) *RGB { return imageprep.ToRGB(img) }

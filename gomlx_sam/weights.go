@@ -6,50 +6,43 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 
-	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/internal/backendbuf"
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
-	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// Load reads a SAM checkpoint (the released sam_vit_*.pth torch.save files, or safetensors with
-// the same names) and builds the model on the default backend (GOMLX_BACKEND, pure Go when unset).
-func Load(path string) (*Model, error) {
-	ckpt, err := weights.Read(path)
-	if err != nil {
-		return nil, fmt.Errorf("sam: %w", err)
-	}
-	// The checkpoint is ours: let newModel drop each host tensor once it is on the backend, so
-	// that loading never holds two copies of a large model.
-	m, err := newModel(ckpt.Tensors, nil, true)
-	if err != nil {
-		return nil, fmt.Errorf("%w (checkpoint %s)", err, path)
-	}
-	return m, nil
+// LoadOptions control Load and LoadFile. The zero value downloads into the default cache on the
+// backend GOMLX_BACKEND names (pure Go when unset), silently.
+type LoadOptions struct {
+	// Options say where Load caches a released checkpoint and how it downloads it (cache folder,
+	// offline, progress, mirror, HTTP client).
+	registry.Options
+
+	Backend compute.Backend // nil = modelkit.BackendFromEnv()
+
+	// ScoreBudget bounds the encoder's attention logits built at once, in bytes
+	// (Config.ScoreBudget); 0 = the backend's default (modelkit.ScoreBudgetFor).
+	ScoreBudget int
 }
 
-// Open loads a model by released name ("sam_vit_b", "sam_vit_l", "sam_vit_h"; also upstream's
+// Load loads a model by released name ("sam_vit_b", "sam_vit_l", "sam_vit_h"; also upstream's
 // "vit_b", ...: downloaded once into the cache and verified, see registry.Fetch) or by checkpoint
-// path. A named checkpoint must contain the encoder its name promises.
-func Open(ctx context.Context, nameOrPath string, opt registry.Options) (*Model, error) {
+// path (LoadFile). A named checkpoint must contain the encoder its name promises.
+func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (*Model, error) {
 	ck, err := registry.LookupSAM(nameOrPath)
 	if err != nil {
 		if _, statErr := os.Stat(nameOrPath); statErr == nil || !errors.Is(err, registry.ErrUnknownModel) {
-			return Load(nameOrPath)
+			return LoadFile(nameOrPath, opt)
 		}
 		return nil, fmt.Errorf("sam: %q is neither a checkpoint file nor a model name: %w", nameOrPath, err)
 	}
-	path, err := registry.Fetch(ctx, ck.Model, opt)
+	path, err := registry.Fetch(ctx, ck.Model, opt.Options)
 	if err != nil {
 		return nil, fmt.Errorf("sam: %w", err)
 	}
-	m, err := Load(path)
+	m, err := LoadFile(path, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -59,9 +52,28 @@ func Open(ctx context.Context, nameOrPath string, opt registry.Options) (*Model,
 	return m, nil
 }
 
+// LoadFile reads a SAM checkpoint (the released sam_vit_*.pth torch.save files, or safetensors
+// with the same names) and builds the model.
+func LoadFile(path string, opt LoadOptions) (*Model, error) {
+	ckpt, err := weights.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("sam: %w", err)
+	}
+	// The checkpoint is ours: let newModel drop each host tensor once it is on the backend, so
+	// that loading never holds two copies of a large model.
+	m, err := newModel(ckpt.Tensors, opt.Backend, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w (checkpoint %s)", err, path)
+	}
+	if opt.ScoreBudget != 0 {
+		m.Config.ScoreBudget = opt.ScoreBudget
+	}
+	return m, nil
+}
+
 // NewModel builds a model from a state dict: the config is inferred from the shapes, then every
 // tensor is checked (missing, unexpected, wrong shape, not float). A nil backend means
-// clip.DefaultBackend(), the process-wide backend the CLIP models share.
+// modelkit.BackendFromEnv() (GOMLX_BACKEND, the pure-Go backend when unset).
 func NewModel(state map[string]*weights.Tensor, backend compute.Backend) (*Model, error) {
 	return newModel(state, backend, false)
 }
@@ -93,62 +105,35 @@ func newModel(state map[string]*weights.Tensor, backend compute.Backend, consume
 		}
 	}
 	if backend == nil {
-		if backend, err = clip.DefaultBackend(); err != nil {
-			return nil, err
+		if backend, err = modelkit.BackendFromEnv(); err != nil {
+			return nil, fmt.Errorf("sam: %w", err)
 		}
 	}
-	m := &Model{Config: cfg, backend: backend, shapes: map[string][]int{}, programs: map[string]*program{}}
-	for name := range ExpectedShapes(cfg) {
-		m.names = append(m.names, name)
+	want, dense := expectedShapes(cfg)
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
 	}
-	slices.Sort(m.names)
-	for _, name := range m.names {
-		if t := state[name]; t.F32 == nil {
-			return nil, fmt.Errorf("sam: tensor %q has dtype %s, want a float type", name, t.DType)
-		}
-	}
-	for _, name := range m.names {
-		t := state[name]
-		dev, err := onBackend(backend, t.F32, t.Shape)
-		if err != nil {
-			return nil, fmt.Errorf("sam: tensor %q: %w", name, err)
-		}
-		m.params = append(m.params, dev)
-		m.shapes[name] = t.Shape
-		if consume {
-			t.F32 = nil
-		}
-	}
-	return m, nil
-}
-
-// onBackend copies host values into a tensor created for the backend. On the go backend its
-// buffer is shared with the host side, so the weights exist once; a local tensor
-// (FromFlatDataAndDimensions) would get a second, device copy at the first execution.
-func onBackend(backend compute.Backend, data []float32, dims []int) (*tensors.Tensor, error) {
-	if backend.HasSharedBuffers() {
-		buf, flat, err := backendbuf.SharedFloat32(backend, dims...) // exact size, not bucketed
-		if err != nil {
-			return nil, err
-		}
-		copy(flat, data)
-		return tensors.FromBuffer(buf)
-	}
-	t, err := tensors.FromShapeForBackend(backend, 0, shapes.Make(dtypes.Float32, dims...))
+	w, err := modelkit.Upload(backend, state, names, func(name string) bool { return dense[name] }, consume)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sam: %w", err)
 	}
-	if err := tensors.MutableFlatData(t, func(flat []float32) { copy(flat, data) }); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return &Model{Config: cfg, weights: w, programs: modelkit.NewPrograms[string](w)}, nil
 }
 
 // ExpectedShapes lists every tensor of Sam.state_dict() for a configuration, with its shape.
 func ExpectedShapes(c Config) map[string][]int {
-	s := map[string][]int{}
+	s, _ := expectedShapes(c)
+	return s
+}
+
+// expectedShapes is ExpectedShapes and the set of Linear weights among them: the Model stores
+// those transposed to [in, out] (modelkit.Dense).
+func expectedShapes(c Config) (s map[string][]int, dense map[string]bool) {
+	s, dense = map[string][]int{}, map[string]bool{}
 	linear := func(prefix string, out, in int, bias bool) {
 		s[prefix+".weight"] = []int{out, in}
+		dense[prefix+".weight"] = true
 		if bias {
 			s[prefix+".bias"] = []int{out}
 		}
@@ -251,7 +236,7 @@ func ExpectedShapes(c Config) map[string][]int {
 		}
 		linear(fmt.Sprintf("mask_decoder.iou_prediction_head.layers.%d", i), out, in, true)
 	}
-	return s
+	return s, dense
 }
 
 // optionalExtras are names a state dict may carry beyond Sam.state_dict(): the normalisation
@@ -259,46 +244,11 @@ func ExpectedShapes(c Config) map[string][]int {
 var optionalExtras = map[string][]int{"pixel_mean": {3, 1, 1}, "pixel_std": {3, 1, 1}}
 
 // CheckShapes compares a state dict with ExpectedShapes(c) and lists every missing, unexpected
-// and wrongly shaped tensor in one error.
+// and wrongly shaped tensor in one error (modelkit.CheckShapes).
 func CheckShapes(c Config, shapes map[string][]int) error {
-	want := ExpectedShapes(c)
-	var missing, unexpected, wrong []string
-	for name, w := range want {
-		got, ok := shapes[name]
-		switch {
-		case !ok:
-			missing = append(missing, name)
-		case !slices.Equal(got, w):
-			wrong = append(wrong, fmt.Sprintf("%s %v (want %v)", name, got, w))
-		}
-	}
-	for name, got := range shapes {
-		if _, ok := want[name]; ok {
-			continue
-		}
-		if w, ok := optionalExtras[name]; ok && slices.Equal(got, w) {
-			continue
-		}
-		unexpected = append(unexpected, name)
-	}
-	if len(missing)+len(unexpected)+len(wrong) == 0 {
-		return nil
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "sam: checkpoint does not match the %s configuration it implies", c.Name())
-	list := func(what string, names []string) {
-		if len(names) == 0 {
-			return
-		}
-		slices.Sort(names)
-		const show = 8
-		fmt.Fprintf(&b, "; %d %s: %s", len(names), what, strings.Join(names[:min(len(names), show)], ", "))
-		if len(names) > show {
-			fmt.Fprintf(&b, ", ... (%d more)", len(names)-show)
-		}
-	}
-	list("missing", missing)
-	list("unexpected", unexpected)
-	list("with the wrong shape", wrong)
-	return fmt.Errorf("%s", b.String())
+	return modelkit.CheckShapes(fmt.Sprintf("sam: checkpoint does not match the %s configuration it implies", c.Name()),
+		ExpectedShapes(c), shapes, func(name string, shape []int) bool {
+			w, ok := optionalExtras[name]
+			return ok && slices.Equal(shape, w)
+		})
 }

@@ -81,11 +81,11 @@ func TestInferConfigReleased(t *testing.T) {
 // sam_tiny.pth (torch.save, the released checkpoints' container) and sam_tiny.safetensors must
 // give the same model through Load.
 func TestLoadPthMatchesSafetensors(t *testing.T) {
-	a, err := Load(goldens.Path(t, "sam", "sam_tiny.pth"))
+	a, err := LoadFile(goldens.Path(t, "sam", "sam_tiny.pth"), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Load(goldens.Path(t, "sam", "sam_tiny.safetensors"))
+	b, err := LoadFile(goldens.Path(t, "sam", "sam_tiny.safetensors"), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,19 +158,19 @@ func TestNewModelRejectsBadCheckpoints(t *testing.T) {
 	}
 }
 
-func TestOpen(t *testing.T) {
+func TestLoad(t *testing.T) {
 	path := goldens.Path(t, "sam", "sam_tiny.pth")
-	m, err := Open(context.Background(), path, registry.Options{Offline: true})
+	m, err := Load(context.Background(), path, LoadOptions{Options: registry.Options{Offline: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.Config.EncoderDim != 64 {
-		t.Errorf("Open(path) gave encoder width %d", m.Config.EncoderDim)
+		t.Errorf("Load(path) gave encoder width %d", m.Config.EncoderDim)
 	}
-	if _, err := Open(context.Background(), "sam_vit_q", registry.Options{Offline: true}); err == nil || !strings.Contains(err.Error(), "neither") {
+	if _, err := Load(context.Background(), "sam_vit_q", LoadOptions{Options: registry.Options{Offline: true}}); err == nil || !strings.Contains(err.Error(), "neither") {
 		t.Errorf("unknown name: %v", err)
 	}
-	_, err = Open(context.Background(), "sam_vit_b", registry.Options{Offline: true, CacheDir: t.TempDir()})
+	_, err = Load(context.Background(), "sam_vit_b", LoadOptions{Options: registry.Options{Offline: true, CacheDir: t.TempDir()}})
 	if err == nil || !strings.Contains(err.Error(), "sam_vit_b_01ec64.pth") {
 		t.Errorf("offline without a cached file: %v", err)
 	}

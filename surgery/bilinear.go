@@ -5,18 +5,14 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/clipsurgery/clipsurgery/internal/bilinear"
 )
 
 // PyTorch 1.13's CPU bilinear interpolation (F.interpolate(mode='bilinear', align_corners=False),
 // no antialias), reproduced bit for bit: the goldens were made with it, and an overlay pixel flips
-// a level whenever the map moves by one ulp across an integer of map·255.
-//
-// Per axis (in → out samples), for output index d (compute_source_index_and_lambda):
-//
-//	scale = float32(in) / float32(out)               float32
-//	src   = max(float64(scale)·(d + 0.5) − 0.5, 0)    double (the accumulate type of float on CPU)
-//	i0    = int(src), i1 = min(i0 + 1, in − 1)
-//	l1    = float32(src − i0), l0 = 1 − l1            float32
+// a level whenever the map moves by one ulp across an integer of map·255. The per-axis source
+// indices and weights are internal/bilinear's (precision stated there).
 //
 // PyTorch then combines the four neighbours a=(y0,x0) b=(y0,x1) c=(y1,x0) d=(y1,x1) in one of
 // three ways, depending on the memory layout of the input and on the channel:
@@ -34,35 +30,6 @@ import (
 // bit-exactly). torchVecWidth assumes the AVX2 kernels; on an AVX-512 machine PyTorch's boundary
 // would be K − K mod 16, which changes only the last ulp of the affected classes.
 const torchVecWidth = 8
-
-// tap is the source pair and weights of one output index.
-type tap struct {
-	i0, i1 int
-	l0, l1 float32
-}
-
-// axisTaps computes the taps of one resized axis.
-func axisTaps(in, out int) []tap {
-	taps := make([]tap, out)
-	if in == out { // PyTorch special-cases equal sizes as a copy
-		for d := range taps {
-			taps[d] = tap{i0: d, i1: d, l0: 1}
-		}
-		return taps
-	}
-	scale := float64(float32(in) / float32(out))
-	for d := range taps {
-		src := max(float64(scale*(float64(d)+0.5))-0.5, 0) // conversion: no FMA fusion
-		i0 := int(src)
-		i1 := i0
-		if i0 < in-1 {
-			i1 = i0 + 1
-		}
-		l1 := float32(src - float64(i0))
-		taps[d] = tap{i0: i0, i1: i1, l0: 1 - l1, l1: l1}
-	}
-	return taps
-}
 
 // fma32 is a correctly rounded float32 fused multiply-add a·b + c, as the hardware FMA PyTorch
 // runs. The product is exact in float64; the sum is rounded to odd (round to nearest, then, if it
@@ -120,14 +87,14 @@ func lerpTailRowGeneric(a, b, c, d, lx0, lx1 []float32, ly0, ly1 float32, out []
 // resizeNCHW is PyTorch's bilinear resize of one contiguous inH×inW plane (the generic kernel):
 // fma(fma(a,lx0, b·lx1), ly0, fma(c,lx0, d·lx1)·ly1). Used for the small point maps.
 func resizeNCHW(src []float32, inH, inW, outH, outW int) []float32 {
-	ys, xs := axisTaps(inH, outH), axisTaps(inW, outW)
+	ys, xs := bilinear.Taps(inH, outH), bilinear.Taps(inW, outW)
 	out := make([]float32, outH*outW)
 	for y, ty := range ys {
-		r0, r1 := src[ty.i0*inW:(ty.i0+1)*inW], src[ty.i1*inW:(ty.i1+1)*inW]
+		r0, r1 := src[ty.I0*inW:(ty.I0+1)*inW], src[ty.I1*inW:(ty.I1+1)*inW]
 		for x, tx := range xs {
-			t0 := fma32(r0[tx.i0], tx.l0, r0[tx.i1]*tx.l1)
-			t1 := fma32(r1[tx.i0], tx.l0, r1[tx.i1]*tx.l1)
-			out[y*outW+x] = fma32(t0, ty.l0, t1*ty.l1)
+			t0 := fma32(r0[tx.I0], tx.L0, r0[tx.I1]*tx.L1)
+			t1 := fma32(r1[tx.I0], tx.L0, r1[tx.I1]*tx.L1)
+			out[y*outW+x] = fma32(t0, ty.L0, t1*ty.L1)
 		}
 	}
 	return out

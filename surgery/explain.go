@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 )
 
 // This file is the image-in, maps-and-points-out API: demo.py's pipeline behind one call.
@@ -38,7 +38,7 @@ type Options struct {
 	// Size is the square input side (0 = the model's native resolution, e.g. 224). Any multiple of
 	// the patch size (32 for ResNets) works; the positional embedding is resized (demo.py uses 512).
 	Size int
-	// Labels is the label set whose features feature surgery compares (nil = clip.DemoClasses).
+	// Labels is the label set whose features feature surgery compares (nil = DemoClasses()).
 	// Ignored in single-text mode.
 	Labels []string
 	// Templates are the prompt-ensemble templates ("{}" = the text; nil = the 85 of the reference).
@@ -206,8 +206,7 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding the image: %w", err)
 	}
-	n, d := f.Shape[1], f.Shape[2]
-	return Normalize(Matrix{Rows: n, Cols: d, Data: f.Data}), nil
+	return Normalize(FeatureMatrix(f)), nil
 }
 
 // similarity compares the image tokens with the classes: feature surgery (with the "" features as

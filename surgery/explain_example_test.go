@@ -7,7 +7,6 @@ import (
 	"os"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 	"github.com/clipsurgery/clipsurgery/surgery"
 )
 
@@ -22,7 +21,7 @@ func ExampleExplainer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	img, err := imageprep.DecodeFile("demo.jpg")
+	img, err := surgery.DecodeFile("demo.jpg")
 	if err != nil {
 		log.Fatal(err)
 	}

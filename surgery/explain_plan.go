@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 )
 
 // plan is one Explain call's options checked and resolved against the model.
@@ -19,7 +20,7 @@ type plan struct {
 	slide          bool
 	stride         int      // sliding windows' step (with slide)
 	classes        []string // columns of the similarity
-	templates      []string // nil = clip.DefaultTemplates
+	templates      []string // nil = clip.DefaultTemplates()
 	targets        []targetSpec
 }
 
@@ -107,7 +108,7 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 // labelTargets resolves targets against the label set: every part must be one of its labels.
 func (p *plan) labelTargets(targets, labels []string) error {
 	if labels == nil {
-		labels = clip.DemoClasses
+		labels = DemoClasses()
 	}
 	if len(labels) == 0 {
 		return errors.New("surgery: empty label set (nil means the 59 demo classes)")
@@ -132,7 +133,7 @@ func (p *plan) labelTargets(targets, labels []string) error {
 			c, ok := index[part]
 			if !ok {
 				return fmt.Errorf("surgery: target %q is not in the label set (%d labels: %s); "+
-					"add it to the labels or use single-text mode", part, len(labels), abbreviate(labels, 12))
+					"add it to the labels or use single-text mode", part, len(labels), modelkit.Abbreviate(labels, 12))
 			}
 			spec.columns = append(spec.columns, c)
 		}
@@ -161,12 +162,4 @@ func (p *plan) singleTargets(targets []string) error {
 		p.targets = append(p.targets, spec)
 	}
 	return nil
-}
-
-// abbreviate lists the first n items for an error message.
-func abbreviate(items []string, n int) string {
-	if len(items) <= n {
-		return strings.Join(items, ", ")
-	}
-	return strings.Join(items[:n], ", ") + fmt.Sprintf(", … (%d more)", len(items)-n)
 }

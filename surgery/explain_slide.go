@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 )
 
 // explainSlide is ExplainPixels with Options.Slide: the similarity of the requested classes is
@@ -81,7 +80,7 @@ func (e *Explainer) PixelSimilarity(ctx context.Context, p *imageprep.Pixels, op
 	}
 	labels := opt.Labels
 	if labels == nil {
-		labels = clip.DemoClasses
+		labels = DemoClasses()
 	}
 	if len(labels) == 0 {
 		return nil, nil, errors.New("surgery: empty label set (nil means the 59 demo classes)")

@@ -2,16 +2,19 @@ package surgery
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"math"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 )
 
 // The explainers of the golden models are shared by the tests: loading and the 59-class prompt
@@ -249,7 +252,7 @@ func TestExplainConcurrent(t *testing.T) {
 		}
 		want[i] = r
 	}
-	first, _ := e.TextFeatures(clip.DemoClasses, nil)
+	first, _ := e.TextFeatures(DemoClasses(), nil)
 	const rounds = 3
 	got := make([]*Result, rounds*len(jobs))
 	errs := make([]error, len(got))
@@ -278,7 +281,7 @@ func TestExplainConcurrent(t *testing.T) {
 			}
 		}
 	}
-	again, _ := e.TextFeatures(clip.DemoClasses, nil)
+	again, _ := e.TextFeatures(DemoClasses(), nil)
 	if &first.Data[0] != &again.Data[0] {
 		t.Error("the label set's text features were encoded again instead of cached")
 	}
@@ -345,5 +348,25 @@ func TestTextCacheBounded(t *testing.T) {
 	e.mu.Unlock()
 	if n > maxTextSets {
 		t.Errorf("%d cached text sets, bound %d", n, maxTextSets)
+	}
+}
+
+// DemoClasses is demo.py's all_texts, and a caller cannot change it.
+func TestDemoClassesGolden(t *testing.T) {
+	data, err := os.ReadFile(goldens.Path(t, "tokenizer", "all_texts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	got := DemoClasses()
+	if !slices.Equal(got, want) {
+		t.Fatalf("DemoClasses() = %d classes, all_texts.json %d", len(got), len(want))
+	}
+	got[0] = "changed"
+	if DemoClasses()[0] != want[0] {
+		t.Error("DemoClasses() shares its slice with the caller")
 	}
 }

@@ -67,7 +67,7 @@ func (e *Explainer) encodeTexts(texts, templates []string) (m Matrix, err error)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding texts: %w", err)
 	}
-	return Matrix{Rows: f.Shape[0], Cols: f.Shape[1], Data: f.Data}, nil
+	return FeatureMatrix(f), nil
 }
 
 // cacheKey joins texts and templates unambiguously (lengths prefix every item).

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/clipsurgery/clipsurgery/internal/bilinear"
 )
 
 // SimilarityGrid returns the min-max normalised map of one class over the patch tokens, as a
@@ -126,10 +128,10 @@ func similarityMap(sim Matrix, classes []int, h, w int, k mapKernels) ([][]float
 	// PyTorch resizes the K channels of the channels-last map together; which formula a channel
 	// gets depends on its index among all K (vector part or scalar tail), not on the selection.
 	vecEnd := sim.Cols - sim.Cols%torchVecWidth
-	ys, xs := axisTaps(side, h), axisTaps(side, w)
+	ys, xs := bilinear.Taps(side, h), bilinear.Taps(side, w)
 	lx0, lx1 := make([]float32, w), make([]float32, w)
 	for x, t := range xs {
-		lx0[x], lx1[x] = t.l0, t.l1
+		lx0[x], lx1[x] = t.L0, t.L1
 	}
 	// Gather every source row at the x0 and x1 of every output column once per class, so that
 	// each output row is four contiguous slices (vectorisable) instead of per-pixel gathers.
@@ -140,7 +142,7 @@ func similarityMap(sim Matrix, classes []int, h, w int, k mapKernels) ([][]float
 		for r := 0; r < side; r++ {
 			row := grids[i][r*side : (r+1)*side]
 			for x, t := range xs {
-				g0[i][r*w+x], g1[i][r*w+x] = row[t.i0], row[t.i1]
+				g0[i][r*w+x], g1[i][r*w+x] = row[t.I0], row[t.I1]
 			}
 		}
 	})
@@ -158,8 +160,8 @@ func similarityMap(sim Matrix, classes []int, h, w int, k mapKernels) ([][]float
 		}
 		for y := b * band; y < min((b+1)*band, h); y++ {
 			t := ys[y]
-			r0, r1 := t.i0*w, t.i1*w
-			lerp(g0[i][r0:r0+w], g1[i][r0:r0+w], g0[i][r1:r1+w], g1[i][r1:r1+w], lx0, lx1, t.l0, t.l1, out[i][y*w:(y+1)*w])
+			r0, r1 := t.I0*w, t.I1*w
+			lerp(g0[i][r0:r0+w], g1[i][r0:r0+w], g0[i][r1:r1+w], g1[i][r1:r1+w], lx0, lx1, t.L0, t.L1, out[i][y*w:(y+1)*w])
 		}
 	})
 	return out, nil

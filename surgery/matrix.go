@@ -5,6 +5,8 @@ import (
 	"math"
 	"runtime"
 	"sync"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 )
 
 // Matrix is a row-major float32 matrix: features [N, C], text features [K, C], similarities [N, K].
@@ -12,6 +14,14 @@ import (
 type Matrix struct {
 	Rows, Cols int
 	Data       []float32
+}
+
+// FeatureMatrix views model features (clip.Features: image tokens [1, N, C] of one image, text
+// features [K, C]) as the matrix of their rows [N or K, C], without copying: the one conversion
+// from the models' host arrays to surgery's.
+func FeatureMatrix(f *clip.Features) Matrix {
+	cols := f.Shape[len(f.Shape)-1]
+	return Matrix{Rows: len(f.Data) / max(cols, 1), Cols: cols, Data: f.Data}
 }
 
 // NewMatrix allocates a zero rows×cols matrix.

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 )
 
 // mmsegmentation's windows for a 375×500 (w×h) image, window 224, stride 112, worked out by hand:

@@ -172,6 +172,17 @@ func WriteInt32(w io.Writer, shape []int, data []int32) error {
 	return write(w, "<i4", shape, len(data), body)
 }
 
+// WriteMask writes a boolean mask of the given shape as a uint8 .npy (format 1.0, 1 = true).
+func WriteMask(w io.Writer, shape []int, mask []bool) error {
+	body := make([]byte, len(mask))
+	for i, v := range mask {
+		if v {
+			body[i] = 1
+		}
+	}
+	return write(w, "|u1", shape, len(mask), body)
+}
+
 func write(w io.Writer, descr string, shape []int, n int, body []byte) error {
 	count := 1
 	dims := make([]string, len(shape))

@@ -37,3 +37,26 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal("shape/data mismatch accepted")
 	}
 }
+
+func TestWriteMaskRoundTrip(t *testing.T) {
+	var b bytes.Buffer
+	mask := []bool{true, false, false, true, true, false}
+	if err := WriteMask(&b, []int{2, 3}, mask); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Parse(b.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.DType != "|u1" || len(a.Shape) != 2 || a.Shape[0] != 2 || a.Shape[1] != 3 {
+		t.Fatalf("dtype %s shape %v", a.DType, a.Shape)
+	}
+	for i, v := range mask {
+		if (a.U8[i] == 1) != v || a.U8[i] > 1 {
+			t.Fatalf("value %d = %d, mask %v", i, a.U8[i], v)
+		}
+	}
+	if err := WriteMask(&b, []int{4}, mask); err == nil {
+		t.Error("shape mismatch accepted")
+	}
+}

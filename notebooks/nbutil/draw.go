@@ -9,18 +9,9 @@ import (
 	"math"
 	"strings"
 
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/surgery"
-)
-
-// Colours of demo.py's SAM pictures, in RGB (demo.py writes them in OpenCV's BGR order).
-var (
-	PositiveColor = color.RGBA{255, 102, 0, 255}  // cv2 (0, 102, 255)
-	NegativeColor = color.RGBA{51, 102, 255, 255} // cv2 (255, 102, 51)
-	MaskColor     = [3]uint8{255, 255, 153}       // cv2 (153, 255, 255), averaged with the pixel
-	pointRadius   = 3                             // cv2.circle(..., 3, colour, 3): radius 3, thickness 3
-	pointOuter    = float64(pointRadius) + 1.5    // thickness 3 spans radius ± 1.5
-	pointInner    = float64(pointRadius) - 1.5
+	"github.com/clipsurgery/clipsurgery/surgery/textmask"
 )
 
 // RGBA copies any image into a new *image.RGBA with its origin at (0, 0).
@@ -69,50 +60,16 @@ func toByte(v float32) uint8 {
 	return uint8(v * 255)
 }
 
-// DrawPoints returns a copy of img with SAM point prompts drawn as demo.py draws them: rings of
-// radius 3 and thickness 3, orange for positives (label 1), blue for negatives.
-func DrawPoints(img image.Image, points [][2]int, labels []uint8) (*image.RGBA, error) {
-	if len(points) != len(labels) {
-		return nil, fmt.Errorf("nbutil: %d points but %d labels", len(points), len(labels))
+// DrawSAM returns img as demo.py shows SAM's answer: the mask (row-major, the image's size; nil
+// for none) blended half and half with the demo's colour, the point prompts on top as rings
+// (orange positive, blue negative): textmask.DrawMask with textmask.DemoStyle.
+func DrawSAM(img image.Image, mask []bool, points [][2]int, labels []uint8) (*image.RGBA, error) {
+	rgb := imageprep.ToRGB(img)
+	drawn, err := textmask.DrawMask(rgb.Pix, rgb.H, rgb.W, mask, points, labels, textmask.DemoStyle)
+	if err != nil {
+		return nil, err
 	}
-	out := RGBA(img)
-	for i, p := range points {
-		c := NegativeColor
-		if labels[i] == 1 {
-			c = PositiveColor
-		}
-		r := int(math.Ceil(pointOuter))
-		for dy := -r; dy <= r; dy++ {
-			for dx := -r; dx <= r; dx++ {
-				d := math.Hypot(float64(dx), float64(dy))
-				if d <= pointOuter && d >= pointInner {
-					x, y := p[0]+dx, p[1]+dy
-					if image.Pt(x, y).In(out.Rect) {
-						out.SetRGBA(x, y, c)
-					}
-				}
-			}
-		}
-	}
-	return out, nil
-}
-
-// MaskImage returns a copy of img where mask (row-major, the image's size) is true blended half
-// and half with MaskColor, as demo.py shows SAM's mask.
-func MaskImage(img image.Image, mask []bool) (*image.RGBA, error) {
-	out := RGBA(img)
-	w, h := out.Rect.Dx(), out.Rect.Dy()
-	if len(mask) != w*h {
-		return nil, fmt.Errorf("nbutil: mask of %d values for a %d×%d image", len(mask), w, h)
-	}
-	for i, on := range mask {
-		if on {
-			for c := 0; c < 3; c++ {
-				out.Pix[4*i+c] = out.Pix[4*i+c]/2 + MaskColor[c]/2
-			}
-		}
-	}
-	return out, nil
+	return FromRGB(drawn, rgb.W, rgb.H)
 }
 
 // ToRGB is imageprep.ToRGB (the pixels Pillow's convert("RGB") gives), for SAM and Overlay.

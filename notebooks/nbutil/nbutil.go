@@ -21,7 +21,7 @@ import (
 	"time"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 )
 
 // Environment variables read by the notebooks.

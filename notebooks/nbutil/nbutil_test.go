@@ -75,37 +75,37 @@ func TestColumn(t *testing.T) {
 	}
 }
 
-func TestDrawPointsAndMask(t *testing.T) {
+func TestDrawSAM(t *testing.T) {
 	img := image.NewRGBA(image.Rect(0, 0, 20, 20))
-	out, err := DrawPoints(img, [][2]int{{5, 5}, {19, 19}}, []uint8{1, 0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := out.RGBAAt(8, 5); got != PositiveColor { // on the ring (distance 3)
-		t.Errorf("ring pixel %v", got)
-	}
-	if got := out.RGBAAt(5, 5); got != (color.RGBA{}) { // centre stays (ring, not disc)
-		t.Errorf("centre %v", got)
-	}
-	if got := out.RGBAAt(16, 19); got != NegativeColor {
-		t.Errorf("negative ring %v", got)
-	}
-	if img.RGBAAt(8, 5) != (color.RGBA{}) {
-		t.Error("input modified")
-	}
-	if _, err := DrawPoints(img, [][2]int{{1, 1}}, nil); err == nil {
-		t.Error("label count mismatch accepted")
+	for i := 3; i < len(img.Pix); i += 4 {
+		img.Pix[i] = 255 // opaque black
 	}
 	mask := make([]bool, 400)
 	mask[0] = true
-	mk, err := MaskImage(img, mask)
+	out, err := DrawSAM(img, mask, [][2]int{{5, 5}, {19, 19}}, []uint8{1, 0})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := mk.RGBAAt(0, 0); got.R != 127 || got.B != 76 || mk.RGBAAt(1, 0).R != 0 {
+	black := color.RGBA{A: 255}
+	if got := out.RGBAAt(8, 5); got != (color.RGBA{255, 102, 0, 255}) { // orange, on the ring (distance 3)
+		t.Errorf("ring pixel %v", got)
+	}
+	if got := out.RGBAAt(5, 5); got != black { // centre stays (ring, not disc)
+		t.Errorf("centre %v", got)
+	}
+	if got := out.RGBAAt(16, 19); got != (color.RGBA{51, 102, 255, 255}) { // blue
+		t.Errorf("negative ring %v", got)
+	}
+	if got := out.RGBAAt(0, 0); got.R != 127 || got.B != 76 || out.RGBAAt(1, 0) != black {
 		t.Errorf("mask pixel %v", got)
 	}
-	if _, err := MaskImage(img, mask[:10]); err == nil {
+	if img.RGBAAt(8, 5) != black {
+		t.Error("input modified")
+	}
+	if _, err := DrawSAM(img, nil, [][2]int{{1, 1}}, nil); err == nil {
+		t.Error("label count mismatch accepted")
+	}
+	if _, err := DrawSAM(img, mask[:10], nil, nil); err == nil {
 		t.Error("mask size mismatch accepted")
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/surgery"
 )
 

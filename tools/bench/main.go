@@ -22,6 +22,7 @@ import (
 	"time"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/weights"
 )
@@ -51,7 +52,7 @@ func run() error {
 		return fmt.Errorf("-weights is required")
 	}
 	res := map[string]any{"impl": "gomlx", "go": runtime.Version(), "gomaxprocs": runtime.GOMAXPROCS(0),
-		"backend": os.Getenv(clip.BackendEnv), "gogc": os.Getenv("GOGC"), "reps": *reps, "memlimit_mib": debug.SetMemoryLimit(-1) >> 20}
+		"backend": os.Getenv(modelkit.BackendEnv), "gogc": os.Getenv("GOGC"), "reps": *reps, "memlimit_mib": debug.SetMemoryLimit(-1) >> 20}
 	t0 := time.Now()
 	ck, err := weights.Read(*path)
 	if err != nil {
@@ -101,9 +102,9 @@ func run() error {
 	res["encode_image_s"], res["encode_image_all_s"] = encodeS, encodeAll
 
 	if *classes > 0 && feats != nil {
-		names := make([]string, *classes)
+		names, demo := make([]string, *classes), surgery.DemoClasses()
 		for i := range names {
-			names[i] = clip.DemoClasses[i%len(clip.DemoClasses)]
+			names[i] = demo[i%len(demo)]
 		}
 		if _, err := model.EncodeTextWithPromptEnsemble(names[:1], nil); err != nil { // warm-up
 			return err
@@ -114,11 +115,11 @@ func run() error {
 			return err
 		}
 		res["text_ensemble_s"] = time.Since(t0).Seconds()
-		res["text_classes"], res["text_prompts"] = *classes, *classes*len(clip.DefaultTemplates)
+		res["text_classes"], res["text_prompts"] = *classes, *classes*len(clip.DefaultTemplates())
 		fmt.Fprintf(os.Stderr, "prompt ensemble %d classes: %.3fs\n", *classes, res["text_ensemble_s"])
 
-		img := surgery.Normalize(surgery.Matrix{Rows: feats.Shape[1], Cols: feats.Shape[2], Data: feats.Data})
-		tm := surgery.Matrix{Rows: text.Shape[0], Cols: text.Shape[1], Data: text.Data}
+		img := surgery.Normalize(surgery.FeatureMatrix(feats))
+		tm := surgery.FeatureMatrix(text)
 		all := make([]int, tm.Rows)
 		for i := range all {
 			all[i] = i

@@ -47,7 +47,7 @@ func TestBadBackendEndsTheCommand(t *testing.T) {
 				t.Fatalf("exit: %v, want status 1; stderr %q", err, stderr.String())
 			}
 			msg := stderr.String()
-			prefix := `clipsurgery: clip: backend "` + c.value + `" (from GOMLX_BACKEND): `
+			prefix := `clipsurgery: backend "` + c.value + `" (from GOMLX_BACKEND): `
 			if strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, c.want) {
 				t.Errorf("stderr %q, want one line starting %q and containing %q", msg, prefix, c.want)
 			}

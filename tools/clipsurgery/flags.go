@@ -12,6 +12,7 @@ import (
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
+	"github.com/gomlx/compute"
 )
 
 // DefaultModel is the checkpoint the command uses without -model / -weights.
@@ -21,10 +22,11 @@ const DefaultModel = "CS-ViT-B/16"
 type config struct {
 	image       string
 	targets     []string
-	labels      []string // nil = clip.DemoClasses
+	labels      []string // nil = surgery.DemoClasses()
 	model       string
 	weights     string
 	textWeights string
+	backend     compute.Backend // from GOMLX_BACKEND, chosen in run before anything loads
 	cacheDir    string
 	offline     bool
 	out         string

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 )
 

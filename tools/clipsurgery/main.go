@@ -23,7 +23,7 @@ import (
 	"runtime/debug"
 	"strings"
 
-	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 )
 
 // gcPercent is the command's garbage-collection target when GOGC is unset. The model's weights
@@ -60,7 +60,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := clip.DefaultBackend(); err != nil { // a bad GOMLX_BACKEND fails before any download
+	// The backend is chosen here, at the edge, from GOMLX_BACKEND: a bad value fails before any
+	// download, and both models (CLIP, SAM) run on it.
+	if cfg.backend, err = modelkit.BackendFromEnv(); err != nil {
 		return err
 	}
 	images, err := listImages(cfg.image)

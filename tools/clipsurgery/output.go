@@ -18,7 +18,7 @@ import (
 
 // loadExplainer loads -weights (offline) or -model (cache, else download with a progress bar).
 func loadExplainer(ctx context.Context, c *config, stderr io.Writer) (*surgery.Explainer, error) {
-	opt := clip.LoadOptions{CacheDir: c.cacheDir, Offline: c.offline, Progress: stderr, TextTower: c.textWeights}
+	opt := clip.LoadOptions{CacheDir: c.cacheDir, Offline: c.offline, Progress: stderr, TextTower: c.textWeights, Backend: c.backend}
 	src := c.model
 	if c.weights != "" {
 		src = c.weights

@@ -7,9 +7,11 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/surgery/textmask"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
@@ -18,7 +20,7 @@ func loadSAM(ctx context.Context, c *config, stderr io.Writer) (*sam.Predictor, 
 	if c.sam == "" {
 		return nil, nil
 	}
-	m, err := sam.Open(ctx, c.sam, registry.Options{CacheDir: c.cacheDir, Offline: c.offline, Progress: stderr})
+	m, err := sam.Load(ctx, c.sam, sam.LoadOptions{Options: registry.Options{CacheDir: c.cacheDir, Offline: c.offline, Progress: stderr}, Backend: c.backend})
 	if err != nil {
 		return nil, fmt.Errorf("-sam: %w", err)
 	}
@@ -33,13 +35,13 @@ func writeSAM(pred *sam.Predictor, c *config, pix *imageprep.Pixels, res *surger
 	if err := pred.SetImage(rgb); err != nil {
 		return err
 	}
-	masks, err := pred.TextMasks(res)
+	masks, err := textmask.TextMasks(pred, res)
 	if err != nil {
 		return err
 	}
 	for _, tm := range masks {
 		stem := filepath.Join(c.out, base+"_"+fileSafe(tm.Text)+"_sam")
-		drawn, err := tm.Draw(rgb.Pix, rgb.H, rgb.W, sam.DemoStyle)
+		drawn, err := tm.Draw(rgb.Pix, rgb.H, rgb.W, textmask.DemoStyle)
 		if err != nil {
 			return err
 		}
@@ -48,7 +50,11 @@ func writeSAM(pred *sam.Predictor, c *config, pix *imageprep.Pixels, res *surger
 		}
 		fmt.Fprintln(stdout, stem+".png")
 		if c.writeNpy {
-			if err := writeAtomic(stem+".npy", maskNpy(tm.Mask, rgb.H, rgb.W)); err != nil {
+			data, err := maskNpy(tm.Mask, rgb.H, rgb.W)
+			if err != nil {
+				return err
+			}
+			if err := writeAtomic(stem+".npy", data); err != nil {
 				return err
 			}
 			fmt.Fprintln(stdout, stem+".npy")
@@ -57,25 +63,11 @@ func writeSAM(pred *sam.Predictor, c *config, pix *imageprep.Pixels, res *surger
 	return nil
 }
 
-// maskNpy encodes a boolean mask as a NumPy .npy file (format 1.0, uint8 [h, w], 1 = masked).
-func maskNpy(mask []bool, h, w int) []byte {
-	header := fmt.Sprintf("{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d), }", h, w)
-	pad := 64 - (10+len(header)+1)%64
-	if pad == 64 {
-		pad = 0
-	}
-	header += string(bytes.Repeat([]byte(" "), pad)) + "\n"
+// maskNpy encodes a boolean mask as a NumPy .npy file (uint8 [h, w], 1 = masked).
+func maskNpy(mask []bool, h, w int) ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString("\x93NUMPY\x01\x00")
-	b.WriteByte(byte(len(header)))
-	b.WriteByte(byte(len(header) >> 8))
-	b.WriteString(header)
-	for _, m := range mask {
-		if m {
-			b.WriteByte(1)
-		} else {
-			b.WriteByte(0)
-		}
+	if err := npy.WriteMask(&b, []int{h, w}, mask); err != nil {
+		return nil, err
 	}
-	return b.Bytes()
+	return b.Bytes(), nil
 }

@@ -9,11 +9,12 @@ import (
 	"testing"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/surgery/textmask"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
@@ -56,7 +57,7 @@ func TestCLISAM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sm, err := sam.Open(context.Background(), samPath, registry.Options{Offline: true})
+	sm, err := sam.Load(context.Background(), samPath, sam.LoadOptions{Options: registry.Options{Offline: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestCLISAM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, masks, err := sam.TextToMaskPixels(ex, sam.NewPredictor(sm), px, []string{"bench"}, surgery.Options{Threshold: surgery.DefaultThreshold})
+	_, masks, err := textmask.TextToMaskPixels(ex, sam.NewPredictor(sm), px, []string{"bench"}, surgery.Options{Threshold: surgery.DefaultThreshold})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestCLISAM(t *testing.T) {
 		}
 	}
 	if diff != 0 {
-		t.Errorf("mask differs from sam.TextToMaskPixels at %d of %d pixels", diff, len(want.Mask))
+		t.Errorf("mask differs from textmask.TextToMaskPixels at %d of %d pixels", diff, len(want.Mask))
 	}
 	t.Logf("%d points, mask %d of %d pixels, score %.3f", len(want.Points), on, len(want.Mask), want.Score)
 }

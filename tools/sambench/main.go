@@ -23,8 +23,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/weights"
 )
 
@@ -67,7 +67,7 @@ func run(model, path, keep string, runs, w, h int, memProfile string) error {
 	}
 
 	start := time.Now()
-	m, err := sam.Load(path)
+	m, err := sam.LoadFile(path, sam.LoadOptions{})
 	if err != nil {
 		return err
 	}

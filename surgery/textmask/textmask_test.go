@@ -1,4 +1,4 @@
-package sam
+package textmask
 
 import (
 	"context"
@@ -9,46 +9,18 @@ import (
 	"testing"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/surgery"
 )
 
-// The stored b sets are CLIP Surgery-style points (similarity_map_to_points on a 7×7 map):
-// MaskFromPoints must keep the golden best mask.
-func TestMaskFromPointsGolden(t *testing.T) {
-	m := loadTiny(t)
-	for _, g := range goldenPromptSets {
-		if g.set != "b_clipsurgery_points" {
-			continue
-		}
-		t.Run(g.String(), func(t *testing.T) {
-			p := NewPredictor(m)
-			p.SetEmbedding(goldenEmbedding(t, g.image))
-			pr := g.prompt(t)
-			points := make([][2]int, len(pr.Points))
-			labels := make([]uint8, len(pr.Labels))
-			for i, pt := range pr.Points {
-				points[i] = [2]int{int(pt[0]), int(pt[1])}
-				labels[i] = uint8(pr.Labels[i])
-			}
-			tm, err := p.MaskFromPoints(points, labels)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkPrediction(t, g, tm.Prediction)
-			if tm.Best != tm.Prediction.Best() || tm.Score != tm.Prediction.Scores[tm.Best] {
-				t.Errorf("best %d score %v, prediction says %d", tm.Best, tm.Score, tm.Prediction.Best())
-			}
-			checkMask(t, "text mask", tm.Mask, tm.Prediction.Logits[tm.Best], goldens.Load(t, g.file("best_mask.npy")).U8)
-		})
-	}
-}
-
 // The CLIP Surgery side with the golden tiny CLIP: every target's mask is the best-scored
 // multimask prediction for that target's points.
 func TestTextMasksFromExplainer(t *testing.T) {
-	m := loadTiny(t)
+	m, err := sam.LoadFile(goldens.Path(t, "sam", "sam_tiny.safetensors"), sam.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cm, _, err := clip.Load(context.Background(), goldens.Path(t, "models", "vit16.openai.safetensors"), clip.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +30,7 @@ func TestTextMasksFromExplainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	rgb := goldens.Load(t, "sam/demo/image_rgb.npy")
-	px, err := imageprep.PixelsFromArray(rgb.Shape[0], rgb.Shape[1], 3, rgb.U8)
+	px, err := surgery.PixelsFromArray(rgb.Shape[0], rgb.Shape[1], 3, rgb.U8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,9 +39,9 @@ func TestTextMasksFromExplainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := NewPredictor(m)
+	p := sam.NewPredictor(m)
 	p.SetEmbedding(goldenEmbedding(t, "demo"))
-	masks, err := p.TextMasks(res)
+	masks, err := TextMasks(p, res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +78,7 @@ func TestTextMasksFromExplainer(t *testing.T) {
 	// A result for another image size is refused.
 	other := *res
 	other.Width++
-	if _, err := p.TextMasks(&other); err == nil || !strings.Contains(err.Error(), "CLIP Surgery result is for") {
+	if _, err := TextMasks(p, &other); err == nil || !strings.Contains(err.Error(), "CLIP Surgery result is for") {
 		t.Errorf("size mismatch: %v", err)
 	}
 	if _, _, err := TextToMask(ex, p, nil, []string{"bench"}, opt); err == nil {
@@ -115,7 +87,7 @@ func TestTextMasksFromExplainer(t *testing.T) {
 
 	// The whole pipeline from the pixels (SAM's own SetImage instead of the golden embedding):
 	// the same points, best masks and scores (the embeddings agree to ~1e-5).
-	full := NewPredictor(m)
+	full := sam.NewPredictor(m)
 	res2, masks2, err := TextToMaskPixels(ex, full, px, []string{"bench", "person"}, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -168,4 +140,27 @@ func countTrue(m []bool) int {
 		}
 	}
 	return n
+}
+
+// goldenEmbedding is the stored SAM image embedding of a golden image, with its sizes.
+func goldenEmbedding(t testing.TB, image string) *sam.ImageEmbedding {
+	t.Helper()
+	e := goldens.Load(t, "sam/"+image+"/image_embedding.npy")
+	rgb := goldens.Load(t, "sam/"+image+"/image_rgb.npy")
+	h, w := rgb.Shape[0], rgb.Shape[1]
+	nh, nw := sam.TargetSize(h, w, 1024)
+	return &sam.ImageEmbedding{Features: &sam.Features{Shape: e.Shape, Data: e.F32}, OriginalSize: [2]int{h, w}, InputSize: [2]int{nh, nw}}
+}
+
+// checkMask accepts a mask that differs from want only where the logit is within 1e-3 of 0.
+func checkMask(t *testing.T, name string, got []bool, logits []float32, want []uint8) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d pixels, want %d", name, len(got), len(want))
+	}
+	for i, g := range got {
+		if g != (want[i] != 0) && math.Abs(float64(logits[i])) >= 1e-3 {
+			t.Fatalf("%s: pixel %d is %v, want %v, with logit %g", name, i, g, want[i] != 0, logits[i])
+		}
+	}
 }

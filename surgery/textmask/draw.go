@@ -1,4 +1,4 @@
-package sam
+package textmask
 
 import (
 	"fmt"
@@ -50,13 +50,13 @@ var NotebookStyle = DrawStyle{
 // Points may lie partly or wholly outside the image; only their visible pixels are drawn.
 func DrawMask(rgb []uint8, h, w int, mask []bool, points [][2]int, labels []uint8, style DrawStyle) ([]uint8, error) {
 	if h <= 0 || w <= 0 || len(rgb) != h*w*3 {
-		return nil, fmt.Errorf("sam: DrawMask: image of %d bytes is not %dx%d RGB", len(rgb), w, h)
+		return nil, fmt.Errorf("textmask: DrawMask: image of %d bytes is not %dx%d RGB", len(rgb), w, h)
 	}
 	if mask != nil && len(mask) != h*w {
-		return nil, fmt.Errorf("sam: DrawMask: mask of %d pixels for a %dx%d image", len(mask), w, h)
+		return nil, fmt.Errorf("textmask: DrawMask: mask of %d pixels for a %dx%d image", len(mask), w, h)
 	}
 	if len(points) != len(labels) {
-		return nil, fmt.Errorf("sam: DrawMask: %d points but %d labels", len(points), len(labels))
+		return nil, fmt.Errorf("textmask: DrawMask: %d points but %d labels", len(points), len(labels))
 	}
 	out := append([]uint8(nil), rgb...)
 	for i, on := range mask {

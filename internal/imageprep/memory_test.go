@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 )
 
 // photoJPEG encodes a w×h photo-like image (smooth gradients plus texture) as a 4:2:0 JPEG, the

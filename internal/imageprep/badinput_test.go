@@ -16,7 +16,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 )
 
 // Bad-input matrix of the image path, through the public API only. Every file is generated here:

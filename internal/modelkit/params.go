@@ -1,0 +1,41 @@
+package modelkit
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/nn"
+)
+
+// Params holds a model's tensors inside one graph, by checkpoint name, as Weights stores them:
+// the checkpoint's layout, except the dense weights, which are [in, out] (see Dense).
+type Params map[string]*Node
+
+// Get returns a parameter, panicking (inside graph building, turned into an error by
+// Program.Run) with the name when it is absent.
+func (p Params) Get(name string) *Node {
+	n, ok := p[name]
+	if !ok {
+		panic(fmt.Errorf("parameter %q is not in the graph", name))
+	}
+	return n
+}
+
+// Optional returns a parameter or nil (a bias some layers have and others not: the shape
+// check decides which).
+func (p Params) Optional(name string) *Node { return p[name] }
+
+// Dense is torch's nn.Linear over the last axis, x Wᵀ + b, with Wᵀ stored [in, out] (Weights
+// transposes the checkpoint's [out, in] on upload). Why that layout: the go backend packs the
+// right-hand matrix of a product for its SIMD kernel on every call, and in the [in, out] layout
+// that packing is an assembly routine, in [out, in] a scalar gather (see docs/BENCHMARKS.md).
+// The bias prefix+".bias" is used when present.
+func Dense(x *Node, p Params, prefix string) *Node {
+	return nn.Dense(x, p.Get(prefix+".weight"), p.Optional(prefix+".bias"), compute.DenseLayoutInputOutputs)
+}
+
+// LayerNorm is torch's nn.LayerNorm over the last axis (biased variance) with the given eps.
+func LayerNorm(x *Node, p Params, prefix string, eps float64) *Node {
+	return nn.LayerNorm(x, []int{x.Rank() - 1}, eps, p.Get(prefix+".weight"), p.Get(prefix+".bias"), nil)
+}

@@ -1,0 +1,157 @@
+package modelkit
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+
+	"github.com/clipsurgery/clipsurgery/internal/backendbuf"
+	"github.com/clipsurgery/clipsurgery/weights"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// Weights are a model's parameters on a backend, by checkpoint name (sorted), each in the
+// checkpoint's layout except the dense weights, stored transposed to [in, out] (see Dense).
+type Weights struct {
+	backend compute.Backend
+	names   []string
+	params  []*tensors.Tensor // in the order of names
+	shapes  map[string][]int  // in the checkpoint's layout
+	dense   func(name string) bool
+}
+
+// releaseEvery bounds the garbage of a releasing Upload (released host copies, the backend's
+// rounded buffers replaced by exact ones: see internal/backendbuf) left uncollected.
+const releaseEvery = 64 << 20
+
+// Upload puts the tensors named by names on backend, transposing those for which dense is true
+// (2-D, torch's [out, in]) to [in, out]. With release, the caller gives the tensors up: each
+// tensor's F32 is set to nil once it is on the backend (after its last name: a tensor may stand
+// under two) and the garbage collector runs every releaseEvery bytes, so loading peaks near one
+// copy of the weights instead of two. On a backend with shared buffers (SharedBuffers) each weight
+// is allocated exactly sized, not rounded up to the backend's size class.
+func Upload(backend compute.Backend, ckpt map[string]*weights.Tensor, names []string, dense func(name string) bool, release bool) (*Weights, error) {
+	w := &Weights{backend: backend, names: slices.Sorted(slices.Values(names)), shapes: map[string][]int{}, dense: dense}
+	uses := map[*weights.Tensor]int{}
+	for _, name := range w.names {
+		t, ok := ckpt[name]
+		if !ok {
+			return nil, fmt.Errorf("tensor %q is missing", name)
+		}
+		if t.F32 == nil && t.I64 != nil {
+			return nil, fmt.Errorf("tensor %q: dtype %s is not a float tensor", name, t.DType)
+		}
+		if t.F32 == nil {
+			return nil, fmt.Errorf("tensor %q has no float32 data (already released?)", name)
+		}
+		uses[t]++
+	}
+	pending := 0
+	for _, name := range w.names {
+		t := ckpt[name]
+		dev, err := w.upload(name, t)
+		if err != nil {
+			return nil, err
+		}
+		w.params, w.shapes[name] = append(w.params, dev), slices.Clone(t.Shape)
+		if SharedBuffers(backend) {
+			pending += 4 * len(t.F32) // the backend's rounded buffer, replaced by an exact one
+		}
+		if uses[t]--; release && uses[t] == 0 {
+			pending += 4 * len(t.F32)
+			t.F32 = nil
+		}
+		if pending >= releaseEvery {
+			runtime.GC() // weights hold no pointers: a cycle costs milliseconds
+			pending = 0
+		}
+	}
+	return w, nil
+}
+
+// upload puts one weight on the backend. On a backend with shared buffers the tensor's buffer
+// is host memory the backend reads directly, so the model holds one copy of its weights.
+func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("putting %q on the backend: %v", name, r)
+		}
+	}()
+	dims := t.Shape
+	if n := shapes.Make(dtypes.Float32, dims...).Size(); len(t.F32) != n {
+		return nil, fmt.Errorf("tensor %q has %d values for shape %v", name, len(t.F32), dims)
+	}
+	dense := w.dense != nil && w.dense(name)
+	if dense {
+		if len(dims) != 2 {
+			return nil, fmt.Errorf("dense weight %q has shape %v, want [out, in]", name, dims)
+		}
+		dims = []int{dims[1], dims[0]}
+	}
+	fill := func(dst []float32) {
+		if dense {
+			TransposeMatrix(dst, t.F32, t.Shape[0], t.Shape[1])
+		} else {
+			copy(dst, t.F32)
+		}
+	}
+	if SharedBuffers(w.backend) {
+		buf, data, err := backendbuf.SharedFloat32(w.backend, dims...) // exact size, not bucketed
+		if err != nil {
+			return nil, err
+		}
+		fill(data)
+		return tensors.FromBuffer(buf)
+	}
+	dev, err = tensors.FromShapeForBackend(w.backend, 0, shapes.Make(dtypes.Float32, dims...))
+	if err != nil {
+		return nil, err
+	}
+	if err := tensors.MutableFlatData(dev, fill); err != nil {
+		return nil, err
+	}
+	return dev, nil
+}
+
+// Backend is the backend the weights live on.
+func (w *Weights) Backend() compute.Backend { return w.backend }
+
+// Names lists the weights' checkpoint names, sorted.
+func (w *Weights) Names() []string { return slices.Clone(w.names) }
+
+// Weight returns a copy of a tensor's values in the checkpoint's layout and its shape, for tools
+// and tests.
+func (w *Weights) Weight(name string) ([]float32, []int, bool) {
+	i, ok := slices.BinarySearch(w.names, name)
+	if !ok {
+		return nil, nil, false
+	}
+	data, err := tensors.CopyFlatData[float32](w.params[i])
+	if err != nil {
+		return nil, nil, false
+	}
+	s := w.shapes[name]
+	if w.dense != nil && w.dense(name) {
+		data = TransposeMatrix(make([]float32, len(data)), data, s[1], s[0]) // stored [in, out]
+	}
+	return data, slices.Clone(s), true
+}
+
+// TransposeMatrix writes the [cols, rows] transpose of the row-major [rows, cols] matrix a into
+// out and returns it.
+func TransposeMatrix(out, a []float32, rows, cols int) []float32 {
+	const tile = 32 // cache-friendly blocks
+	for i0 := 0; i0 < rows; i0 += tile {
+		for j0 := 0; j0 < cols; j0 += tile {
+			for i := i0; i < min(i0+tile, rows); i++ {
+				for j := j0; j < min(j0+tile, cols); j++ {
+					out[j*rows+i] = a[i*cols+j]
+				}
+			}
+		}
+	}
+	return out
+}
