@@ -32,6 +32,11 @@ const (
 // DefaultThreshold is demo.py's t for similarity_map_to_points.
 const DefaultThreshold = 0.8
 
+// DefaultMaxLabels bounds the label set (Options.MaxLabels): each label costs a prompt ensemble of
+// 85 prompts through the text encoder, so 100 000 labels would be minutes of work and gigabytes
+// of features. 4096 covers ImageNet-1k (1000) and LVIS (1203) with room to spare.
+const DefaultMaxLabels = 4096
+
 // Options are the inputs of one Explain call besides the image and the targets. The zero value is
 // demo.py's CLIP Surgery section at the model's native size with the 59 demo classes.
 type Options struct {
@@ -51,6 +56,9 @@ type Options struct {
 	Method Method
 	// Threshold is similarity_map_to_points' t, in (0, 1] (0 = DefaultThreshold).
 	Threshold float32
+	// MaxLabels bounds the number of labels (or of distinct target texts in single-text mode)
+	// encoded (0 = DefaultMaxLabels).
+	MaxLabels int
 }
 
 // Target is the explanation of one requested text.

@@ -264,6 +264,11 @@ func TestBadPreprocessArgs(t *testing.T) {
 		{"size 0", func() error { _, err := imageprep.Preprocess(img, 0); return err }, "must be positive"},
 		{"size -224", func() error { _, err := imageprep.Preprocess(img, -224); return err }, "must be positive"},
 		{"size over MaxPixels", func() error { _, err := imageprep.Preprocess(img, 20000); return err }, "MaxPixels"},
+		{"size whose square overflows", func() error { _, err := imageprep.Preprocess(img, 1<<32); return err }, "MaxPixels"},
+		{"size whose square overflows, pixels", func() error {
+			_, err := imageprep.PreprocessPixels(&imageprep.Pixels{W: 1, H: 1, C: 3, Pix: make([]byte, 3)}, 1<<32)
+			return err
+		}, "MaxPixels"},
 		{"nil image", func() error { _, err := imageprep.Preprocess(nil, 32); return err }, "nil image"},
 		{"empty image", func() error { _, err := imageprep.Preprocess(image.NewGray(image.Rect(0, 0, 0, 5)), 32); return err }, "empty"},
 		{"nil pixels", func() error { _, err := imageprep.PreprocessPixels(nil, 32); return err }, "nil"},

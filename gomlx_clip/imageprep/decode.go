@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 
 	// Decoders registered with package image; Decode accepts exactly these formats.
 	_ "image/gif"
@@ -42,13 +43,19 @@ func Decode(r io.Reader) (image.Image, string, error) {
 	return decode(r, MaxPixels)
 }
 
-// DecodeFile decodes the image file at path (see Decode).
+// DecodeFile decodes the image file at path (see Decode). Only a regular file is read (a FIFO or
+// device is refused without blocking), and one larger than MaxFileBytes is refused from its size
+// before any of it is read. Errors name path once.
 func DecodeFile(path string) (image.Image, error) {
-	f, err := os.Open(path)
+	f, st, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("imageprep: %w", err)
 	}
 	defer f.Close()
+	if st.Size() > MaxFileBytes {
+		return nil, fmt.Errorf("%s: imageprep: %w: file of %d bytes is larger than MaxFileBytes (%d)",
+			path, ErrTooLarge, st.Size(), MaxFileBytes)
+	}
 	img, _, err := Decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -51,7 +51,7 @@ func ReadFile(path string) (*Array, error) {
 	return a, nil
 }
 
-// Parse decodes the bytes of a .npy file.
+// Parse decodes the bytes of a .npy file. A uint8 array's U8 shares data's memory.
 func Parse(data []byte) (*Array, error) {
 	if len(data) < 10 || !bytes.Equal(data[:6], []byte("\x93NUMPY")) {
 		return nil, fmt.Errorf("npy: not a .npy file (bad magic)")
@@ -96,9 +96,17 @@ func Parse(data []byte) (*Array, error) {
 		}
 		a.Shape = append(a.Shape, d)
 	}
-	n := a.Len()
+	// The element count is checked against the data before anything is allocated: a header can
+	// claim any shape, and a product that overflows int would wrap to a small number.
+	n := 1
+	for _, d := range a.Shape {
+		if d != 0 && n > math.MaxInt/d {
+			return nil, fmt.Errorf("npy: shape %v holds more elements than an int counts", a.Shape)
+		}
+		n *= d
+	}
 	need := func(size int) error {
-		if len(body) < n*size {
+		if n > len(body)/size {
 			return fmt.Errorf("npy: data truncated: %d bytes for %d elements of %d bytes", len(body), n, size)
 		}
 		return nil
@@ -146,7 +154,7 @@ func Parse(data []byte) (*Array, error) {
 		if err := need(1); err != nil {
 			return nil, err
 		}
-		a.U8 = append([]uint8(nil), body[:n]...)
+		a.U8 = body[:n:n] // shares data: no second copy of a large image
 		a.DType = "|u1"
 	default:
 		return nil, fmt.Errorf("npy: unsupported dtype %q", a.DType)

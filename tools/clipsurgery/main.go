@@ -19,9 +19,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
+
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/imageprep"
 )
 
 // gcPercent is the command's garbage-collection target when GOGC is unset. The model's weights
@@ -34,8 +35,13 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := cancelOnSignal()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if sig, ok := interruptedBy(ctx); ok {
+		temps.abort()
+		fmt.Fprintf(os.Stderr, "clipsurgery: interrupted (%v)\n", sig)
+		os.Exit(exitStatus(sig))
+	}
 	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -58,22 +64,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	images, err := listImages(cfg.image)
+	images, skipped, err := listImages(cfg.image)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
-		return fmt.Errorf("output folder: %w", err)
+	for _, s := range skipped {
+		fmt.Fprintf(stderr, "clipsurgery: skipping %v\n", s)
+	}
+	bases, outputs, err := preflight(cfg, images)
+	if err != nil {
+		return err
+	}
+	removeStaleTemps(cfg.out, outputs)
+	// A single image is decoded before the model loads: a bad one fails in milliseconds.
+	var first *imageprep.Pixels
+	if len(images) == 1 {
+		if first, err = readImage(images[0]); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	ex, err := loadExplainer(ctx, cfg, stderr)
 	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	pred, err := loadSAM(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	bases := outputBases(images)
 	bar := newProgress(stderr, len(images))
 	var failed []string
 	for i, path := range images {
@@ -81,7 +104,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		bar.update(i, path)
-		err := processImage(ex, pred, cfg, path, bases[i], stdout)
+		err := processImage(ctx, ex, pred, cfg, path, first, bases[i], stdout)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil && len(images) == 1 {
 			return err
 		}
