@@ -38,9 +38,7 @@ func main() {
 	ctx, stop := cancelOnSignal()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	if sig, ok := interruptedBy(ctx); ok {
-		temps.abort()
-		fmt.Fprintf(os.Stderr, "clipsurgery: interrupted (%v)\n", sig)
-		os.Exit(exitStatus(sig))
+		exitInterrupted(sig)
 	}
 	stop()
 	if errors.Is(err, flag.ErrHelp) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -18,7 +19,18 @@ const gracePeriod = 500 * time.Millisecond
 // signalCause is the context cause of a run stopped by a signal.
 type signalCause struct{ sig os.Signal }
 
-func (s signalCause) Error() string { return "interrupted by " + s.sig.String() }
+func (s signalCause) Error() string { return "interrupted by " + signalName(s.sig) }
+
+// signalName is SIGINT or SIGTERM rather than Go's "interrupt" and "terminated".
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
 
 // cancelOnSignal returns a context cancelled by SIGINT or SIGTERM. After gracePeriod (or at a
 // second signal) the command removes its temporary files and exits with interruptedBy's status
@@ -42,15 +54,25 @@ func cancelOnSignal() (context.Context, func()) {
 		case <-done:
 			return
 		}
-		temps.abort()
-		os.Stderr.WriteString("clipsurgery: interrupted (" + sig.String() + ")\n")
-		os.Exit(exitStatus(sig))
+		exitInterrupted(sig)
 	}()
 	return ctx, func() {
 		signal.Stop(sigs)
 		close(done)
 		cancel(nil)
 	}
+}
+
+var exitOnce sync.Once
+
+// exitInterrupted removes the temporary files and ends the command with sig's status; called by
+// main when run returned and by the grace timer when it did not, whichever comes first.
+func exitInterrupted(sig os.Signal) {
+	exitOnce.Do(func() {
+		temps.abort()
+		os.Stderr.WriteString("\nclipsurgery: interrupted (" + signalName(sig) + ")\n")
+		os.Exit(exitStatus(sig))
+	})
 }
 
 // interruptedBy reports the signal that cancelled ctx, if any.

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clipsurgery/clipsurgery/internal/goldens"
+)
+
+// mainArgsEnv makes the test binary run the command's main with these arguments (separated by \x1f):
+// the signal test needs a real process.
+const mainArgsEnv = "CLIPSURGERY_TEST_MAIN_ARGS"
+
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv(mainArgsEnv); ok {
+		os.Args = append([]string{"clipsurgery"}, strings.Split(args, "\x1f")...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// SIGINT and SIGTERM stop the command at any stage (sent at several moments of a run over a
+// folder: while loading, during the prompt ensemble, in the image loop) with status 130 / 143, a
+// message, no temporary files left and only complete outputs. The time from the signal to the
+// exit is logged (docs: within a second); the test only guards against a hang.
+func TestCLISignals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the command several times in a subprocess")
+	}
+	in := t.TempDir()
+	demo, err := os.ReadFile(goldens.Path(t, "images", "demo.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		os.WriteFile(filepath.Join(in, "d"+string(rune('a'+i/26))+string(rune('a'+i%26))+".jpg"), demo, 0o644)
+	}
+	for _, c := range []struct {
+		sig   syscall.Signal
+		after time.Duration
+	}{
+		{syscall.SIGINT, 20 * time.Millisecond},
+		{syscall.SIGTERM, 300 * time.Millisecond},
+		{syscall.SIGINT, 800 * time.Millisecond},
+		{syscall.SIGTERM, 2 * time.Second},
+	} {
+		t.Run(c.sig.String()+"@"+c.after.String(), func(t *testing.T) {
+			out := t.TempDir()
+			args := []string{"-image", in, "-text", "dog", "-size", "512", "-npy", "-weights", tinyWeights(t), "-out", out}
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), mainArgsEnv+"="+strings.Join(args, "\x1f"))
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(c.after)
+			sent := time.Now()
+			cmd.Process.Signal(c.sig)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err = <-done:
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("the command did not stop")
+			}
+			t.Logf("stopped %v after the signal", time.Since(sent).Round(time.Millisecond))
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(c.sig) {
+				t.Fatalf("exit %v, want status %d; stderr %q", err, 128+int(c.sig), stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "interrupted") {
+				t.Errorf("stderr %q", stderr.String())
+			}
+			entries, _ := os.ReadDir(out)
+			for _, e := range entries {
+				p := filepath.Join(out, e.Name())
+				switch {
+				case strings.HasPrefix(e.Name(), "."):
+					t.Errorf("temporary file left: %s", e.Name())
+				case strings.HasSuffix(e.Name(), ".png"):
+					readPNG(t, p) // fails the test on a partial file
+				case strings.HasSuffix(e.Name(), ".npy"):
+					readNpy(t, p)
+				}
+			}
+			t.Logf("%d complete outputs", len(entries))
+		})
+	}
+}
