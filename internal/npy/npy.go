@@ -162,25 +162,21 @@ func Parse(data []byte) (*Array, error) {
 	return a, nil
 }
 
-// WriteFloat32 writes a float32 array of the given shape as .npy (format 1.0).
+// WriteFloat32 writes a float32 array of the given shape as .npy (format 1.0). The data is
+// converted in small chunks: a 100-megapixel map is not copied whole.
 func WriteFloat32(w io.Writer, shape []int, data []float32) error {
-	body := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(body[4*i:], math.Float32bits(v))
-	}
-	return write(w, "<f4", shape, len(data), body)
+	return write(w, "<f4", shape, len(data), func(b []byte, i int) { binary.LittleEndian.PutUint32(b, math.Float32bits(data[i])) })
 }
 
 // WriteInt32 writes an int32 array of the given shape as .npy (format 1.0).
 func WriteInt32(w io.Writer, shape []int, data []int32) error {
-	body := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(body[4*i:], uint32(v))
-	}
-	return write(w, "<i4", shape, len(data), body)
+	return write(w, "<i4", shape, len(data), func(b []byte, i int) { binary.LittleEndian.PutUint32(b, uint32(data[i])) })
 }
 
-func write(w io.Writer, descr string, shape []int, n int, body []byte) error {
+// chunkElems is how many 4-byte elements write converts at a time.
+const chunkElems = 16 << 10
+
+func write(w io.Writer, descr string, shape []int, n int, put func(b []byte, i int)) error {
 	count := 1
 	dims := make([]string, len(shape))
 	for i, d := range shape {
@@ -204,6 +200,15 @@ func write(w io.Writer, descr string, shape []int, n int, body []byte) error {
 	if _, err := w.Write(pre.Bytes()); err != nil {
 		return err
 	}
-	_, err := w.Write(body)
-	return err
+	chunk := make([]byte, 4*min(n, chunkElems))
+	for at := 0; at < n; at += chunkElems {
+		k := min(chunkElems, n-at)
+		for i := range k {
+			put(chunk[4*i:], at+i)
+		}
+		if _, err := w.Write(chunk[:4*k]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

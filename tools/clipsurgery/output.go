@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,11 +73,14 @@ func processImage(ctx context.Context, ex *surgery.Explainer, pred *sam.Predicto
 		}
 		fmt.Fprintln(stdout, stem+".png")
 		if c.writeNpy {
-			var buf bytes.Buffer
-			if err := npy.WriteFloat32(&buf, []int{res.Height, res.Width}, t.Map); err != nil {
-				return err
-			}
-			if err := writeAtomic(stem+".npy", buf.Bytes()); err != nil {
+			err := writeAtomicFunc(stem+".npy", func(w io.Writer) error {
+				bw := bufio.NewWriter(w)
+				if err := npy.WriteFloat32(bw, []int{res.Height, res.Width}, t.Map); err != nil {
+					return err
+				}
+				return bw.Flush()
+			})
+			if err != nil {
 				return err
 			}
 			fmt.Fprintln(stdout, stem+".npy")
