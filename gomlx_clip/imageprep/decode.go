@@ -34,6 +34,8 @@ var (
 	ErrUnknownFormat = errors.New("unknown image format (supported: JPEG, PNG, GIF, BMP, WebP, TIFF)")
 	ErrTooLarge      = errors.New("image too large")
 	ErrCorrupt       = errors.New("corrupt or truncated image")
+	// ErrNotRegular: DecodeFile reads only regular files (not FIFOs, devices, folders).
+	ErrNotRegular = safefile.ErrNotRegular
 )
 
 // Decode reads one image (JPEG, PNG, GIF first frame, BMP, WebP, TIFF) and returns it with the
