@@ -1,6 +1,7 @@
 package surgery
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -143,7 +144,13 @@ func (e *Explainer) Explain(img image.Image, targets []string, opt Options) (*Re
 // ExplainPixels is Explain for an image already in a Pillow mode, e.g. the bytes numpy holds for
 // np.array(Image.open(file)) (imageprep.PixelsFromArray): the way to start from the reference's own
 // JPEG decoding (golden README, Q8).
-func (e *Explainer) ExplainPixels(p *imageprep.Pixels, targets []string, opt Options) (res *Result, err error) {
+func (e *Explainer) ExplainPixels(p *imageprep.Pixels, targets []string, opt Options) (*Result, error) {
+	return e.ExplainPixelsContext(context.Background(), p, targets, opt)
+}
+
+// ExplainPixelsContext is ExplainPixels returning ctx's error once ctx is done: it is checked
+// between the steps (preprocessing, image encoder, each batch of the prompt ensemble, maps).
+func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixels, targets []string, opt Options) (res *Result, err error) {
 	defer func() { // graph building and execution panic; no panic leaves the API
 		if r := recover(); r != nil {
 			res, err = nil, fmt.Errorf("surgery: Explain: internal error: %v", r)
@@ -156,13 +163,22 @@ func (e *Explainer) ExplainPixels(p *imageprep.Pixels, targets []string, opt Opt
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	feats, err := e.encodeImage(p, plan)
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Classes: plan.classes}
-	res.Similarity, res.Redundant, err = e.similarity(feats, plan)
+	res.Similarity, res.Redundant, err = e.similarity(ctx, feats, plan)
 	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	res.Targets, err = explainTargets(res.Similarity, plan, p.RGB().Pix, p.H, p.W)
@@ -192,8 +208,8 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 
 // similarity compares the image tokens with the classes: feature surgery (with the "" features as
 // redundant ones in single-text mode or for a single class) or, for MethodRaw, img @ textᵀ.
-func (e *Explainer) similarity(img Matrix, plan *plan) (sim Matrix, redundant bool, err error) {
-	text, err := e.TextFeatures(plan.classes, plan.templates)
+func (e *Explainer) similarity(ctx context.Context, img Matrix, plan *plan) (sim Matrix, redundant bool, err error) {
+	text, err := e.TextFeaturesContext(ctx, plan.classes, plan.templates)
 	if err != nil {
 		return Matrix{}, false, err
 	}
@@ -202,7 +218,7 @@ func (e *Explainer) similarity(img Matrix, plan *plan) (sim Matrix, redundant bo
 	}
 	var r *Matrix
 	if plan.single || text.Rows == 1 {
-		rm, err := e.TextFeatures([]string{""}, plan.templates)
+		rm, err := e.TextFeaturesContext(ctx, []string{""}, plan.templates)
 		if err != nil {
 			return Matrix{}, false, err
 		}

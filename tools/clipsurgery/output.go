@@ -51,7 +51,7 @@ func processImage(ctx context.Context, ex *surgery.Explainer, pred *sam.Predicto
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	res, err := ex.ExplainPixels(pix, c.targets, c.options())
+	res, err := ex.ExplainPixelsContext(ctx, pix, c.targets, c.options())
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
