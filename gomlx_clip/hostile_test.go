@@ -42,3 +42,25 @@ func TestInferConfigHugeBlockIndex(t *testing.T) {
 		})
 	}
 }
+
+// The input side bound is an option (ImageOptions.MaxSide, default DefaultMaxImageSide), checked
+// before anything is computed from the sides.
+func TestEncodeImageMaxSide(t *testing.T) {
+	_, m := tiny(t)
+	for _, c := range []struct {
+		name    string
+		side    int
+		opt     clip.ImageOptions
+		wantMax string
+	}{
+		{"default", 2048, clip.ImageOptions{}, "1024"},
+		{"lowered", 48, clip.ImageOptions{MaxSide: 32}, "largest side 32"},
+		{"lowered, surgery", 48, clip.ImageOptions{Surgery: true, MaxSide: 32}, "largest side 32"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pix := make([]float32, 3*c.side*c.side)
+			_, err := m.EncodeImage(pix, 1, c.side, c.side, c.opt)
+			wantErr(t, err, c.wantMax)
+		})
+	}
+}

@@ -25,6 +25,7 @@ type ImageOptions struct {
 	Surgery   bool             // architecture surgery: dual path in the last Depth blocks
 	Depth     int              // number of dual-path blocks (ViT; clamped to the layer count)
 	Attention SurgeryAttention // new-path attention; "" means v-v
+	MaxSide   int              // largest input side EncodeImage accepts (0 = DefaultMaxImageSide)
 }
 
 // SurgeryOptions are the reference's architecture-surgery settings.
@@ -33,6 +34,7 @@ func SurgeryOptions() ImageOptions {
 }
 
 func (o ImageOptions) normalized() ImageOptions {
+	o.MaxSide = 0 // a bound on the input, not part of the graph
 	if !o.Surgery {
 		return ImageOptions{}
 	}

@@ -206,10 +206,8 @@ func TestBadImagesFiles(t *testing.T) {
 	if _, err := imageprep.DecodeFile(p); !errors.Is(err, imageprep.ErrCorrupt) || !strings.Contains(err.Error(), "cut.png") {
 		t.Errorf("truncated file: %v", err)
 	}
-	old := imageprep.MaxFileBytes
-	imageprep.MaxFileBytes = int64(len(good)) - 1
-	defer func() { imageprep.MaxFileBytes = old }()
-	if _, _, err := imageprep.Decode(bytes.NewReader(good)); !errors.Is(err, imageprep.ErrTooLarge) || !strings.Contains(err.Error(), "MaxFileBytes") {
+	small := imageprep.Limits{MaxFileBytes: int64(len(good)) - 1}
+	if _, _, err := small.Decode(bytes.NewReader(good)); !errors.Is(err, imageprep.ErrTooLarge) || !strings.Contains(err.Error(), "MaxFileBytes") {
 		t.Errorf("file over MaxFileBytes: %v", err)
 	}
 }

@@ -24,7 +24,7 @@ func TestDecodeFileBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Write(smallPNG(t))
-	if err := f.Truncate(imageprep.MaxFileBytes + 1); err != nil {
+	if err := f.Truncate(imageprep.DefaultMaxFileBytes + 1); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -81,5 +81,25 @@ func TestPixelsFromArrayBounded(t *testing.T) {
 				t.Fatalf("err %v, want ErrTooLarge", err)
 			}
 		})
+	}
+}
+
+// Limits values bound DecodeFile like the defaults do, from the file's size.
+func TestLimitsDecodeFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "small.png")
+	data := smallPNG(t)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (imageprep.Limits{MaxFileBytes: int64(len(data))}).DecodeFile(p); err != nil {
+		t.Fatalf("at the limit: %v", err)
+	}
+	_, err := imageprep.Limits{MaxFileBytes: int64(len(data)) - 1}.DecodeFile(p)
+	if !errors.Is(err, imageprep.ErrTooLarge) || !strings.Contains(err.Error(), "MaxFileBytes") {
+		t.Fatalf("over the limit: %v", err)
+	}
+	_, err = imageprep.Limits{MaxPixels: 1}.DecodeFile(p)
+	if !errors.Is(err, imageprep.ErrTooLarge) || !strings.Contains(err.Error(), "MaxPixels") {
+		t.Fatalf("over MaxPixels: %v", err)
 	}
 }

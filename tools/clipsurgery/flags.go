@@ -109,8 +109,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if c.size < 0 || (set["size"] && c.size == 0) {
 		return nil, fmt.Errorf("-size %d: must be a positive multiple of the patch size", c.size)
 	}
-	if c.size > clip.MaxImageSide {
-		return nil, fmt.Errorf("-size %d: above the largest input side %d", c.size, clip.MaxImageSide)
+	if c.size > clip.DefaultMaxImageSide {
+		return nil, fmt.Errorf("-size %d: above the largest input side %d", c.size, clip.DefaultMaxImageSide)
 	}
 	if set["labels"] {
 		if c.single {

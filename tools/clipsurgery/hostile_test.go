@@ -75,7 +75,7 @@ func TestCLIHostileInput(t *testing.T) {
 	npyHuge := write("huge.npy", npyU8("20000, 20000", nil))
 	sparse := filepath.Join(dir, "sparse.npy")
 	os.WriteFile(sparse, npyU8("10, 10", nil), 0o644)
-	os.Truncate(sparse, imageprep.MaxFileBytes+1)
+	os.Truncate(sparse, imageprep.DefaultMaxFileBytes+1)
 	badPNG := write("broken.png", []byte("\x89PNG\r\n\x1a\nnope"))
 	outFile := write("out-is-a-file", []byte("x"))
 	collide := t.TempDir()

@@ -56,7 +56,7 @@ func listImages(path string) (images []string, skipped []error, err error) {
 func readImage(path string) (*imageprep.Pixels, error) {
 	if strings.EqualFold(filepath.Ext(path), ".npy") {
 		// Bounded like an image file: at most MaxFileBytes, and PixelsFromArray applies MaxPixels.
-		data, err := safefile.ReadFile(path, imageprep.MaxFileBytes)
+		data, err := safefile.ReadFile(path, imageprep.DefaultMaxFileBytes)
 		if err != nil {
 			return nil, err
 		}
