@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -30,7 +31,11 @@ func preflight(c *config, images []string) (bases []string, outputs map[string]s
 	}
 	probe, err := os.CreateTemp(c.out, ".clipsurgery-probe*")
 	if err != nil {
-		return nil, nil, fmt.Errorf("output folder %s is not writable: %w", c.out, errors.Unwrap(err))
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is the probe's random name: name the folder instead
+		}
+		return nil, nil, fmt.Errorf("output folder %s is not writable: %w", c.out, err)
 	}
 	probe.Close()
 	os.Remove(probe.Name())
