@@ -104,7 +104,9 @@ func InferConfig(t map[string]*weights.Tensor) (Config, error) {
 	}
 	c.VocabSize = tok[0]
 	c.TextHeads = c.TextWidth / HeadDim
-	c.TextLayers = countBlocks(t, false)
+	if c.TextLayers, err = countBlocks(t, false); err != nil {
+		return c, err
+	}
 
 	if _, vit := t["visual.proj"]; vit {
 		c.Vision = ViT
@@ -116,7 +118,9 @@ func InferConfig(t map[string]*weights.Tensor) (Config, error) {
 		if conv[1] != 3 || conv[2] != conv[3] {
 			return c, fmt.Errorf("clip: visual.conv1.weight has shape %v, expected [width, 3, patch, patch]", conv)
 		}
-		c.VisionLayers = countBlocks(t, true)
+		if c.VisionLayers, err = countBlocks(t, true); err != nil {
+			return c, err
+		}
 		vpos, err := shape("visual.positional_embedding", 2)
 		if err != nil {
 			return c, err
@@ -129,7 +133,9 @@ func InferConfig(t map[string]*weights.Tensor) (Config, error) {
 	} else {
 		c.Vision = ResNet
 		for stage := 1; stage <= 4; stage++ {
-			c.ResNetLayers[stage-1] = countBottlenecks(t, stage)
+			if c.ResNetLayers[stage-1], err = countBottlenecks(t, stage); err != nil {
+				return c, err
+			}
 			if c.ResNetLayers[stage-1] == 0 {
 				return c, fmt.Errorf("clip: no visual.proj (ViT) and no visual.layer%d.* (ResNet): not a CLIP image tower", stage)
 			}
@@ -163,30 +169,42 @@ func squareSide(n int, name string) (int, error) {
 	return s, nil
 }
 
-func countBlocks(t map[string]*weights.Tensor, visual bool) int {
+// MaxBlocks bounds the block indices config inference accepts (resblocks.N, layerS.N): the
+// largest released CLIP towers have 48 transformer blocks (ViT-bigG/14) and 36 bottlenecks in
+// one ResNet stage (RN50x64). A name claiming block 999999999 is refused here, before anything
+// is sized by it.
+const MaxBlocks = 256
+
+func countBlocks(t map[string]*weights.Tensor, visual bool) (int, error) {
 	seen := map[int]bool{}
 	for name := range t {
 		m := blockIndexRe.FindStringSubmatch(name)
 		if m == nil || (m[1] != "") != visual {
 			continue
 		}
-		i, _ := strconv.Atoi(m[2])
+		i, err := strconv.Atoi(m[2])
+		if err != nil || i >= MaxBlocks {
+			return 0, fmt.Errorf("clip: tensor %.200q: block index %.20s is above the limit of %d blocks", name, m[2], MaxBlocks)
+		}
 		seen[i] = true
 	}
-	return contiguous(seen)
+	return contiguous(seen), nil
 }
 
 var bottleneckRe = regexp.MustCompile(`^visual\.layer(\d)\.(\d+)\.`)
 
-func countBottlenecks(t map[string]*weights.Tensor, stage int) int {
+func countBottlenecks(t map[string]*weights.Tensor, stage int) (int, error) {
 	seen := map[int]bool{}
 	for name := range t {
 		if m := bottleneckRe.FindStringSubmatch(name); m != nil && m[1] == strconv.Itoa(stage) {
-			i, _ := strconv.Atoi(m[2])
+			i, err := strconv.Atoi(m[2])
+			if err != nil || i >= MaxBlocks {
+				return 0, fmt.Errorf("clip: tensor %.200q: block index %.20s is above the limit of %d blocks", name, m[2], MaxBlocks)
+			}
 			seen[i] = true
 		}
 	}
-	return contiguous(seen)
+	return contiguous(seen), nil
 }
 
 // contiguous returns how many indices 0..max there are room for: with a gap this is max+1, so the

@@ -116,10 +116,10 @@ func (m *Model) run(key programKey, maxShapes int, graph func(p Params, in []*No
 	return modelkit.ToFeatures(out[0])
 }
 
-// MaxImageSide bounds the input side of EncodeImage. ViT attention memory grows with the fourth
-// power of the side: at 1024 px ViT-B/16 already holds 4096x4096 scores per head. Raise it
-// deliberately for larger inputs.
-var MaxImageSide = 1024
+// DefaultMaxImageSide bounds the input side of EncodeImage unless ImageOptions.MaxSide says
+// otherwise. ViT attention memory grows with the fourth power of the side: at 1024 px ViT-B/16
+// already holds 4096x4096 scores per head. Raise it deliberately for larger inputs.
+const DefaultMaxImageSide = 1024
 
 // EncodeImage encodes normalized images [B, 3, H, W] (CHW per image, as imageprep.Normalize
 // gives) into all tokens [B, 1+gh*gw, EmbedDim]. H and W must be multiples of the patch size
@@ -135,13 +135,17 @@ func (m *Model) EncodeImage(pixels []float32, batch, h, w int, opt ImageOptions)
 		return nil, err
 	}
 	s := m.Config.Stride()
+	maxSide := opt.MaxSide
+	if maxSide <= 0 {
+		maxSide = DefaultMaxImageSide
+	}
 	switch {
 	case batch <= 0 || h <= 0 || w <= 0:
 		return nil, fmt.Errorf("clip: image batch %d of %dx%d is empty", batch, h, w)
-	case h > MaxImageSide || w > MaxImageSide || batch > len(pixels):
+	case h > maxSide || w > maxSide || batch > len(pixels):
 		// Checked before any product of the sides, which could overflow int; attention memory grows
 		// with the fourth power of the side, so an absurd side must not reach the graph.
-		return nil, fmt.Errorf("clip: image batch %d of %dx%d exceeds MaxImageSide %d or the %d pixel values given", batch, h, w, MaxImageSide, len(pixels))
+		return nil, fmt.Errorf("clip: image batch %d of %dx%d exceeds the largest side %d (ImageOptions.MaxSide) or the %d pixel values given", batch, h, w, maxSide, len(pixels))
 	case h%s != 0 || w%s != 0:
 		return nil, fmt.Errorf("clip: image side %dx%d is not a multiple of the %s's patch size %d", h, w, m.Config.Vision, s)
 	case len(pixels) != batch*3*h*w:

@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"strings"
@@ -99,7 +100,7 @@ func TestTextErrors(t *testing.T) {
 func TestSharedPrefixParity(t *testing.T) {
 	m := loadGoldenModel(t, "vit16")
 	demoClasses := goldenDemoClasses(t)
-	raw, err := m.encodeTemplated(demoClasses, DefaultTemplates())
+	raw, err := m.encodeTemplated(context.Background(), demoClasses, DefaultTemplates())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestSharedPrefixEqualsPlain(t *testing.T) {
 		{"custom", []string{"nt", "dog", "potted plant", "", "x-ray"}, []string{"a photo of a{}.", "{} in the scene.", "itap of {}", "the {}s are here, {}!"}},
 		{"many classes", many, []string{"a photo of the {}.", "there is a {} in the scene."}},
 	} {
-		shared, err := m.encodeTemplated(c.classes, c.templates)
+		shared, err := m.encodeTemplated(context.Background(), c.classes, c.templates)
 		if err != nil {
 			t.Fatal(err)
 		}

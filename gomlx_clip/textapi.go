@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sort"
@@ -82,6 +83,12 @@ func argmax(r []int32) int {
 // class, the prompts template.format(class) are encoded, each L2-normalized, averaged, and the
 // mean L2-normalized again. nil templates means DefaultTemplates(). Result [len(classes), EmbedDim].
 func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Features, error) {
+	return m.EncodeTextWithPromptEnsembleContext(context.Background(), classes, templates)
+}
+
+// EncodeTextWithPromptEnsembleContext is EncodeTextWithPromptEnsemble stopping with ctx's error
+// between its encoder calls (batches of packed prompts) once ctx is done.
+func (m *Model) EncodeTextWithPromptEnsembleContext(ctx context.Context, classes, templates []string) (*Features, error) {
 	if len(classes) == 0 {
 		return nil, fmt.Errorf("clip: prompt ensemble of an empty class list")
 	}
@@ -96,7 +103,7 @@ func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Feat
 			return nil, fmt.Errorf("clip: template %q has no {} for the class name", t)
 		}
 	}
-	raw, err := m.encodeTemplated(classes, templates)
+	raw, err := m.encodeTemplated(ctx, classes, templates)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +114,7 @@ func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Feat
 // [K*T, E], class-major. The prompts of one template share its words before "{}", so each
 // template is a PromptGroup whose prefix is the ids of those words (EncodePromptGroups checks
 // every prompt against it).
-func (m *Model) encodeTemplated(classes, templates []string) (*Features, error) {
+func (m *Model) encodeTemplated(ctx context.Context, classes, templates []string) (*Features, error) {
 	tok, err := tokenizer.Default()
 	if err != nil {
 		return nil, err
@@ -129,7 +136,7 @@ func (m *Model) encodeTemplated(classes, templates []string) (*Features, error) 
 		}
 		groups[j] = PromptGroup{Prefix: head[0][:argmax(head[0])], Rows: rows} // SOT + words, no EOT
 	}
-	f, err := m.EncodePromptGroups(groups) // template-major
+	f, err := m.encodePromptGroups(ctx, groups) // template-major
 	if err != nil {
 		return nil, err
 	}

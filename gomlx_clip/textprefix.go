@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"context"
 	"fmt"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -85,6 +86,11 @@ func (m *Model) EncodePromptsSharedPrefix(prefix []int32, rows [][]int32) (*Feat
 // group's prefix (BPE may merge a template's last word with the class name), or whose first
 // EOT lies inside the prefix, goes through EncodeTokenRows instead.
 func (m *Model) EncodePromptGroups(groups []PromptGroup) (*Features, error) {
+	return m.encodePromptGroups(context.Background(), groups)
+}
+
+// encodePromptGroups is EncodePromptGroups, checking ctx before each encoder call.
+func (m *Model) encodePromptGroups(ctx context.Context, groups []PromptGroup) (*Features, error) {
 	e, n := m.Config.EmbedDim, 0
 	var plainRows [][]int32
 	var plainAt []int
@@ -112,6 +118,9 @@ func (m *Model) EncodePromptGroups(groups []PromptGroup) (*Features, error) {
 	}
 	out := make([]float32, n*e)
 	if len(plainRows) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		f, err := m.EncodeTokenRows(plainRows)
 		if err != nil {
 			return nil, err
@@ -119,6 +128,9 @@ func (m *Model) EncodePromptGroups(groups []PromptGroup) (*Features, error) {
 		scatterRows(out, f.Data, plainAt, e)
 	}
 	for _, call := range pk.flush() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		f, err := m.runPacked(call)
 		if err != nil {
 			return nil, err

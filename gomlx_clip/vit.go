@@ -32,6 +32,7 @@ type ImageOptions struct {
 	// NeighbourhoodStd is NACLIP's σ of its Gaussian prior, in grid cells (MethodNACLIP only;
 	// 0 = DefaultNeighbourhoodStd).
 	NeighbourhoodStd float64
+	MaxSide          int // largest input side EncodeImage accepts (0 = DefaultMaxImageSide)
 }
 
 // SurgeryOptions are the reference's architecture-surgery settings.
@@ -42,6 +43,7 @@ func SurgeryOptions() ImageOptions {
 // normalized fills the defaults and clears the fields the method ignores, so that equal
 // encoders have equal options (the executable cache's key).
 func (o ImageOptions) normalized() ImageOptions {
+	o.MaxSide = 0 // a bound on the input, not part of the graph
 	if o.Method == MethodDefault {
 		o.Method = MethodSurgery
 	}

@@ -32,6 +32,11 @@ const (
 // DefaultThreshold is demo.py's t for similarity_map_to_points.
 const DefaultThreshold = 0.8
 
+// DefaultMaxLabels bounds the label set (Options.MaxLabels): each label costs a prompt ensemble of
+// 85 prompts through the text encoder, so 100 000 labels would be minutes of work and gigabytes
+// of features. 4096 covers ImageNet-1k (1000) and LVIS (1203) with room to spare.
+const DefaultMaxLabels = 4096
+
 // Options are the inputs of one Explain call besides the image and the targets. The zero value is
 // demo.py's CLIP Surgery section at the model's native size with the 59 demo classes.
 type Options struct {
@@ -60,6 +65,9 @@ type Options struct {
 	// Stride is the sliding windows' step in pixels, 1..Size (0 = Size/2, half a window). Only
 	// with Slide.
 	Stride int
+	// MaxLabels bounds the number of labels (or of distinct target texts in single-text mode)
+	// encoded (0 = DefaultMaxLabels).
+	MaxLabels int
 }
 
 // Target is the explanation of one requested text.
@@ -157,7 +165,9 @@ func (e *Explainer) ExplainPixels(p *imageprep.Pixels, targets []string, opt Opt
 	return e.ExplainPixelsContext(context.Background(), p, targets, opt)
 }
 
-// ExplainPixelsContext is ExplainPixels that stops between sliding windows when ctx is done.
+// ExplainPixelsContext is ExplainPixels returning ctx's error once ctx is done: it is checked
+// between the steps (preprocessing, image encoder, each batch of the prompt ensemble, maps) and
+// between sliding windows.
 func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixels, targets []string, opt Options) (res *Result, err error) {
 	defer func() { // graph building and execution panic; no panic leaves the API
 		if r := recover(); r != nil {
@@ -169,6 +179,9 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 	}
 	plan, err := e.plan(targets, opt)
 	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if plan.slide {
@@ -183,10 +196,16 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
 		Classes: plan.classes}
-	res.Similarity, res.Redundant, err = e.similarity(feats, plan)
+	res.Similarity, res.Redundant, err = e.similarity(ctx, feats, plan)
 	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	res.Targets, err = explainTargets(res.Similarity, plan, p.RGB().Pix, p.H, p.W)
@@ -211,8 +230,8 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 
 // similarity compares the image tokens with the classes: feature surgery (with the "" features as
 // redundant ones in single-text mode or for a single class) or, without feature surgery, img @ textᵀ.
-func (e *Explainer) similarity(img Matrix, plan *plan) (sim Matrix, redundant bool, err error) {
-	text, err := e.TextFeatures(plan.classes, plan.templates)
+func (e *Explainer) similarity(ctx context.Context, img Matrix, plan *plan) (sim Matrix, redundant bool, err error) {
+	text, err := e.TextFeaturesContext(ctx, plan.classes, plan.templates)
 	if err != nil {
 		return Matrix{}, false, err
 	}
@@ -221,7 +240,7 @@ func (e *Explainer) similarity(img Matrix, plan *plan) (sim Matrix, redundant bo
 	}
 	var r *Matrix
 	if plan.single || text.Rows == 1 {
-		rm, err := e.TextFeatures([]string{""}, plan.templates)
+		rm, err := e.TextFeaturesContext(ctx, []string{""}, plan.templates)
 		if err != nil {
 			return Matrix{}, false, err
 		}

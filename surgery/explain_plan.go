@@ -54,9 +54,9 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 		return nil, fmt.Errorf("surgery: input size %d: must be a multiple of the model's patch size %d, at least %d",
 			opt.Size, s, 2*s)
 	}
-	if p.size > clip.MaxImageSide {
-		return nil, fmt.Errorf("surgery: input size %d exceeds clip.MaxImageSide %d; for a large image use sliding windows "+
-			"(Options.Slide, -slide) of the model's size instead", p.size, clip.MaxImageSide)
+	if p.size > clip.DefaultMaxImageSide {
+		return nil, fmt.Errorf("surgery: input size %d exceeds the largest input side %d (clip.DefaultMaxImageSide); for a large image use sliding windows "+
+			"(Options.Slide, -slide) of the model's size instead", p.size, clip.DefaultMaxImageSide)
 	}
 	if p.slide, p.stride = opt.Slide, opt.Stride; !p.slide && p.stride != 0 {
 		return nil, fmt.Errorf("surgery: stride %d given without sliding windows (Options.Slide, -slide)", opt.Stride)
@@ -87,22 +87,44 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 		return nil, fmt.Errorf("surgery: feature surgery %q: want %q, %q or empty (the method's own)",
 			string(opt.FeatureSurgery), FeatureSurgeryOn, FeatureSurgeryOff)
 	}
+	return p, p.checkTargets(targets, opt)
+}
+
+// CheckTargets runs the checks of Explain that need no model (targets against the label set, the
+// label limit, threshold and templates), so that a command can refuse bad input before it loads
+// a model. Explain runs them too.
+func CheckTargets(targets []string, opt Options) error {
+	p := &plan{single: opt.Single, threshold: opt.Threshold, templates: opt.Templates}
+	return p.checkTargets(targets, opt)
+}
+
+func (p *plan) checkTargets(targets []string, opt Options) error {
 	if p.threshold == 0 {
 		p.threshold = DefaultThreshold
 	}
 	if !(p.threshold > 0 && p.threshold <= 1) { // also rejects NaN
-		return nil, fmt.Errorf("surgery: point threshold %v: must be in (0, 1]", opt.Threshold)
+		return fmt.Errorf("surgery: point threshold %v: must be in (0, 1]", opt.Threshold)
 	}
 	if opt.Templates != nil && len(opt.Templates) == 0 {
-		return nil, errors.New("surgery: empty template list (nil means the 85 default templates)")
+		return errors.New("surgery: empty template list (nil means the 85 default templates)")
 	}
 	if len(targets) == 0 {
-		return nil, errors.New("surgery: no target text")
+		return errors.New("surgery: no target text")
 	}
+	limit := opt.MaxLabels
+	if limit <= 0 {
+		limit = DefaultMaxLabels
+	}
+	var err error
 	if p.single {
-		return p, p.singleTargets(targets)
+		err = p.singleTargets(targets)
+	} else {
+		err = p.labelTargets(targets, opt.Labels)
 	}
-	return p, p.labelTargets(targets, opt.Labels)
+	if err == nil && len(p.classes) > limit {
+		err = fmt.Errorf("surgery: %d labels to encode, above the limit of %d (Options.MaxLabels)", len(p.classes), limit)
+	}
+	return err
 }
 
 // labelTargets resolves targets against the label set: every part must be one of its labels.

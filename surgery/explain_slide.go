@@ -42,7 +42,7 @@ func (e *Explainer) slideAverage(ctx context.Context, p *imageprep.Pixels, plan 
 		if err != nil {
 			return nil, err
 		}
-		sim, redundant, err := e.similarity(feats, plan)
+		sim, redundant, err := e.similarity(ctx, feats, plan)
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +103,7 @@ func (e *Explainer) PixelSimilarity(ctx context.Context, p *imageprep.Pixels, op
 	if err != nil {
 		return nil, nil, err
 	}
-	sim, redundant, err := e.similarity(feats, plan)
+	sim, redundant, err := e.similarity(ctx, feats, plan)
 	if err != nil {
 		return nil, nil, err
 	}

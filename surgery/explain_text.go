@@ -1,6 +1,8 @@
 package surgery
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -17,27 +19,48 @@ type textEntry struct {
 // reference's encode_text_with_prompt_ensemble, cached per (texts, templates). nil templates means
 // the 85 default ones. The returned matrix is shared: do not modify it.
 func (e *Explainer) TextFeatures(texts, templates []string) (Matrix, error) {
+	return e.TextFeaturesContext(context.Background(), texts, templates)
+}
+
+// TextFeaturesContext is TextFeatures returning ctx's error once ctx is done, between the prompt
+// ensemble's encoder calls or while waiting for another caller's encoding of the same texts. A
+// cancelled encoding is not cached: the callers that waited for it and are not cancelled
+// themselves encode again.
+func (e *Explainer) TextFeaturesContext(ctx context.Context, texts, templates []string) (Matrix, error) {
 	key := cacheKey(texts, templates)
-	e.mu.Lock()
-	ent, ok := e.texts[key]
-	if !ok {
-		e.evictLocked()
-		ent = &textEntry{ready: make(chan struct{})}
-		e.texts[key] = ent
-	}
-	e.mu.Unlock()
-	if ok {
-		<-ent.ready
+	for {
+		e.mu.Lock()
+		ent, ok := e.texts[key]
+		if !ok {
+			e.evictLocked()
+			ent = &textEntry{ready: make(chan struct{})}
+			e.texts[key] = ent
+		}
+		e.mu.Unlock()
+		if ok {
+			select {
+			case <-ent.ready:
+			case <-ctx.Done():
+				return Matrix{}, ctx.Err()
+			}
+			if isCancel(ent.err) && ctx.Err() == nil {
+				continue // the encoder's caller was cancelled, not this one
+			}
+			return ent.feats, ent.err
+		}
+		ent.feats, ent.err = e.encodeTexts(ctx, texts, templates)
+		if ent.err != nil { // do not cache failures (a later call may succeed, e.g. after a fix)
+			e.mu.Lock()
+			delete(e.texts, key)
+			e.mu.Unlock()
+		}
+		close(ent.ready)
 		return ent.feats, ent.err
 	}
-	ent.feats, ent.err = e.encodeTexts(texts, templates)
-	if ent.err != nil { // do not cache failures (a later call may succeed, e.g. after a fix)
-		e.mu.Lock()
-		delete(e.texts, key)
-		e.mu.Unlock()
-	}
-	close(ent.ready)
-	return ent.feats, ent.err
+}
+
+func isCancel(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // maxTextSets bounds the cache: single-text calls with ever new texts must not grow it forever.
@@ -57,13 +80,13 @@ func (e *Explainer) evictLocked() {
 	}
 }
 
-func (e *Explainer) encodeTexts(texts, templates []string) (m Matrix, err error) {
+func (e *Explainer) encodeTexts(ctx context.Context, texts, templates []string) (m Matrix, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = Matrix{}, fmt.Errorf("surgery: encoding texts: internal error: %v", r)
 		}
 	}()
-	f, err := e.model.EncodeTextWithPromptEnsemble(texts, templates)
+	f, err := e.model.EncodeTextWithPromptEnsembleContext(ctx, texts, templates)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding texts: %w", err)
 	}

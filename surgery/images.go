@@ -13,13 +13,20 @@ import (
 type (
 	Pixels = imageprep.Pixels // decoded image: H×W×C bytes, C = 1 (gray), 3 (RGB) or 4 (RGBA)
 	RGB    = imageprep.RGB    // H×W×3 bytes, what SAM's SetImage and the overlays take
+	// ImageLimits bounds decoding (MaxPixels, MaxFileBytes): ImageLimits.DecodeFile for limits
+	// other than DefaultImageLimits.
+	ImageLimits = imageprep.Limits
 )
+
+// DefaultImageLimits are the limits DecodeFile and Decode apply.
+func DefaultImageLimits() ImageLimits { return imageprep.DefaultLimits() }
 
 var (
 	ErrEmpty         = imageprep.ErrEmpty
 	ErrUnknownFormat = imageprep.ErrUnknownFormat
 	ErrCorrupt       = imageprep.ErrCorrupt
 	ErrTooLarge      = imageprep.ErrTooLarge
+	ErrNotRegular    = imageprep.ErrNotRegular
 )
 
 // DecodeFile decodes an image file (JPEG, PNG, GIF, BMP, WebP, TIFF) within the decoder's limits.

@@ -178,7 +178,7 @@ func TestSlideBadOptions(t *testing.T) {
 		{Options{Stride: 16}, "without sliding"},
 		{Options{Slide: true, Stride: 300}, "stride 300"},
 		{Options{Slide: true, Stride: -1}, "stride -1"},
-		{Options{Size: clip.MaxImageSide + 16}, "-slide"},
+		{Options{Size: clip.DefaultMaxImageSide + 16}, "-slide"},
 		{Options{Method: "nope"}, "nope"},
 		{Options{FeatureSurgery: "maybe"}, "maybe"},
 	} {

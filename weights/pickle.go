@@ -65,10 +65,18 @@ func (d *pyDict) set(k, v any) error {
 	return nil
 }
 
-// Limits that keep a hostile pickle from exhausting memory; real checkpoints are far below them.
+// Limits that keep a hostile pickle from exhausting memory or time. They come from the tiny golden
+// TorchScript CLIP (vit16.openai.jit.pt: 149 tensors, 5 605 opcodes, stack depth 99, 9 nested
+// marks, 613 memo entries, i.e. about 38 opcodes and 4 memo entries per tensor) scaled to the
+// largest checkpoints we load, SAM ViT-H and CLIP ViT-L/14 (under 700 tensors: about 27 000
+// opcodes and 3 000 memo entries; a torch.save state dict batches SETITEMS by 1 000, so the stack
+// stays near 2 000), with a margin of 20× or more. Every opcode adds at most a few small values,
+// so the opcode budget also bounds the memory a pickle can build (about 100 MB).
 const (
-	maxPickleStack = 1 << 22
-	maxPickleMemo  = 1 << 22
+	maxPickleOps   = 1 << 20
+	maxPickleStack = 1 << 16
+	maxPickleMarks = 1 << 10 // nesting depth: 9 in real checkpoints
+	maxPickleMemo  = 1 << 16
 )
 
 type unpickler struct {
@@ -86,7 +94,10 @@ var errTruncated = errors.New("truncated pickle")
 // unpickle runs the pickle in data and returns the value STOP leaves on top of the stack.
 func unpickle(data []byte, persistentLoad func(any) (any, error)) (any, error) {
 	u := &unpickler{data: data, memo: map[uint32]any{}, persistentLoad: persistentLoad}
-	for {
+	for ops := 0; ; ops++ {
+		if ops > maxPickleOps {
+			return nil, fmt.Errorf("pickle: more than %d opcodes (real checkpoints need under 30 000)", maxPickleOps)
+		}
 		if u.pos >= len(u.data) {
 			return nil, fmt.Errorf("pickle: %w (no STOP)", errTruncated)
 		}
@@ -102,8 +113,13 @@ func unpickle(data []byte, persistentLoad func(any) (any, error)) (any, error) {
 			}
 			return u.stack[0], nil
 		}
-		if len(u.stack) > maxPickleStack || len(u.memo) > maxPickleMemo {
-			return nil, errors.New("pickle: stack or memo too large")
+		switch {
+		case len(u.stack) > maxPickleStack:
+			return nil, fmt.Errorf("pickle: stack deeper than %d values", maxPickleStack)
+		case len(u.marks) > maxPickleMarks:
+			return nil, fmt.Errorf("pickle: mark stack deeper than %d", maxPickleMarks)
+		case len(u.memo) > maxPickleMemo:
+			return nil, fmt.Errorf("pickle: memo larger than %d entries", maxPickleMemo)
 		}
 	}
 }

@@ -25,8 +25,10 @@ func ParseTorch(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	return parseTorch(r, size, "torch data")
 }
 
-// maxPickle bounds data.pkl: it only describes tensors (the SAM ViT-H one is well under 1 MB).
-const maxPickle = 256 << 20
+// maxPickle bounds data.pkl: it only describes tensors, about 120 bytes each in the tiny golden
+// TorchScript CLIP (17.6 KB for 149 tensors), so well under 1 MB for SAM ViT-H; 16 MB is a wide
+// margin.
+const maxPickle = 16 << 20
 
 func parseTorch(r io.ReaderAt, size int64, src string) (*Checkpoint, error) {
 	fail := func(format string, a ...any) error {
@@ -41,6 +43,14 @@ func parseTorch(r io.ReaderAt, size int64, src string) (*Checkpoint, error) {
 	files := map[string]*zip.File{}
 	prefix, isScript := "", false
 	for _, f := range zr.File {
+		if _, dup := files[f.Name]; dup {
+			return nil, fail("two zip records named %.200q", f.Name)
+		}
+		// A local header outside the file (a damaged or crafted central directory) is found here
+		// with a message, not later as a "negative offset" from whichever record is read first.
+		if _, err := f.DataOffset(); err != nil {
+			return nil, fail("zip record %.200q: its data lies outside the %d-byte file (damaged archive): %v", f.Name, size, err)
+		}
 		files[f.Name] = f
 		dir, base := path.Split(f.Name)
 		if base == "data.pkl" && strings.Count(dir, "/") <= 1 {
@@ -94,6 +104,10 @@ func parseTorch(r io.ReaderAt, size int64, src string) (*Checkpoint, error) {
 	// Check every tensor against its storage before converting any, bounding the total the
 	// same way as for safetensors (tensors may share a storage, but not absurdly often).
 	var total int64
+	// Compressed storages are inflated once, up to the furthest byte any of their views reads,
+	// and shared by all the views (a storage with thousands of views was inflated thousands of
+	// times); what is held inflated counts towards the same budget.
+	inflate := map[string]int64{}
 	for _, nr := range refs {
 		tr := nr.ref
 		info := dtypes[tr.storage.dtype]
@@ -111,16 +125,49 @@ func parseTorch(r io.ReaderAt, size int64, src string) (*Checkpoint, error) {
 		}
 		// Views with zero strides read fewer elements than they hold; gathers of sparse
 		// strides read more: count whichever is larger.
-		limit := 4*size + chunkBytes
+		limit := limitBytes(size)
 		need := max(tr.numel, tr.extent()-tr.offset)
 		if need > limit/int64(info.size) || total+need*int64(info.size) > limit {
 			return nil, fail("tensor %q: tensors need more than 4× the %d-byte archive in total", nr.name, size)
 		}
 		total += need * int64(info.size)
+		if f.Method != zip.Store {
+			inflate[tr.storage.key] = max(inflate[tr.storage.key], tr.extent()*int64(info.size))
+		}
+	}
+	var inflated int64
+	for _, n := range inflate {
+		if inflated += n; inflated > limitBytes(size) {
+			return nil, fail("compressed storages inflate to more than 4× the %d-byte archive", size)
+		}
 	}
 	buf := make([]byte, chunkBytes)
+	storages := map[string][]byte{}
 	for _, nr := range refs {
-		t, err := loadTensor(r, files[prefix+"data/"+nr.ref.storage.key], nr.name, nr.ref, buf)
+		key := nr.ref.storage.key
+		f := files[prefix+"data/"+key]
+		src, base := r, int64(0)
+		if f.Method == zip.Store {
+			off, err := f.DataOffset()
+			if err != nil {
+				return nil, fail("tensor %q: storage data/%.100s: %v", nr.name, key, err)
+			}
+			if f.CompressedSize64 != f.UncompressedSize64 {
+				return nil, fail("tensor %q: storage data/%.100s: corrupt zip record (stored sizes differ)", nr.name, key)
+			}
+			base = off
+		} else {
+			b, ok := storages[key]
+			if !ok {
+				var err error
+				if b, err = inflatePrefix(f, inflate[key]); err != nil {
+					return nil, fail("tensor %q: storage data/%.100s: %v", nr.name, key, err)
+				}
+				storages[key] = b
+			}
+			src = bytes.NewReader(b)
+		}
+		t, err := loadTensor(src, base, nr.name, nr.ref, buf)
 		if err != nil {
 			return nil, fail("tensor %q: storage data/%.100s: %v", nr.name, nr.ref.storage.key, err)
 		}
@@ -174,38 +221,29 @@ func (t *tensorRef) contiguous() bool {
 	return true
 }
 
-// loadTensor converts a tensor's elements from its storage record. Uncompressed records (what
-// torch writes) are read in place; compressed ones are inflated into memory first.
-func loadTensor(r io.ReaderAt, f *zip.File, name string, tr *tensorRef, buf []byte) (*Tensor, error) {
-	info := dtypes[tr.storage.dtype]
-	start := tr.offset * int64(info.size)
-	span := (tr.extent() - tr.offset) * int64(info.size)
-	var src io.ReaderAt
-	if f.Method == zip.Store {
-		off, err := f.DataOffset()
-		if err != nil {
-			return nil, err
-		}
-		if f.CompressedSize64 != f.UncompressedSize64 {
-			return nil, errors.New("corrupt zip record (stored sizes differ)")
-		}
-		src, start = r, off+start
-	} else {
-		// Inflate only up to the end of the view: the prefix is discarded as it streams.
-		rc, err := f.Open()
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		if _, err := io.CopyN(io.Discard, rc, start); err != nil {
-			return nil, err
-		}
-		b := make([]byte, span)
-		if _, err := io.ReadFull(rc, b); err != nil {
-			return nil, err
-		}
-		src, start = bytes.NewReader(b), 0
+// limitBytes is how many bytes the tensors of an archive of size bytes may need in total.
+func limitBytes(size int64) int64 { return 4*size + chunkBytes }
+
+// inflatePrefix inflates the first n bytes of a compressed zip record.
+func inflatePrefix(f *zip.File, n int64) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
 	}
+	defer rc.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// loadTensor converts a tensor's elements from its storage, whose element 0 is at byte base of
+// src (the archive itself for the uncompressed records torch writes, else the inflated record).
+func loadTensor(src io.ReaderAt, base int64, name string, tr *tensorRef, buf []byte) (*Tensor, error) {
+	info := dtypes[tr.storage.dtype]
+	start := base + tr.offset*int64(info.size)
+	span := (tr.extent() - tr.offset) * int64(info.size)
 	t := &Tensor{Name: name, Shape: tr.shape, DType: tr.storage.dtype}
 	if tr.contiguous() {
 		if err := readTensor(src, start, t, buf); err != nil {

@@ -206,10 +206,8 @@ func TestBadImagesFiles(t *testing.T) {
 	if _, err := imageprep.DecodeFile(p); !errors.Is(err, imageprep.ErrCorrupt) || !strings.Contains(err.Error(), "cut.png") {
 		t.Errorf("truncated file: %v", err)
 	}
-	old := imageprep.MaxFileBytes
-	imageprep.MaxFileBytes = int64(len(good)) - 1
-	defer func() { imageprep.MaxFileBytes = old }()
-	if _, _, err := imageprep.Decode(bytes.NewReader(good)); !errors.Is(err, imageprep.ErrTooLarge) || !strings.Contains(err.Error(), "MaxFileBytes") {
+	small := imageprep.Limits{MaxFileBytes: int64(len(good)) - 1}
+	if _, _, err := small.Decode(bytes.NewReader(good)); !errors.Is(err, imageprep.ErrTooLarge) || !strings.Contains(err.Error(), "MaxFileBytes") {
 		t.Errorf("file over MaxFileBytes: %v", err)
 	}
 }
@@ -264,6 +262,11 @@ func TestBadPreprocessArgs(t *testing.T) {
 		{"size 0", func() error { _, err := imageprep.Preprocess(img, 0); return err }, "must be positive"},
 		{"size -224", func() error { _, err := imageprep.Preprocess(img, -224); return err }, "must be positive"},
 		{"size over MaxPixels", func() error { _, err := imageprep.Preprocess(img, 20000); return err }, "MaxPixels"},
+		{"size whose square overflows", func() error { _, err := imageprep.Preprocess(img, 1<<32); return err }, "MaxPixels"},
+		{"size whose square overflows, pixels", func() error {
+			_, err := imageprep.PreprocessPixels(&imageprep.Pixels{W: 1, H: 1, C: 3, Pix: make([]byte, 3)}, 1<<32)
+			return err
+		}, "MaxPixels"},
 		{"nil image", func() error { _, err := imageprep.Preprocess(nil, 32); return err }, "nil image"},
 		{"empty image", func() error { _, err := imageprep.Preprocess(image.NewGray(image.Rect(0, 0, 0, 5)), 32); return err }, "empty"},
 		{"nil pixels", func() error { _, err := imageprep.PreprocessPixels(nil, 32); return err }, "nil"},

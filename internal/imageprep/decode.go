@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 
 	// Decoders registered with package image; Decode accepts exactly these formats.
 	_ "image/gif"
@@ -19,13 +20,40 @@ import (
 	_ "golang.org/x/image/webp"
 )
 
-// MaxPixels bounds width*height of the images Decode accepts (and of the Preprocess size). The
-// header is checked before any pixel memory is allocated, so a tiny file claiming a huge image
-// (a "decompression bomb") is refused cheaply. 100 megapixels cover any camera photo.
-var MaxPixels int64 = 100_000_000
+// Limits bound what the package accepts from untrusted input. The package-level functions use
+// DefaultLimits; the methods of a Limits value apply other bounds. A zero field means its default.
+type Limits struct {
+	// MaxPixels bounds width*height of a decoded image. The header is checked before any pixel
+	// memory is allocated, so a tiny file claiming a huge image (a "decompression bomb") is
+	// refused cheaply. Default DefaultMaxPixels.
+	MaxPixels int64
+	// MaxFileBytes bounds an image file, which is held in memory while it is decoded: DecodeFile
+	// decides from the file's size before reading it, Decode reads at most this much plus one
+	// byte. Default DefaultMaxFileBytes.
+	MaxFileBytes int64
+}
 
-// MaxFileBytes bounds how much Decode reads from its reader (the file is held in memory).
-var MaxFileBytes int64 = 1 << 30
+// Default limits: 100 megapixels cover any camera photo; 1 GiB any image file of that size.
+// DefaultMaxPixels also bounds the Preprocess size and the arrays of PixelsFromArray.
+const (
+	DefaultMaxPixels    = 100_000_000
+	DefaultMaxFileBytes = 1 << 30
+)
+
+// DefaultLimits are the bounds of Decode and DecodeFile.
+func DefaultLimits() Limits {
+	return Limits{MaxPixels: DefaultMaxPixels, MaxFileBytes: DefaultMaxFileBytes}
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxPixels <= 0 {
+		l.MaxPixels = DefaultMaxPixels
+	}
+	if l.MaxFileBytes <= 0 {
+		l.MaxFileBytes = DefaultMaxFileBytes
+	}
+	return l
+}
 
 // Errors Decode wraps, for errors.Is.
 var (
@@ -33,39 +61,58 @@ var (
 	ErrUnknownFormat = errors.New("unknown image format (supported: JPEG, PNG, GIF, BMP, WebP, TIFF)")
 	ErrTooLarge      = errors.New("image too large")
 	ErrCorrupt       = errors.New("corrupt or truncated image")
+	// ErrNotRegular: DecodeFile reads only regular files (not FIFOs, devices, folders).
+	ErrNotRegular = safefile.ErrNotRegular
 )
 
 // Decode reads one image (JPEG, PNG, GIF first frame, BMP, WebP, TIFF) and returns it with the
-// format name. It reads the header first and refuses images above MaxPixels before decoding
-// pixels. Damaged input gives an error naming the problem, never a panic.
+// format name, within DefaultLimits (see Limits.Decode).
 func Decode(r io.Reader) (image.Image, string, error) {
-	return decode(r, MaxPixels)
+	return DefaultLimits().Decode(r)
 }
 
-// DecodeFile decodes the image file at path (see Decode).
+// Decode reads one image within l. It reads the header first and refuses images above MaxPixels
+// before decoding pixels. Damaged input gives an error naming the problem, never a panic.
+func (l Limits) Decode(r io.Reader) (image.Image, string, error) {
+	return l.withDefaults().decode(r)
+}
+
+// DecodeFile decodes the image file at path within DefaultLimits (see Limits.DecodeFile).
 func DecodeFile(path string) (image.Image, error) {
-	f, err := os.Open(path)
+	return DefaultLimits().DecodeFile(path)
+}
+
+// DecodeFile decodes the image file at path within l (see Decode). Only a regular file is read (a
+// FIFO or device is refused without blocking), and one larger than MaxFileBytes is refused from
+// its size before any of it is read. Errors name path once.
+func (l Limits) DecodeFile(path string) (image.Image, error) {
+	l = l.withDefaults()
+	f, st, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("imageprep: %w", err)
 	}
 	defer f.Close()
-	img, _, err := Decode(f)
+	if st.Size() > l.MaxFileBytes {
+		return nil, fmt.Errorf("%s: imageprep: %w: file of %d bytes is larger than MaxFileBytes (%d)",
+			path, ErrTooLarge, st.Size(), l.MaxFileBytes)
+	}
+	img, _, err := l.decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return img, nil
 }
 
-func decode(r io.Reader, maxPixels int64) (img image.Image, format string, err error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+func (l Limits) decode(r io.Reader) (img image.Image, format string, err error) {
+	data, err := io.ReadAll(io.LimitReader(r, l.MaxFileBytes+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("imageprep: reading image: %w", err)
 	}
 	if len(data) == 0 {
 		return nil, "", fmt.Errorf("imageprep: %w", ErrEmpty)
 	}
-	if int64(len(data)) > MaxFileBytes {
-		return nil, "", fmt.Errorf("imageprep: %w: file larger than MaxFileBytes (%d)", ErrTooLarge, MaxFileBytes)
+	if int64(len(data)) > l.MaxFileBytes {
+		return nil, "", fmt.Errorf("imageprep: %w: file larger than MaxFileBytes (%d)", ErrTooLarge, l.MaxFileBytes)
 	}
 	// Decoders are written to return errors, but x/image ones have panicked on crafted input
 	// before; a bad file must not take the program down.
@@ -80,7 +127,7 @@ func decode(r io.Reader, maxPixels int64) (img image.Image, format string, err e
 	if err != nil {
 		return nil, format, describe(format, "header", err)
 	}
-	if err := checkPixels(format, cfg.Width, cfg.Height, maxPixels); err != nil {
+	if err := checkPixels(format, cfg.Width, cfg.Height, l.MaxPixels); err != nil {
 		return nil, format, err
 	}
 	img, format, err = image.Decode(bytes.NewReader(data))
@@ -89,7 +136,7 @@ func decode(r io.Reader, maxPixels int64) (img image.Image, format string, err e
 	}
 	// The frame can differ from the header's canvas (GIF, WebP): check what was decoded too.
 	b := img.Bounds()
-	if err := checkPixels(format, b.Dx(), b.Dy(), maxPixels); err != nil {
+	if err := checkPixels(format, b.Dx(), b.Dy(), l.MaxPixels); err != nil {
 		return nil, format, err
 	}
 	return img, format, nil

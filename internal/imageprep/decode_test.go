@@ -208,7 +208,7 @@ func FuzzDecodePreprocess(f *testing.F) {
 	f.Add(encodeJPEG(f, testImage(9, 4)))
 	f.Add(webpLossless(3, 2, color.NRGBA{1, 2, 3, 4}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		img, _, err := decode(bytes.NewReader(data), 1<<22)
+		img, _, err := Limits{MaxPixels: 1 << 22}.Decode(bytes.NewReader(data))
 		if err != nil {
 			if img != nil {
 				t.Fatalf("image and error %v", err)

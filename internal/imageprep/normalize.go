@@ -74,8 +74,8 @@ func checkTarget(n int) error {
 	if n <= 0 {
 		return fmt.Errorf("imageprep: preprocess size %d must be positive", n)
 	}
-	if int64(n)*int64(n) > MaxPixels {
-		return fmt.Errorf("imageprep: preprocess size %dx%d is above MaxPixels (%d)", n, n, MaxPixels)
+	if int64(n) > DefaultMaxPixels/int64(n) { // not n*n: that wraps around for n ≥ 2^32
+		return fmt.Errorf("imageprep: preprocess size %dx%d is above MaxPixels (%d)", n, n, DefaultMaxPixels)
 	}
 	return nil
 }

@@ -47,6 +47,9 @@ func PixelsFromArray(h, w, c int, pix []uint8) (*Pixels, error) {
 	if c != 1 && c != 3 && c != 4 {
 		return nil, fmt.Errorf("imageprep: array with %d channels (want 1, 3 or 4)", c)
 	}
+	if int64(h) > DefaultMaxPixels/int64(w) { // not h*w: that can overflow
+		return nil, fmt.Errorf("imageprep: %w: array of %dx%d pixels is above MaxPixels (%d)", ErrTooLarge, w, h, DefaultMaxPixels)
+	}
 	if int64(h)*int64(w)*int64(c) != int64(len(pix)) {
 		return nil, fmt.Errorf("imageprep: [%d,%d,%d] array needs %d bytes, got %d", h, w, c,
 			int64(h)*int64(w)*int64(c), len(pix))

@@ -8,7 +8,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
-	"time"
+
+	"github.com/clipsurgery/clipsurgery/internal/racedetect"
 )
 
 // naiveResize is an independent, deliberately plain transcription of the golden README's
@@ -374,26 +375,24 @@ func photo() *image.YCbCr {
 	return m
 }
 
-// TestLargePhotoSpeed: a 12-megapixel photo to 512 must be fast (target: well under 1 s on 2
-// cores; the bound here is loose so that a loaded CI machine does not flake).
-func TestLargePhotoSpeed(t *testing.T) {
+// TestLargePhotoMemory: a 12-megapixel photo to 512 is resampled from the decoder's buffer (its
+// speed is BenchmarkPreprocessPhoto512's, in docs/BENCHMARKS.md, not a test's).
+func TestLargePhotoMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
+	}
+	if racedetect.Enabled {
+		t.Skip("the race detector's instrumentation changes what is allocated")
 	}
 	img := photo()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	start := time.Now()
 	if _, err := Preprocess(img, 512); err != nil {
 		t.Fatal(err)
 	}
-	d := time.Since(start)
 	runtime.ReadMemStats(&after)
 	alloc := after.TotalAlloc - before.TotalAlloc
-	t.Logf("Preprocess 4000x3000 -> 512: %v (GOMAXPROCS %d), %.1f MB allocated", d, runtime.GOMAXPROCS(0), float64(alloc)/1e6)
-	if d > 3*time.Second {
-		t.Errorf("took %v", d)
-	}
+	t.Logf("Preprocess 4000x3000 -> 512: %.1f MB allocated", float64(alloc)/1e6)
 	// Rows are pulled from the decoder's buffer: no 36 MB RGB copy, only the 512-wide
 	// intermediate (512*3000*3 = 4.6 MB), the output and the tensor.
 	if alloc > 12<<20 {

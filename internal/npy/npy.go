@@ -51,7 +51,7 @@ func ReadFile(path string) (*Array, error) {
 	return a, nil
 }
 
-// Parse decodes the bytes of a .npy file.
+// Parse decodes the bytes of a .npy file. A uint8 array's U8 shares data's memory.
 func Parse(data []byte) (*Array, error) {
 	if len(data) < 10 || !bytes.Equal(data[:6], []byte("\x93NUMPY")) {
 		return nil, fmt.Errorf("npy: not a .npy file (bad magic)")
@@ -96,9 +96,17 @@ func Parse(data []byte) (*Array, error) {
 		}
 		a.Shape = append(a.Shape, d)
 	}
-	n := a.Len()
+	// The element count is checked against the data before anything is allocated: a header can
+	// claim any shape, and a product that overflows int would wrap to a small number.
+	n := 1
+	for _, d := range a.Shape {
+		if d != 0 && n > math.MaxInt/d {
+			return nil, fmt.Errorf("npy: shape %v holds more elements than an int counts", a.Shape)
+		}
+		n *= d
+	}
 	need := func(size int) error {
-		if len(body) < n*size {
+		if n > len(body)/size {
 			return fmt.Errorf("npy: data truncated: %d bytes for %d elements of %d bytes", len(body), n, size)
 		}
 		return nil
@@ -146,7 +154,7 @@ func Parse(data []byte) (*Array, error) {
 		if err := need(1); err != nil {
 			return nil, err
 		}
-		a.U8 = append([]uint8(nil), body[:n]...)
+		a.U8 = body[:n:n] // shares data: no second copy of a large image
 		a.DType = "|u1"
 	default:
 		return nil, fmt.Errorf("npy: unsupported dtype %q", a.DType)
@@ -154,36 +162,32 @@ func Parse(data []byte) (*Array, error) {
 	return a, nil
 }
 
-// WriteFloat32 writes a float32 array of the given shape as .npy (format 1.0).
+// WriteFloat32 writes a float32 array of the given shape as .npy (format 1.0). The data is
+// converted in small chunks: a 100-megapixel map is not copied whole.
 func WriteFloat32(w io.Writer, shape []int, data []float32) error {
-	body := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(body[4*i:], math.Float32bits(v))
-	}
-	return write(w, "<f4", shape, len(data), body)
+	return write(w, "<f4", shape, len(data), 4, func(b []byte, i int) { binary.LittleEndian.PutUint32(b, math.Float32bits(data[i])) })
 }
 
 // WriteInt32 writes an int32 array of the given shape as .npy (format 1.0).
 func WriteInt32(w io.Writer, shape []int, data []int32) error {
-	body := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(body[4*i:], uint32(v))
-	}
-	return write(w, "<i4", shape, len(data), body)
+	return write(w, "<i4", shape, len(data), 4, func(b []byte, i int) { binary.LittleEndian.PutUint32(b, uint32(data[i])) })
 }
 
 // WriteMask writes a boolean mask of the given shape as a uint8 .npy (format 1.0, 1 = true).
 func WriteMask(w io.Writer, shape []int, mask []bool) error {
-	body := make([]byte, len(mask))
-	for i, v := range mask {
-		if v {
-			body[i] = 1
+	return write(w, "|u1", shape, len(mask), 1, func(b []byte, i int) {
+		b[0] = 0
+		if mask[i] {
+			b[0] = 1
 		}
-	}
-	return write(w, "|u1", shape, len(mask), body)
+	})
 }
 
-func write(w io.Writer, descr string, shape []int, n int, body []byte) error {
+// chunkElems is how many elements write converts at a time.
+const chunkElems = 16 << 10
+
+// write writes the header, then n elements of size bytes each, put by put(b, i) into b.
+func write(w io.Writer, descr string, shape []int, n, size int, put func(b []byte, i int)) error {
 	count := 1
 	dims := make([]string, len(shape))
 	for i, d := range shape {
@@ -207,6 +211,15 @@ func write(w io.Writer, descr string, shape []int, n int, body []byte) error {
 	if _, err := w.Write(pre.Bytes()); err != nil {
 		return err
 	}
-	_, err := w.Write(body)
-	return err
+	chunk := make([]byte, size*min(n, chunkElems))
+	for at := 0; at < n; at += chunkElems {
+		k := min(chunkElems, n-at)
+		for i := range k {
+			put(chunk[size*i:], at+i)
+		}
+		if _, err := w.Write(chunk[:size*k]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

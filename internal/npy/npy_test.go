@@ -2,6 +2,7 @@ package npy
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +59,40 @@ func TestWriteMaskRoundTrip(t *testing.T) {
 	}
 	if err := WriteMask(&b, []int{4}, mask); err == nil {
 		t.Error("shape mismatch accepted")
+	}
+}
+
+// npyHeader is a .npy file of the given dtype and shape text with the data bytes appended.
+func npyHeader(descr, shape string, data []byte) []byte {
+	h := "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + shape + "), }\n"
+	out := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
+	return append(append(out, h...), data...)
+}
+
+// Shapes whose element count overflows, or that claim more than the data holds, are errors
+// before any allocation (not "makeslice: len out of range", not a wrapped-around count).
+func TestParseHostileShapes(t *testing.T) {
+	for _, c := range []struct {
+		name, descr, shape string
+		data               []byte
+		want               string
+	}{
+		{"product overflows int", "|u1", "4294967296, 4294967296, 4", []byte{1, 2, 3, 4}, "more elements"},
+		{"product wraps to the data length", "|u1", "4611686018427387904, 4, 1", make([]byte, 0), "more elements"},
+		{"product wraps to zero", "<f4", "9223372036854775807, 2, 2, 2", []byte{0, 0, 0, 0}, "more elements"},
+		{"count times size overflows", "<f8", "2305843009213693952", make([]byte, 8), "truncated"},
+		{"count over the data", "<f4", "1000000, 1000000", make([]byte, 64), "truncated"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("panic: %v", p)
+				}
+			}()
+			_, err := Parse(npyHeader(c.descr, c.shape, c.data))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want %q", err, c.want)
+			}
+		})
 	}
 }

@@ -11,18 +11,9 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/xlabackend"
 )
 
-// mainArgsEnv makes the test binary be the command (the backend is chosen once per process, so
-// each choice needs its own process).
-const mainArgsEnv = "CLIPSURGERY_TEST_MAIN_ARGS"
-
 // A bad GOMLX_BACKEND ends the command with one line naming the value and status 1, before the
 // checkpoint is opened (the one given does not exist) or the output folder is made.
 func TestBadBackendEndsTheCommand(t *testing.T) {
-	if args := os.Getenv(mainArgsEnv); args != "" {
-		os.Args = append([]string{"clipsurgery"}, strings.Split(args, "\n")...)
-		main()
-		os.Exit(0)
-	}
 	noPlugins := t.TempDir()
 	xlaWant := "this binary was built without XLA; rebuild with -tags xla"
 	if xlabackend.Linked {
@@ -37,8 +28,8 @@ func TestBadBackendEndsTheCommand(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "out")
 			args := []string{"-offline", "-weights", filepath.Join(dir, "absent.safetensors"), "-image", filepath.Join(dir, "absent.png"), "-text", "cat", "-out", out}
-			cmd := exec.Command(os.Args[0], "-test.run=^TestBadBackendEndsTheCommand$")
-			cmd.Env = append(os.Environ(), mainArgsEnv+"="+strings.Join(args, "\n"), "GOMLX_BACKEND="+c.value, xlabackend.PluginPathEnv+"="+noPlugins)
+			// The backend is chosen once per process: each value needs its own.
+			cmd := commandProcess(args, "GOMLX_BACKEND="+c.value, xlabackend.PluginPathEnv+"="+noPlugins)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			err := cmd.Run()

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
 	"github.com/gomlx/compute"
@@ -112,15 +112,17 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if c.textWeights != "" && c.weights == "" {
 		return nil, errors.New("-text-weights completes a -weights file; give -weights too")
 	}
-	if !(c.threshold > 0 && c.threshold <= 1) || math.IsNaN(c.threshold) {
-		return nil, fmt.Errorf("-threshold %v: must be in (0, 1]", c.threshold)
+	// Checked as the float32 that is used: 1e-50 is positive as a float64 but 0 as a float32,
+	// which the library would read as "unset" and replace by the default.
+	if t := float32(c.threshold); !(t > 0 && t <= 1) || math.IsNaN(c.threshold) {
+		return nil, fmt.Errorf("-threshold %v: must be in (0, 1] (as a float32: %v)", c.threshold, t)
 	}
 	if c.size < 0 || (set["size"] && c.size == 0) {
 		return nil, fmt.Errorf("-size %d: must be a positive multiple of the patch size", c.size)
 	}
-	if c.size > clip.MaxImageSide {
+	if c.size > clip.DefaultMaxImageSide {
 		return nil, fmt.Errorf("-size %d is above the largest input side %d; for a large image use -slide (windows of the model's size, e.g. -slide -size 224)",
-			c.size, clip.MaxImageSide)
+			c.size, clip.DefaultMaxImageSide)
 	}
 	var err error
 	if c.method, err = clip.ParseMethod(method); err != nil {
@@ -161,12 +163,17 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
+// maxLabelsFileBytes bounds a -labels @file (read whole): 1 MiB holds surgery.DefaultMaxLabels
+// labels of 256 bytes each.
+const maxLabelsFileBytes = 1 << 20
+
 // parseLabels reads "-labels a,b,c" or "-labels @file" (one label per line, blank lines and lines
-// starting with # skipped).
+// starting with # skipped). The file must be a regular file of at most maxLabelsFileBytes, and
+// the set at most surgery.DefaultMaxLabels labels.
 func parseLabels(v string) ([]string, error) {
 	var items []string
 	if path, ok := strings.CutPrefix(v, "@"); ok {
-		data, err := os.ReadFile(path)
+		data, err := safefile.ReadFile(path, maxLabelsFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("-labels: %w", err)
 		}
@@ -184,7 +191,11 @@ func parseLabels(v string) ([]string, error) {
 		}
 	}
 	if len(items) == 0 {
-		return nil, fmt.Errorf("-labels %q: empty label set", v)
+		return nil, fmt.Errorf("-labels %.100q: empty label set", v)
+	}
+	if len(items) > surgery.DefaultMaxLabels {
+		return nil, fmt.Errorf("-labels: %d labels, above the limit of %d (each is 85 prompts through the text encoder)",
+			len(items), surgery.DefaultMaxLabels)
 	}
 	return items, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 )
 
 // imageExts are the files a folder contributes (what imageprep decodes, plus numpy arrays).
@@ -17,29 +18,36 @@ var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif
 	".webp": true, ".tif": true, ".tiff": true, ".npy": true}
 
 // listImages returns path itself for a file, or the images of a folder (sorted, not recursive).
-func listImages(path string) ([]string, error) {
+// Only regular files of a folder are listed (links to them included): a FIFO or device with an
+// image extension would block or never end, so it is returned in skipped instead.
+func listImages(path string) (images []string, skipped []error, err error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("-image: %w", err)
+		return nil, nil, fmt.Errorf("-image: %w", err)
 	}
 	if !st.IsDir() {
-		return []string{path}, nil
+		return []string{path}, nil, nil
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		return nil, fmt.Errorf("-image: %w", err)
+		return nil, nil, fmt.Errorf("-image: %w", err)
 	}
-	var out []string
 	for _, e := range entries {
-		if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
-			out = append(out, filepath.Join(path, e.Name()))
+		if e.IsDir() || !imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
+			continue
 		}
+		p := filepath.Join(path, e.Name())
+		if err := safefile.Check(p); err != nil {
+			skipped = append(skipped, err)
+			continue
+		}
+		images = append(images, p)
 	}
-	sort.Strings(out)
-	if len(out) == 0 {
-		return nil, fmt.Errorf("-image: no image files in folder %s", path)
+	sort.Strings(images)
+	if len(images) == 0 {
+		return nil, skipped, fmt.Errorf("-image: no image files in folder %s", path)
 	}
-	return out, nil
+	return images, skipped, nil
 }
 
 // readImage decodes an image file, or reads a .npy uint8 array [H,W], [H,W,3] or [H,W,4] (what
@@ -47,7 +55,12 @@ func listImages(path string) ([]string, error) {
 // exactly, since Go's decoder differs from libjpeg by a few levels.
 func readImage(path string) (*imageprep.Pixels, error) {
 	if strings.EqualFold(filepath.Ext(path), ".npy") {
-		a, err := npy.ReadFile(path)
+		// Bounded like an image file: at most MaxFileBytes, and PixelsFromArray applies MaxPixels.
+		data, err := safefile.ReadFile(path, imageprep.DefaultMaxFileBytes)
+		if err != nil {
+			return nil, err
+		}
+		a, err := npy.Parse(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
@@ -64,9 +77,9 @@ func readImage(path string) (*imageprep.Pixels, error) {
 		}
 		return p, nil
 	}
-	img, err := imageprep.DecodeFile(path)
+	img, err := imageprep.DecodeFile(path) // its errors name path
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	b := img.Bounds()
 	if b.Dx() <= 0 || b.Dy() <= 0 {

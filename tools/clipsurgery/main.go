@@ -19,10 +19,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
 
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 )
 
@@ -36,8 +36,11 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := cancelOnSignal()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if sig, ok := interruptedBy(ctx); ok {
+		exitInterrupted(sig)
+	}
 	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -65,22 +68,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.backend, err = modelkit.BackendFromEnv(); err != nil {
 		return err
 	}
-	images, err := listImages(cfg.image)
+	images, skipped, err := listImages(cfg.image)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
-		return fmt.Errorf("output folder: %w", err)
+	for _, s := range skipped {
+		fmt.Fprintf(stderr, "clipsurgery: skipping %v\n", s)
+	}
+	bases, outputs, err := preflight(cfg, images)
+	if err != nil {
+		return err
+	}
+	removeStaleTemps(cfg.out, outputs)
+	// A single image is decoded before the model loads: a bad one fails in milliseconds.
+	var first *imageprep.Pixels
+	if len(images) == 1 {
+		if first, err = readImage(images[0]); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	ex, err := loadExplainer(ctx, cfg, stderr)
 	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	pred, err := loadSAM(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	bases := outputBases(images)
 	bar := newProgress(stderr, len(images))
 	var failed []string
 	for i, path := range images {
@@ -88,9 +108,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		bar.update(i, path)
-		err := processImage(ctx, ex, pred, cfg, path, bases[i], stdout)
-		if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
-			return ctxErr // interrupted (e.g. between sliding windows): not a failed image
+		err := processImage(ctx, ex, pred, cfg, path, first, bases[i], stdout)
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		if err != nil && len(images) == 1 {
 			return err

@@ -1,17 +1,22 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
 )
@@ -35,9 +40,15 @@ func loadExplainer(ctx context.Context, c *config, stderr io.Writer) (*surgery.E
 
 // processImage explains one image and writes its files; each written path is printed on stdout.
 // base is the output name stem of the image (see outputBases).
-func processImage(ctx context.Context, ex *surgery.Explainer, pred *sam.Predictor, c *config, path, base string, stdout io.Writer) error {
-	pix, err := readImage(path)
-	if err != nil {
+// pix is the image if already read (nil: read path). ctx is checked between the steps.
+func processImage(ctx context.Context, ex *surgery.Explainer, pred *sam.Predictor, c *config, path string,
+	pix *imageprep.Pixels, base string, stdout io.Writer) (err error) {
+	if pix == nil {
+		if pix, err = readImage(path); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	res, err := ex.ExplainPixelsContext(ctx, pix, c.targets, c.options())
@@ -47,23 +58,38 @@ func processImage(ctx context.Context, ex *surgery.Explainer, pred *sam.Predicto
 	report := pointsReport{Image: path, Width: res.Width, Height: res.Height, Size: res.Size,
 		Method: string(res.Method), Redundant: res.Redundant}
 	for _, t := range res.Targets {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		stem := filepath.Join(c.out, base+"_"+fileSafe(t.Text))
-		if err := surgery.WritePNG(stem+".png", t.OverlayRGB, res.Height, res.Width); err != nil {
+		var overlay image.Image = t.Overlay
+		if t.Overlay == nil {
+			if overlay, err = rgbImage(t.OverlayRGB, res.Height, res.Width); err != nil {
+				return err
+			}
+		}
+		if err := writePNG(stem+".png", overlay); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, stem+".png")
 		if c.writeNpy {
-			var buf bytes.Buffer
-			if err := npy.WriteFloat32(&buf, []int{res.Height, res.Width}, t.Map); err != nil {
-				return err
-			}
-			if err := writeAtomic(stem+".npy", buf.Bytes()); err != nil {
+			err := writeAtomicFunc(stem+".npy", func(w io.Writer) error {
+				bw := bufio.NewWriter(w)
+				if err := npy.WriteFloat32(bw, []int{res.Height, res.Width}, t.Map); err != nil {
+					return err
+				}
+				return bw.Flush()
+			})
+			if err != nil {
 				return err
 			}
 			fmt.Fprintln(stdout, stem+".npy")
 		}
 		report.Targets = append(report.Targets, targetReport{Text: t.Text, Parts: t.Parts,
 			Overlay: filepath.Base(stem + ".png"), Points: t.Points, Labels: labelsInts(t.Labels)})
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if pred != nil {
 		if err := writeSAM(pred, c, pix, res, base, stdout); err != nil {
@@ -145,24 +171,136 @@ func fileSafe(s string) string {
 	}, s)
 }
 
-// writeAtomic writes a temporary file beside path and renames it: no half-written outputs.
+// tempMarker names the temporary files of writeAtomic: ".<final name>.clipsurgery-tmp<random>"
+// beside the final file, recognisably the command's (a run killed by SIGKILL can leave one; the
+// next run writing the same output removes it, see removeStaleTemps).
+const tempMarker = ".clipsurgery-tmp"
+
+// writeAtomic writes data to path through a temporary file renamed into place: no half-written
+// outputs, even when the run is interrupted (see temps).
 func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	return writeAtomicFunc(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeAtomicFunc is writeAtomic with the content streamed by write.
+func writeAtomicFunc(path string, write func(io.Writer) error) (err error) {
+	f, err := temps.create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
+	defer func() {
+		if err != nil {
+			f.Close()
+			temps.discard(f.Name())
+		}
+	}()
+	if err = write(f); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
+	if err = f.Chmod(0o644); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return temps.commit(f.Name(), path)
+}
+
+// writePNG writes an H×W×3 RGB image as a PNG file (atomically).
+func writePNG(path string, img image.Image) error {
+	return writeAtomicFunc(path, func(w io.Writer) error { return png.Encode(w, img) })
+}
+
+// rgbImage wraps H×W×3 RGB bytes as an opaque image for png.Encode.
+func rgbImage(rgb []uint8, h, w int) (*image.NRGBA, error) {
+	if h <= 0 || w <= 0 || len(rgb) != h*w*3 {
+		return nil, fmt.Errorf("image of %d×%d needs %d bytes, got %d", h, w, h*w*3, len(rgb))
+	}
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for p := 0; p < h*w; p++ {
+		copy(img.Pix[p*4:p*4+3], rgb[p*3:p*3+3])
+		img.Pix[p*4+3] = 255
+	}
+	return img, nil
+}
+
+// tempFiles tracks the temporary files being written, so that a signal can remove them before
+// the command exits (abort), and no output is renamed into place after that.
+type tempFiles struct {
+	mu      sync.Mutex
+	live    map[string]bool
+	aborted bool
+}
+
+var temps = &tempFiles{live: map[string]bool{}}
+
+var errAborted = errors.New("interrupted")
+
+func (t *tempFiles) create(path string) (*os.File, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.aborted {
+		return nil, errAborted
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+tempMarker+"*")
+	if err != nil {
+		return nil, err
+	}
+	t.live[f.Name()] = true
+	return f, nil
+}
+
+func (t *tempFiles) commit(tmp, path string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.live, tmp)
+	if t.aborted {
+		os.Remove(tmp)
+		return errAborted
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return nil
+}
+
+func (t *tempFiles) discard(tmp string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.live, tmp)
+	os.Remove(tmp)
+}
+
+// abort removes every temporary file and stops any later rename: what is left are complete outputs.
+func (t *tempFiles) abort() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.aborted = true
+	for tmp := range t.live {
+		os.Remove(tmp)
+	}
+	clear(t.live)
+}
+
+// removeStaleTemps deletes temporary files a killed run left for the outputs this run writes
+// (".<output>.clipsurgery-tmp<digits>" in the output folder); other files are left alone.
+func removeStaleTemps(dir string, outputs map[string]string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		i := strings.LastIndex(name, tempMarker)
+		if !strings.HasPrefix(name, ".") || i < 0 || !e.Type().IsRegular() {
+			continue
+		}
+		if _, ours := outputs[name[1:i]]; ours && strings.Trim(name[i+len(tempMarker):], "0123456789") == "" {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
 }

@@ -45,7 +45,11 @@ func writeSAM(pred *sam.Predictor, c *config, pix *imageprep.Pixels, res *surger
 		if err != nil {
 			return err
 		}
-		if err := surgery.WritePNG(stem+".png", drawn, rgb.H, rgb.W); err != nil {
+		img, err := rgbImage(drawn, rgb.H, rgb.W)
+		if err != nil {
+			return err
+		}
+		if err := writePNG(stem+".png", img); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, stem+".png")
