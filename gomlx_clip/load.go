@@ -117,10 +117,13 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
+	sources := []string{path}
 	if _, hasText := canon["token_embedding.weight"]; !hasText {
-		if err := addTextTower(canon, path, ck.Metadata, opt.TextTower); err != nil {
+		src, err := addTextTower(canon, path, ck.Metadata, opt.TextTower)
+		if err != nil {
 			return nil, 0, err
 		}
+		sources = append(sources, src)
 	}
 	// canon is ours alone: release each host copy once it is on the backend (peak ~1 copy, not 2).
 	m, err = NewModelReleasing(canon, opt.Backend)
@@ -129,6 +132,7 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 	}
 	m.Naming = naming
 	m.Surgery = true
+	m.sources = sources
 	size = m.Config.ImageResolution
 	if r, ok := scalarInt(ck.Tensors["input_resolution"]); ok && r != size {
 		return nil, 0, fmt.Errorf("clip: checkpoint %s says input_resolution %d but its positional embedding is for %d",
@@ -146,13 +150,14 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 }
 
 // addTextTower copies the text tower (every canonical tensor outside visual.*) of another checkpoint
-// into canon: released image-only files and the golden vit32/rn files share one text tower.
-func addTextTower(canon map[string]*weights.Tensor, path string, meta map[string]string, textTower string) error {
+// into canon: released image-only files and the golden vit32/rn files share one text tower. It
+// returns the file it read.
+func addTextTower(canon map[string]*weights.Tensor, path string, meta map[string]string, textTower string) (string, error) {
 	src := textTower
 	if src == "" {
 		from := meta["text_tower_from"]
 		if from == "" {
-			return fmt.Errorf("clip: checkpoint %s has no text tower (no token_embedding.weight); "+
+			return "", fmt.Errorf("clip: checkpoint %s has no text tower (no token_embedding.weight); "+
 				"give the checkpoint that holds it (LoadOptions.TextTower, -text-weights)", path)
 		}
 		// Only a file name beside the checkpoint: metadata must not point anywhere else.
@@ -160,11 +165,11 @@ func addTextTower(canon map[string]*weights.Tensor, path string, meta map[string
 	}
 	ck, err := weights.Read(src)
 	if err != nil {
-		return fmt.Errorf("clip: reading the text tower of %s from %s: %w", path, src, err)
+		return "", fmt.Errorf("clip: reading the text tower of %s from %s: %w", path, src, err)
 	}
 	text, _, err := Canonicalize(ck.Tensors)
 	if err != nil {
-		return fmt.Errorf("clip: text tower checkpoint %s: %w", src, err)
+		return "", fmt.Errorf("clip: text tower checkpoint %s: %w", src, err)
 	}
 	n := 0
 	for name, t := range text {
@@ -176,9 +181,9 @@ func addTextTower(canon map[string]*weights.Tensor, path string, meta map[string
 		}
 	}
 	if _, ok := canon["token_embedding.weight"]; !ok || n == 0 {
-		return fmt.Errorf("clip: %s holds no text tower for %s", src, path)
+		return "", fmt.Errorf("clip: %s holds no text tower for %s", src, path)
 	}
-	return nil
+	return src, nil
 }
 
 // scalarInt reads a one-element integer tensor (TorchScript's input_resolution etc.).

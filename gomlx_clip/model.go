@@ -35,6 +35,10 @@ type Model struct {
 	imageExecs map[ImageOptions]*Exec
 	textExec   *Exec
 	prefixExec *Exec // EncodeSharedPrefixGraph
+
+	sources    []string   // the checkpoint files read by LoadFile: the identity of TextWeightsDigest
+	digestMu   sync.Mutex // guards textDigest
+	textDigest *[32]byte  // TextWeightsDigest, once computed
 }
 
 // Features is a float32 array with its shape, row-major.

@@ -96,7 +96,7 @@ func TestTextErrors(t *testing.T) {
 // The shared-prefix path on the 59 x 85 demo prompts, against the golden raw features.
 func TestSharedPrefixParity(t *testing.T) {
 	m := loadGoldenModel(t, "vit16")
-	raw, err := m.encodeTemplated(DemoClasses, DefaultTemplates)
+	raw, err := m.encodeTemplated(DemoClasses, DefaultTemplates, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestSharedPrefixEqualsPlain(t *testing.T) {
 		{"custom", []string{"nt", "dog", "potted plant", "", "x-ray"}, []string{"a photo of a{}.", "{} in the scene.", "itap of {}", "the {}s are here, {}!"}},
 		{"many classes", many, []string{"a photo of the {}.", "there is a {} in the scene."}},
 	} {
-		shared, err := m.encodeTemplated(c.classes, c.templates)
+		shared, err := m.encodeTemplated(c.classes, c.templates, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -82,6 +82,12 @@ func argmax(r []int32) int {
 // class, the prompts template.format(class) are encoded, each L2-normalized, averaged, and the
 // mean L2-normalized again. nil templates means DefaultTemplates. Result [len(classes), EmbedDim].
 func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Features, error) {
+	return m.EncodeTextWithPromptEnsembleCached(classes, templates, nil)
+}
+
+// EncodeTextWithPromptEnsembleCached is EncodeTextWithPromptEnsemble reading and storing the
+// per-prompt features in c (nil = no cache): only prompts never stored are encoded.
+func (m *Model) EncodeTextWithPromptEnsembleCached(classes, templates []string, c *TextCache) (*Features, error) {
 	if len(classes) == 0 {
 		return nil, fmt.Errorf("clip: prompt ensemble of an empty class list")
 	}
@@ -96,7 +102,7 @@ func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Feat
 			return nil, fmt.Errorf("clip: template %q has no {} for the class name", t)
 		}
 	}
-	raw, err := m.encodeTemplated(classes, templates)
+	raw, err := m.encodeTemplated(classes, templates, c)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +113,7 @@ func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Feat
 // [K*T, E], class-major. The prompts of one template share its words before "{}", so each
 // template is a PromptGroup whose prefix is the ids of those words (EncodePromptGroups checks
 // every prompt against it).
-func (m *Model) encodeTemplated(classes, templates []string) (*Features, error) {
+func (m *Model) encodeTemplated(classes, templates []string, c *TextCache) (*Features, error) {
 	tok, err := tokenizer.Default()
 	if err != nil {
 		return nil, err
@@ -129,7 +135,7 @@ func (m *Model) encodeTemplated(classes, templates []string) (*Features, error) 
 		}
 		groups[j] = PromptGroup{Prefix: head[0][:argmax(head[0])], Rows: rows} // SOT + words, no EOT
 	}
-	f, err := m.EncodePromptGroups(groups) // template-major
+	f, err := m.encodeGroupsCached(groups, c) // template-major
 	if err != nil {
 		return nil, err
 	}

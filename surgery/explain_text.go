@@ -63,7 +63,7 @@ func (e *Explainer) encodeTexts(texts, templates []string) (m Matrix, err error)
 			m, err = Matrix{}, fmt.Errorf("surgery: encoding texts: internal error: %v", r)
 		}
 	}()
-	f, err := e.model.EncodeTextWithPromptEnsemble(texts, templates)
+	f, err := e.model.EncodeTextWithPromptEnsembleCached(texts, templates, e.textCache)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding texts: %w", err)
 	}
