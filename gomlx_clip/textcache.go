@@ -201,3 +201,7 @@ func (m *Model) encodeGroupsCached(groups []PromptGroup, c *TextCache) (*Feature
 	}
 	return &Features{Shape: []int{n, e}, Data: out}, nil
 }
+
+// DefaultTextCacheMaxBytes is a text cache's size bound unless TextCacheOptions.MaxBytes says
+// otherwise.
+const DefaultTextCacheMaxBytes = embedcache.DefaultMaxBytes

@@ -34,6 +34,11 @@ type config struct {
 	writeNpy    bool
 	writeJSON   bool
 	sam         string // SAM checkpoint file or released name ("" = no SAM stage)
+
+	templates      []string // nil = the 85 of the reference
+	noTextCache    bool
+	textCacheInfo  bool
+	textCacheClear bool
 }
 
 // listFlag collects a repeatable, comma-separated flag.
@@ -50,7 +55,7 @@ func (l *listFlag) Set(v string) error {
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	var texts listFlag
-	var labels string
+	var labels, templates string
 	fs := flag.NewFlagSet("clipsurgery", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned as one line; -h prints the usage below
 	fs.StringVar(&c.image, "image", "", "image file, or a folder (every image in it)")
@@ -69,6 +74,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.writeNpy, "npy", false, "also write each map as <image>_<text>.npy (float32 H×W, 0..1)")
 	fs.StringVar(&c.sam, "sam", "", "SAM checkpoint file or name (sam_vit_b, sam_vit_l, sam_vit_h): also write <image>_<text>_sam.png (with -npy the mask as uint8 .npy)")
 	fs.BoolVar(&c.writeJSON, "json", false, "also write the SAM point prompts as <image>_points.json")
+	fs.StringVar(&templates, "templates", "", "prompt templates, {} = the class: comma list or @file (one per line); default the reference's 85")
+	fs.BoolVar(&c.noTextCache, "no-text-cache", false, "do not read or store prompt embeddings in the cache (also CLIPSURGERY_TEXT_CACHE=0)")
+	fs.BoolVar(&c.textCacheInfo, "text-cache-info", false, "print where the prompt-embedding cache is and its size, then exit")
+	fs.BoolVar(&c.textCacheClear, "text-cache-clear", false, "delete the cached prompt embeddings, then exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
@@ -83,6 +92,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.textCacheInfo || c.textCacheClear {
+		return c, nil // a cache command: no image needed
+	}
 	if c.image == "" {
 		return nil, errors.New("-image is required")
 	}
@@ -105,6 +117,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.size < 0 || (set["size"] && c.size == 0) {
 		return nil, fmt.Errorf("-size %d: must be a positive multiple of the patch size", c.size)
+	}
+	if set["templates"] {
+		var err error
+		if c.templates, err = parseTemplates(templates); err != nil {
+			return nil, err
+		}
 	}
 	if set["labels"] {
 		if c.single {
@@ -147,7 +165,7 @@ func parseLabels(v string) ([]string, error) {
 }
 
 func (c *config) options() surgery.Options {
-	o := surgery.Options{Size: c.size, Labels: c.labels, Single: c.single, Threshold: float32(c.threshold)}
+	o := surgery.Options{Size: c.size, Labels: c.labels, Templates: c.templates, Single: c.single, Threshold: float32(c.threshold)}
 	if c.raw {
 		o.Method = surgery.MethodRaw
 	}

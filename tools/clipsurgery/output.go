@@ -30,7 +30,8 @@ func loadExplainer(ctx context.Context, c *config, stderr io.Writer) (*surgery.E
 	if err != nil {
 		return nil, err
 	}
-	return surgery.NewExplainer(m)
+	tc := c.textCache(stderr)
+	return surgery.NewExplainerWith(m, surgery.ExplainerOptions{TextCache: tc, NoTextCache: tc == nil})
 }
 
 // processImage explains one image and writes its files; each written path is printed on stdout.
@@ -145,13 +146,19 @@ func fileSafe(s string) string {
 	}, s)
 }
 
-// writeAtomic writes a temporary file beside path and renames it: no half-written outputs.
+// writeAtomic writes a temporary file beside path and renames it: no half-written outputs. The
+// file gets the PNGs' permissions (surgery.WritePNG: 0644), not CreateTemp's 0600.
 func writeAtomic(path string, data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return err
