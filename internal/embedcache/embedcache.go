@@ -39,8 +39,8 @@ import (
 	"time"
 )
 
-// DefaultMaxBytes bounds the store when Options.MaxBytes is 0: ~25 000 ViT-B prompt embeddings, five
-// times the 59 classes × 85 templates of the demo.
+// DefaultMaxBytes bounds the store when Options.MaxBytes is 0: ~32 000 ViT-B/16 prompt embeddings
+// (512 floats and a 48-byte frame each), six times the demo's 59 classes × 85 templates.
 const DefaultMaxBytes = 64 << 20
 
 // Key names one entry: the SHA-256 of everything its value depends on.
