@@ -3,7 +3,6 @@ package clip
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -195,9 +194,8 @@ func (m *Model) encodeGroupsCached(groups []PromptGroup, c *TextCache) (*Feature
 		for j, k := range missKeys {
 			c.store.Put(k, f.Data[j*e:(j+1)*e])
 		}
-		if err := c.store.Trim(); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("clip: trimming the text cache: %w", err)
-		}
+		// Best effort: a folder that cannot be listed only stays larger; it never fails the encoding.
+		_ = c.store.Trim()
 	}
 	return &Features{Shape: []int{n, e}, Data: out}, nil
 }
