@@ -36,7 +36,7 @@ type Model struct {
 	textExec   *Exec
 	prefixExec *Exec // EncodeSharedPrefixGraph
 
-	sources    []string   // the checkpoint files read by LoadFile: the identity of TextWeightsDigest
+	sources    [][]byte   // identities of the files LoadFile read (embedcache.FileIdentity), for TextWeightsDigest
 	digestMu   sync.Mutex // guards textDigest
 	textDigest *[32]byte  // TextWeightsDigest, once computed
 }

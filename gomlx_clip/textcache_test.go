@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
@@ -158,5 +159,41 @@ func TestTextCacheDisabledByEnv(t *testing.T) {
 		if TextCacheDisabled() != off || (DefaultTextCache(t.TempDir(), nil) == nil) != off {
 			t.Errorf("%s=%q: disabled=%v, want %v", EnvTextCache, v, TextCacheDisabled(), off)
 		}
+	}
+}
+
+// The digest is remembered for the file as it was when read: a file changed after loading (a new
+// download in its place) is never matched with the old weights' digest.
+func TestTextWeightsDigestFileChangedAfterLoad(t *testing.T) {
+	data, err := os.ReadFile(goldens.Path(t, "models", "vit16.openai.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "w.safetensors")
+	if err := os.WriteFile(f, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenTextCache(TextCacheOptions{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, _, err := LoadFile(f, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(f, later, later); err != nil { // replaced after the load, before the digest
+		t.Fatal(err)
+	}
+	m1.TextWeightsDigest(c)
+	m2, _, err := LoadFile(f, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.store.FileDigest(m2.sources); ok {
+		t.Fatal("the changed file matched the digest remembered for its former contents")
+	}
+	if _, ok := c.store.FileDigest(m1.sources); !ok {
+		t.Fatal("the digest was not remembered for the file as loaded")
 	}
 }

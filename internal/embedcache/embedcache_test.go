@@ -120,7 +120,7 @@ func TestUncreatableFolderWarnsOnce(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		c.Put(key(i), vec(i, 8))
 	}
-	c.RememberFileDigest([]string{parent}, key(9))
+	c.RememberFileDigest([][]byte{[]byte("id")}, key(9))
 	if n := strings.Count(warn.String(), "warning:"); n != 1 || !strings.Contains(warn.String(), "cannot be written") {
 		t.Fatalf("want one warning, got %d: %q", n, warn.String())
 	}
@@ -198,30 +198,40 @@ func TestFileDigestFollowsFileIdentity(t *testing.T) {
 	c := Open(t.TempDir(), Options{})
 	f := filepath.Join(t.TempDir(), "w.bin")
 	os.WriteFile(f, []byte("weights"), 0o644)
+	identity := func() [][]byte {
+		id, ok := FileIdentity(f)
+		if !ok {
+			t.Fatal("no identity for an existing file")
+		}
+		return [][]byte{id}
+	}
 	d := KeyOf([]byte("digest"))
-	if _, ok := c.FileDigest([]string{f}); ok {
+	if _, ok := c.FileDigest(identity()); ok {
 		t.Fatal("digest before remembering")
 	}
-	c.RememberFileDigest([]string{f}, d)
-	if got, ok := c.FileDigest([]string{f}); !ok || got != d {
+	c.RememberFileDigest(identity(), d)
+	if got, ok := c.FileDigest(identity()); !ok || got != d {
 		t.Fatal("remembered digest not found")
 	}
-	if _, ok := c.FileDigest([]string{f, f}); ok {
+	if _, ok := c.FileDigest(append(identity(), identity()...)); ok {
 		t.Fatal("another file list shares the digest")
 	}
 	later := time.Now().Add(time.Hour)
 	os.Chtimes(f, later, later)
-	if _, ok := c.FileDigest([]string{f}); ok {
+	if _, ok := c.FileDigest(identity()); ok {
 		t.Fatal("digest survived a changed modification time")
 	}
-	c.RememberFileDigest([]string{f}, d)
+	c.RememberFileDigest(identity(), d)
 	os.WriteFile(f, []byte("weights, rewritten"), 0o644)
 	os.Chtimes(f, later, later)
-	if _, ok := c.FileDigest([]string{f}); ok {
+	if _, ok := c.FileDigest(identity()); ok {
 		t.Fatal("digest survived a changed size")
 	}
-	if _, ok := c.FileDigest([]string{filepath.Join(t.TempDir(), "missing")}); ok {
-		t.Fatal("digest for a missing file")
+	if _, ok := FileIdentity(filepath.Join(t.TempDir(), "missing")); ok {
+		t.Fatal("identity for a missing file")
+	}
+	if _, ok := c.FileDigest(nil); ok {
+		t.Fatal("digest for no files")
 	}
 }
 
