@@ -317,3 +317,22 @@ func TestConcurrentProcessesNeverTear(t *testing.T) {
 		t.Fatalf("%d entries, want %d (leftover temporary files or duplicates)", st.Entries, nKeys)
 	}
 }
+
+// BenchmarkPutGet5015 stores and reads back the demo's 5015 prompt embeddings (ViT-B: 512 floats).
+func BenchmarkPutGet5015(b *testing.B) {
+	for range b.N {
+		c := Open(b.TempDir(), Options{})
+		t0 := time.Now()
+		for i := range 5015 {
+			c.Put(key(i), vec(i, 512))
+		}
+		t1 := time.Now()
+		for i := range 5015 {
+			if _, ok := c.Get(key(i)); !ok {
+				b.Fatal("miss")
+			}
+		}
+		b.ReportMetric(t1.Sub(t0).Seconds(), "put_s")
+		b.ReportMetric(time.Since(t1).Seconds(), "get_s")
+	}
+}
