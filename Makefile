@@ -6,7 +6,7 @@ export GOEXPERIMENT := simd
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test test-short vet bench fuzz clean notebooks notebooks-setup notebooks-test
+.PHONY: all build test test-short vet bench fuzz clean notebooks notebooks-setup notebooks-test notebooks-check
 
 all: build
 
@@ -34,8 +34,9 @@ bench:
 clean:
 	rm -rf bin out
 
-# GoNB notebooks (notebooks/*.ipynb; Jupyter itself from the OS packages, see the README).
-# notebooks: set up the Go kernel and start Jupyter on notebooks/.
+# GoNB notebooks (notebooks/*.ipynb; Jupyter itself from the OS packages or pip, see the README).
+# notebooks: set up the Go kernel and start JupyterLab on notebooks/ (the classic notebook when
+# JupyterLab is not installed).
 # notebooks-test: execute every notebook headless on the tiny golden checkpoint (what CI runs);
 # a cell error fails the target. The executed copies go to $(NB_OUT).
 GOBIN_DIR = $(shell $(GO) env GOPATH)/bin
@@ -43,15 +44,27 @@ GOLDEN ?= ../shared/golden
 NB_OUT ?= /tmp/clipsurgery-notebooks
 JUPYTER ?= jupyter
 
-notebooks-setup:
+# How to install what a notebooks target misses (Debian has no JupyterLab package: pip has).
+JUPYTER_HOW = Debian/Ubuntu: sudo apt-get install jupyter-notebook jupyter-nbconvert python3-ipykernel (classic notebook); JupyterLab: pip install jupyterlab
+
+notebooks-check:
+	@command -v $(JUPYTER) >/dev/null 2>&1 || { echo "Jupyter is not installed ($(JUPYTER) not found). Install it: $(JUPYTER_HOW)"; exit 1; }
+
+notebooks-setup: notebooks-check
 	$(GO) install tool
 	PATH="$(GOBIN_DIR):$$PATH" gonb --install --force_deps
 
 notebooks: notebooks-setup
 	-$(GO) install golang.org/x/tools/gopls@v0.24.0
-	cd notebooks && PATH="$(GOBIN_DIR):$$PATH" $(JUPYTER) notebook --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
+	@cd notebooks && if $(JUPYTER) lab --version >/dev/null 2>&1; then \
+		echo "starting JupyterLab ($(JUPYTER) lab)"; ui=lab; \
+	elif $(JUPYTER) notebook --version >/dev/null 2>&1; then \
+		echo "JupyterLab is not installed (pip install jupyterlab): starting the classic notebook ($(JUPYTER) notebook)"; ui=notebook; \
+	else echo "neither JupyterLab nor the classic notebook is installed. Install one: $(JUPYTER_HOW)"; exit 1; fi; \
+	PATH="$(GOBIN_DIR):$$PATH" $(JUPYTER) $$ui --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
 
 notebooks-test: notebooks-setup
+	@$(JUPYTER) nbconvert --version >/dev/null 2>&1 || { echo "jupyter nbconvert is not installed. Install it: $(JUPYTER_HOW)"; exit 1; }
 	mkdir -p $(NB_OUT)
 	set -e; for nb in notebooks/*.ipynb; do \
 		echo "== $$nb"; start=$$(date +%s); \

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gomlx/compute"
 
+	"github.com/clipsurgery/clipsurgery/internal/embedcache"
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
@@ -117,6 +118,7 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 			m, size, err = nil, 0, fmt.Errorf("clip: loading %s: %v", path, r)
 		}
 	}()
+	id, idOK := embedcache.FileIdentity(path) // before reading: see TextWeightsDigest
 	ck, err := weights.Read(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("clip: reading checkpoint %s: %w", path, err)
@@ -125,10 +127,13 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
+	sources := [][]byte{id}
 	if _, hasText := canon["token_embedding.weight"]; !hasText {
-		if err := addTextTower(canon, path, ck.Metadata, opt.TextTower); err != nil {
+		textID, textOK, err := addTextTower(canon, path, ck.Metadata, opt.TextTower)
+		if err != nil {
 			return nil, 0, err
 		}
+		sources, idOK = append(sources, textID), idOK && textOK
 	}
 	// canon is ours alone: release each host copy once it is on the backend (peak ~1 copy, not 2).
 	m, err = NewModelReleasing(canon, opt.Backend)
@@ -139,6 +144,9 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 	m.Method = MethodSurgery
 	if opt.ScoreBudget != 0 {
 		m.Config.ScoreBudget = opt.ScoreBudget
+	}
+	if idOK {
+		m.sources = sources
 	}
 	size = m.Config.ImageResolution
 	if r, ok := scalarInt(ck.Tensors["input_resolution"]); ok && r != size {
@@ -157,25 +165,27 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 }
 
 // addTextTower copies the text tower (every canonical tensor outside visual.*) of another checkpoint
-// into canon: released image-only files and the golden vit32/rn files share one text tower.
-func addTextTower(canon map[string]*weights.Tensor, path string, meta map[string]string, textTower string) error {
+// into canon: released image-only files and the golden vit32/rn files share one text tower. It
+// returns the identity of the file it read (embedcache.FileIdentity, taken before reading).
+func addTextTower(canon map[string]*weights.Tensor, path string, meta map[string]string, textTower string) ([]byte, bool, error) {
 	src := textTower
 	if src == "" {
 		from := meta["text_tower_from"]
 		if from == "" {
-			return fmt.Errorf("clip: checkpoint %s has no text tower (no token_embedding.weight); "+
+			return nil, false, fmt.Errorf("clip: checkpoint %s has no text tower (no token_embedding.weight); "+
 				"give the checkpoint that holds it (LoadOptions.TextTower, -text-weights)", path)
 		}
 		// Only a file name beside the checkpoint: metadata must not point anywhere else.
 		src = filepath.Join(filepath.Dir(path), filepath.Base(from))
 	}
+	id, idOK := embedcache.FileIdentity(src)
 	ck, err := weights.Read(src)
 	if err != nil {
-		return fmt.Errorf("clip: reading the text tower of %s from %s: %w", path, src, err)
+		return nil, false, fmt.Errorf("clip: reading the text tower of %s from %s: %w", path, src, err)
 	}
 	text, _, err := Canonicalize(ck.Tensors)
 	if err != nil {
-		return fmt.Errorf("clip: text tower checkpoint %s: %w", src, err)
+		return nil, false, fmt.Errorf("clip: text tower checkpoint %s: %w", src, err)
 	}
 	n := 0
 	for name, t := range text {
@@ -187,9 +197,9 @@ func addTextTower(canon map[string]*weights.Tensor, path string, meta map[string
 		}
 	}
 	if _, ok := canon["token_embedding.weight"]; !ok || n == 0 {
-		return fmt.Errorf("clip: %s holds no text tower for %s", src, path)
+		return nil, false, fmt.Errorf("clip: %s holds no text tower for %s", src, path)
 	}
-	return nil
+	return id, idOK, nil
 }
 
 // scalarInt reads a one-element integer tensor (TorchScript's input_resolution etc.).

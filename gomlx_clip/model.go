@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/clipsurgery/clipsurgery/weights"
@@ -25,6 +26,10 @@ type Model struct {
 
 	weights  *modelkit.Weights
 	programs *modelkit.Programs[programKey]
+
+	sources    [][]byte   // identities of the files LoadFile read (embedcache.FileIdentity), for TextWeightsDigest
+	digestMu   sync.Mutex // guards textDigest
+	textDigest *[32]byte  // TextWeightsDigest, once computed
 }
 
 // programKey names one of the model's graphs: the image encoder (with its options), the text

@@ -2,7 +2,7 @@ package clip
 
 import "slices"
 
-// DefaultTemplates returns (a fresh copy of) the 85 prompt templates of the reference's
+// DefaultTemplates() returns (a fresh copy of) the 85 prompt templates of the reference's
 // encode_text_with_prompt_ensemble (the ImageNet templates of CLIP plus five "in the scene"
 // ones); "{}" stands for the class name.
 func DefaultTemplates() []string { return slices.Clone(defaultTemplates) }

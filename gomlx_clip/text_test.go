@@ -6,8 +6,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/clipsurgery/clipsurgery/gomlx_clip/tokenizer"
 	"testing"
+
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/tokenizer"
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
@@ -100,7 +101,7 @@ func TestTextErrors(t *testing.T) {
 func TestSharedPrefixParity(t *testing.T) {
 	m := loadGoldenModel(t, "vit16")
 	demoClasses := goldenDemoClasses(t)
-	raw, err := m.encodeTemplated(context.Background(), demoClasses, DefaultTemplates())
+	raw, err := m.encodeTemplated(context.Background(), demoClasses, DefaultTemplates(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestSharedPrefixEqualsPlain(t *testing.T) {
 		{"custom", []string{"nt", "dog", "potted plant", "", "x-ray"}, []string{"a photo of a{}.", "{} in the scene.", "itap of {}", "the {}s are here, {}!"}},
 		{"many classes", many, []string{"a photo of the {}.", "there is a {} in the scene."}},
 	} {
-		shared, err := m.encodeTemplated(context.Background(), c.classes, c.templates)
+		shared, err := m.encodeTemplated(context.Background(), c.classes, c.templates, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

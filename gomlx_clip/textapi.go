@@ -83,12 +83,13 @@ func argmax(r []int32) int {
 // class, the prompts template.format(class) are encoded, each L2-normalized, averaged, and the
 // mean L2-normalized again. nil templates means DefaultTemplates(). Result [len(classes), EmbedDim].
 func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Features, error) {
-	return m.EncodeTextWithPromptEnsembleContext(context.Background(), classes, templates)
+	return m.EncodeTextWithPromptEnsembleCached(context.Background(), classes, templates, nil)
 }
 
-// EncodeTextWithPromptEnsembleContext is EncodeTextWithPromptEnsemble stopping with ctx's error
-// between its encoder calls (batches of packed prompts) once ctx is done.
-func (m *Model) EncodeTextWithPromptEnsembleContext(ctx context.Context, classes, templates []string) (*Features, error) {
+// EncodeTextWithPromptEnsembleCached is EncodeTextWithPromptEnsemble reading and storing the
+// per-prompt features in c (nil = no cache): only prompts never stored are encoded. It stops
+// with ctx's error between its encoder calls (batches of packed prompts) once ctx is done.
+func (m *Model) EncodeTextWithPromptEnsembleCached(ctx context.Context, classes, templates []string, c *TextCache) (*Features, error) {
 	if len(classes) == 0 {
 		return nil, fmt.Errorf("clip: prompt ensemble of an empty class list")
 	}
@@ -103,7 +104,7 @@ func (m *Model) EncodeTextWithPromptEnsembleContext(ctx context.Context, classes
 			return nil, fmt.Errorf("clip: template %q has no {} for the class name", t)
 		}
 	}
-	raw, err := m.encodeTemplated(ctx, classes, templates)
+	raw, err := m.encodeTemplated(ctx, classes, templates, c)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ func (m *Model) EncodeTextWithPromptEnsembleContext(ctx context.Context, classes
 // [K*T, E], class-major. The prompts of one template share its words before "{}", so each
 // template is a PromptGroup whose prefix is the ids of those words (EncodePromptGroups checks
 // every prompt against it).
-func (m *Model) encodeTemplated(ctx context.Context, classes, templates []string) (*Features, error) {
+func (m *Model) encodeTemplated(ctx context.Context, classes, templates []string, c *TextCache) (*Features, error) {
 	tok, err := tokenizer.Default()
 	if err != nil {
 		return nil, err
@@ -136,7 +137,7 @@ func (m *Model) encodeTemplated(ctx context.Context, classes, templates []string
 		}
 		groups[j] = PromptGroup{Prefix: head[0][:argmax(head[0])], Rows: rows} // SOT + words, no EOT
 	}
-	f, err := m.encodePromptGroups(ctx, groups) // template-major
+	f, err := m.encodeGroupsCached(ctx, groups, c) // template-major
 	if err != nil {
 		return nil, err
 	}

@@ -112,21 +112,48 @@ type Result struct {
 	Targets    []Target
 }
 
-// Explainer runs the pipeline on one model. It caches the text features per (texts, templates), so
-// repeated calls with the same label set encode no text. It is safe for concurrent use.
+// Explainer runs the pipeline on one model. It keeps the text features per (texts, templates) in
+// memory, so repeated calls with the same label set encode no text, and each prompt's features on
+// disk (clip.TextCache), so other processes and later runs encode only prompts never seen. It is
+// safe for concurrent use.
 type Explainer struct {
-	model *clip.Model
-	mu    sync.Mutex
-	texts map[string]*textEntry
+	model     *clip.Model
+	textCache *clip.TextCache // nil = no persistent cache
+	mu        sync.Mutex
+	texts     map[string]*textEntry
 }
 
-// NewExplainer wraps a loaded model (clip.Load / clip.NewModel).
+// ExplainerOptions configure NewExplainerWith. The zero value is NewExplainer's behaviour.
+type ExplainerOptions struct {
+	// TextCache is the persistent prompt-embedding cache. nil means clip.DefaultTextCache: under
+	// $CLIPSURGERY_CACHE or ~/.cache/clip, unless CLIPSURGERY_TEXT_CACHE=0 turns it off.
+	TextCache *clip.TextCache
+	// NoTextCache disables the persistent cache (TextCache is then ignored).
+	NoTextCache bool
+}
+
+// NewExplainer wraps a loaded model (clip.Load / clip.NewModel) with the default text cache.
 func NewExplainer(m *clip.Model) (*Explainer, error) {
+	return NewExplainerWith(m, ExplainerOptions{})
+}
+
+// NewExplainerWith wraps a loaded model with the given options.
+func NewExplainerWith(m *clip.Model, opt ExplainerOptions) (*Explainer, error) {
 	if m == nil {
 		return nil, errors.New("surgery: NewExplainer: nil model")
 	}
-	return &Explainer{model: m, texts: map[string]*textEntry{}}, nil
+	tc := opt.TextCache
+	if tc == nil && !opt.NoTextCache {
+		tc = clip.DefaultTextCache("", nil)
+	}
+	if opt.NoTextCache {
+		tc = nil
+	}
+	return &Explainer{model: m, textCache: tc, texts: map[string]*textEntry{}}, nil
 }
+
+// TextCache is the persistent prompt-embedding cache in use (nil = none).
+func (e *Explainer) TextCache() *clip.TextCache { return e.textCache }
 
 // Model returns the wrapped model.
 func (e *Explainer) Model() *clip.Model { return e.model }

@@ -86,7 +86,7 @@ func (e *Explainer) encodeTexts(ctx context.Context, texts, templates []string) 
 			m, err = Matrix{}, fmt.Errorf("surgery: encoding texts: internal error: %v", r)
 		}
 	}()
-	f, err := e.model.EncodeTextWithPromptEnsembleContext(ctx, texts, templates)
+	f, err := e.model.EncodeTextWithPromptEnsembleCached(ctx, texts, templates, e.textCache)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding texts: %w", err)
 	}

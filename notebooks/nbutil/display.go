@@ -16,7 +16,8 @@ type Panel struct {
 }
 
 // PanelHTML renders panels side by side, each at most maxWidth pixels wide (0 = 320), as HTML with
-// the pictures embedded as PNG.
+// the pictures embedded as PNG. A picture at most half that wide (the 14×14 token grid) is
+// enlarged with nearest-neighbour pixels (Enlarge) to about maxWidth.
 func PanelHTML(maxWidth int, panels ...Panel) (string, error) {
 	if maxWidth <= 0 {
 		maxWidth = 320
@@ -27,17 +28,18 @@ func PanelHTML(maxWidth int, panels ...Panel) (string, error) {
 		if p.Image == nil {
 			return "", fmt.Errorf("nbutil: panel %q has no image", p.Caption)
 		}
-		src, err := gonbui.EmbedImageAsPNGSrc(p.Image)
+		img, rendering := p.Image, "auto"
+		if f := enlargeFactor(img.Bounds().Dx(), maxWidth); f > 1 {
+			img, rendering = Enlarge(img, f), "pixelated"
+		}
+		src, err := gonbui.EmbedImageAsPNGSrc(img)
 		if err != nil {
 			return "", fmt.Errorf("nbutil: panel %q: %w", p.Caption, err)
 		}
-		w := p.Image.Bounds().Dx()
-		if w > maxWidth {
-			w = maxWidth
-		}
-		fmt.Fprintf(&b, `<figure style="margin:0"><img src="%s" style="width:%dpx;image-rendering:auto"/>`+
+		w := min(img.Bounds().Dx(), maxWidth)
+		fmt.Fprintf(&b, `<figure style="margin:0"><img src="%s" style="width:%dpx;image-rendering:%s"/>`+
 			`<figcaption style="font-size:12px;max-width:%dpx">%s</figcaption></figure>`,
-			src, w, w, html.EscapeString(p.Caption))
+			src, w, rendering, w, html.EscapeString(p.Caption))
 	}
 	b.WriteString(`</div>`)
 	return b.String(), nil

@@ -40,6 +40,11 @@ type config struct {
 	writeNpy    bool
 	writeJSON   bool
 	sam         string // SAM checkpoint file or released name ("" = no SAM stage)
+
+	templates      []string // nil = the 85 of the reference
+	noTextCache    bool
+	textCacheInfo  bool
+	textCacheClear bool
 }
 
 // listFlag collects a repeatable, comma-separated flag.
@@ -56,7 +61,7 @@ func (l *listFlag) Set(v string) error {
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	var texts listFlag
-	var labels, method, features string
+	var labels, templates, method, features string
 	var raw, noFeatures bool
 	fs := flag.NewFlagSet("clipsurgery", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned as one line; -h prints the usage below
@@ -81,6 +86,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.writeNpy, "npy", false, "also write each map as <image>_<text>.npy (float32 H×W, 0..1)")
 	fs.StringVar(&c.sam, "sam", "", "SAM checkpoint file or name (sam_vit_b, sam_vit_l, sam_vit_h): also write <image>_<text>_sam.png (with -npy the mask as uint8 .npy)")
 	fs.BoolVar(&c.writeJSON, "json", false, "also write the SAM point prompts as <image>_points.json")
+	fs.StringVar(&templates, "templates", "", "prompt templates, {} = the class: comma list or @file (one per line); default the reference's 85")
+	fs.BoolVar(&c.noTextCache, "no-text-cache", false, "do not read or store prompt embeddings in the cache (also CLIPSURGERY_TEXT_CACHE=0)")
+	fs.BoolVar(&c.textCacheInfo, "text-cache-info", false, "print where the prompt-embedding cache is and its size, then exit")
+	fs.BoolVar(&c.textCacheClear, "text-cache-clear", false, "delete the cached prompt embeddings, then exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
@@ -95,6 +104,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.textCacheInfo || c.textCacheClear {
+		return c, nil // a cache command: no image needed
+	}
 	if c.image == "" {
 		return nil, errors.New("-image is required")
 	}
@@ -152,6 +164,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if c.stride < 0 || (set["stride"] && c.stride == 0) {
 		return nil, fmt.Errorf("-stride %d: must be a positive number of pixels, at most the window side", c.stride)
 	}
+	if set["templates"] {
+		var err error
+		if c.templates, err = parseTemplates(templates); err != nil {
+			return nil, err
+		}
+	}
 	if set["labels"] {
 		if c.single {
 			return nil, errors.New("-labels has no effect with -single (single-text mode has no label set)")
@@ -201,6 +219,6 @@ func parseLabels(v string) ([]string, error) {
 }
 
 func (c *config) options() surgery.Options {
-	return surgery.Options{Size: c.size, Labels: c.labels, Single: c.single, Threshold: float32(c.threshold),
-		Method: c.method, FeatureSurgery: c.features, Slide: c.slide, Stride: c.stride}
+	return surgery.Options{Size: c.size, Labels: c.labels, Templates: c.templates, Single: c.single,
+		Threshold: float32(c.threshold), Method: c.method, FeatureSurgery: c.features, Slide: c.slide, Stride: c.stride}
 }

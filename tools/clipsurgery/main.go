@@ -6,6 +6,12 @@
 //	clipsurgery -image photos/ -text person,bench -size 512 -out maps/
 //	clipsurgery -image dog.jpg -text "red shoes" -single       # any text, no label set
 //	clipsurgery -image dog.jpg -text dog -weights ViT-B-16.pt  # offline, any .pt/.pth/.safetensors
+//	clipsurgery -image dog.jpg -text dog -templates "a photo of a {}.,a {} at night."
+//	clipsurgery -text-cache-info                               # or -text-cache-clear
+//
+// Each prompt's text embedding is kept in the cache folder (<cache>/text-embeddings, 64 MB at
+// most, least recently used evicted), so a label set or template list met before encodes no text;
+// -no-text-cache or CLIPSURGERY_TEXT_CACHE=0 turn that off.
 //
 // Targets must be labels of the label set (-labels; default the 59 classes of the reference demo)
 // unless -single is given; "a+b" is a combined target (the demo's person+bench points). Every bad
@@ -62,6 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseArgs(args, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.textCacheInfo || cfg.textCacheClear {
+		return textCacheCommand(cfg, stdout)
 	}
 	// The backend is chosen here, at the edge, from GOMLX_BACKEND: a bad value fails before any
 	// download, and both models (CLIP, SAM) run on it.

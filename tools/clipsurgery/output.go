@@ -35,7 +35,8 @@ func loadExplainer(ctx context.Context, c *config, stderr io.Writer) (*surgery.E
 	if err != nil {
 		return nil, err
 	}
-	return surgery.NewExplainer(m)
+	tc := c.textCache(stderr)
+	return surgery.NewExplainerWith(m, surgery.ExplainerOptions{TextCache: tc, NoTextCache: tc == nil})
 }
 
 // processImage explains one image and writes its files; each written path is printed on stdout.
@@ -177,7 +178,8 @@ func fileSafe(s string) string {
 const tempMarker = ".clipsurgery-tmp"
 
 // writeAtomic writes data to path through a temporary file renamed into place: no half-written
-// outputs, even when the run is interrupted (see temps).
+// outputs, even when the run is interrupted (see temps). The file gets the PNGs' permissions
+// (0644), not CreateTemp's 0600.
 func writeAtomic(path string, data []byte) error {
 	return writeAtomicFunc(path, func(w io.Writer) error {
 		_, err := w.Write(data)

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+)
+
+// parseTemplates reads "-templates a,b" or "-templates @file" (one template per line, blank lines
+// and lines starting with # skipped: the form for templates holding a comma). Every template needs
+// the "{}" that the class name replaces.
+func parseTemplates(v string) ([]string, error) {
+	var items []string
+	path, fromFile := strings.CutPrefix(v, "@")
+	if fromFile {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("-templates: %w", err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimSpace(line)
+			if line != "" && !strings.HasPrefix(line, "#") {
+				items = append(items, line)
+			}
+		}
+		if len(items) == 0 {
+			return nil, fmt.Errorf("-templates: %s holds no templates", path)
+		}
+	} else {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, s)
+			}
+		}
+		if len(items) == 0 {
+			return nil, fmt.Errorf("-templates %q: no templates", v)
+		}
+	}
+	for _, t := range items {
+		if !strings.Contains(t, "{}") {
+			return nil, fmt.Errorf("-templates: template %q has no {} where the class name goes", t)
+		}
+	}
+	return items, nil
+}
+
+// textCache is the prompt-embedding cache the command uses: nil when -no-text-cache or
+// CLIPSURGERY_TEXT_CACHE=0 turn it off.
+func (c *config) textCache(stderr io.Writer) *clip.TextCache {
+	if c.noTextCache {
+		return nil
+	}
+	return clip.DefaultTextCache(c.cacheDir, stderr)
+}
+
+// textCacheCommand runs -text-cache-info / -text-cache-clear: it prints where the cache is and
+// what it holds, clearing it first if asked.
+func textCacheCommand(c *config, stdout io.Writer) error {
+	tc, err := clip.OpenTextCache(clip.TextCacheOptions{Root: c.cacheDir})
+	if err != nil {
+		return err
+	}
+	if c.textCacheClear {
+		if err := tc.Clear(); err != nil {
+			return fmt.Errorf("clearing the text cache: %w", err)
+		}
+	}
+	st, err := tc.Stats()
+	if err != nil {
+		return fmt.Errorf("text cache %s: %w", tc.Dir(), err)
+	}
+	state := "on"
+	if clip.TextCacheDisabled() {
+		state = "off (" + clip.EnvTextCache + ")"
+	}
+	fmt.Fprintf(stdout, "text cache %s: %d prompt embeddings, %.1f MB (cap %d MB, least recently used evicted), %s\n",
+		st.Dir, st.Entries, float64(st.Bytes)/(1<<20), clip.DefaultTextCacheMaxBytes>>20, state)
+	return nil
+}
