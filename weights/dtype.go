@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // dtypeInfo describes how one stored element becomes a host value.
@@ -25,32 +26,10 @@ var dtypes = map[string]dtypeInfo{
 // convertChunk decodes the little-endian elements in src (a whole number of them) into dst
 // (F32 or I64 of t, starting at element index at).
 func convertChunk(t *Tensor, at int, src []byte) error {
+	if info, ok := dtypes[t.DType]; ok && info.float {
+		return convertFloats(t.DType, t.F32[at:], src)
+	}
 	switch t.DType {
-	case "F32":
-		for i, d := 0, t.F32[at:]; i < len(src)/4; i++ {
-			d[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
-		}
-	case "F64":
-		for i, d := 0, t.F32[at:]; i < len(src)/8; i++ {
-			d[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:])))
-		}
-	case "F16":
-		for i, d := 0, t.F32[at:]; i < len(src)/2; i++ {
-			d[i] = F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
-		}
-	case "BF16":
-		for i, d := 0, t.F32[at:]; i < len(src)/2; i++ {
-			d[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
-		}
-	case "F8_E5M2":
-		// E5M2 is the top byte of an IEEE half, so widening goes through F16.
-		for i, d := 0, t.F32[at:]; i < len(src); i++ {
-			d[i] = F16ToF32(uint16(src[i]) << 8)
-		}
-	case "F8_E4M3":
-		for i, d := 0, t.F32[at:]; i < len(src); i++ {
-			d[i] = e4m3ToF32(src[i])
-		}
 	case "I64":
 		for i, d := 0, t.I64[at:]; i < len(src)/8; i++ {
 			d[i] = int64(binary.LittleEndian.Uint64(src[8*i:]))
@@ -99,6 +78,53 @@ func convertChunk(t *Tensor, at int, src []byte) error {
 	}
 	return nil
 }
+
+// convertFloats decodes the little-endian float elements in src (a whole number of them) of
+// dtype into dst.
+func convertFloats(dtype string, d []float32, src []byte) error {
+	switch dtype {
+	case "F32":
+		for i := 0; i < len(src)/4; i++ {
+			d[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		}
+	case "F64":
+		for i := 0; i < len(src)/8; i++ {
+			d[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(src[8*i:])))
+		}
+	case "F16":
+		table := f16Table()
+		d = d[:len(src)/2]
+		for i := range d {
+			d[i] = table[binary.LittleEndian.Uint16(src[2*i:])]
+		}
+	case "BF16":
+		d = d[:len(src)/2]
+		for i := range d {
+			d[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
+		}
+	case "F8_E5M2":
+		// E5M2 is the top byte of an IEEE half, so widening goes through F16.
+		for i := range src {
+			d[i] = F16ToF32(uint16(src[i]) << 8)
+		}
+	case "F8_E4M3":
+		for i := range src {
+			d[i] = e4m3ToF32(src[i])
+		}
+	default:
+		return fmt.Errorf("unknown float dtype %q", dtype)
+	}
+	return nil
+}
+
+// f16Table holds F16ToF32 of every half (256 KiB): a lookup is faster than the branches.
+var f16Table = sync.OnceValue(func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = F16ToF32(uint16(i))
+	}
+	return &t
+})
 
 // F16ToF32 widens an IEEE 754 half (as its bits) exactly, including subnormals, infinities and
 // NaN payloads.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 )
 
 // maxHeader bounds the JSON header (the reference implementation uses the same 100 MB), so that a
@@ -22,32 +21,12 @@ const chunkBytes = 1 << 20
 // ReadSafetensors reads a .safetensors file. Tensor data is read piecewise from the open file, so
 // memory is the converted result plus a small buffer (not a copy of the file).
 func ReadSafetensors(path string) (*Checkpoint, error) {
-	return readFile(path, parseSafetensors)
-}
-
-// readFile opens path and hands it to parse as a ReaderAt, so the parsers read tensor data
-// piecewise instead of loading the whole file.
-func readFile(path string, parse func(r io.ReaderAt, size int64, src string) (*Checkpoint, error)) (*Checkpoint, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
-	}
-	c, err := parse(f, st.Size(), path)
-	if err != nil {
-		return nil, err
-	}
-	c.Path = path
-	return c, nil
+	return loadAll(openFile(path, parseSafetensors))
 }
 
 // ParseSafetensors parses a safetensors file held in memory.
 func ParseSafetensors(data []byte) (*Checkpoint, error) {
-	return parseSafetensors(bytes.NewReader(data), int64(len(data)), "safetensors data")
+	return parseSafetensors(bytes.NewReader(data), int64(len(data)), "safetensors data", false)
 }
 
 // stEntry is one header entry; pointers tell a missing field from a zero one.
@@ -57,7 +36,9 @@ type stEntry struct {
 	Offsets *[]int64 `json:"data_offsets"`
 }
 
-func parseSafetensors(r io.ReaderAt, size int64, src string) (*Checkpoint, error) {
+// parseSafetensors checks a safetensors file and converts its tensors; with lazy, float tensors
+// are left in r (see Open).
+func parseSafetensors(r io.ReaderAt, size int64, src string, lazy bool) (*Checkpoint, error) {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("weights: %s: safetensors: "+format, append([]any{src}, a...)...)
 	}
@@ -149,10 +130,22 @@ func parseSafetensors(r io.ReaderAt, size int64, src string) (*Checkpoint, error
 		}
 		plans = append(plans, plan{&Tensor{Name: name, Shape: shape, DType: *e.DType}, start, end})
 	}
-	buf := make([]byte, min(chunkBytes, int(max(total, 0))))
+	var buf []byte
 	for _, p := range plans {
-		if err := readTensor(r, dataStart+p.start, p.t, buf); err != nil {
-			return nil, fail("tensor %q: %v", p.t.Name, err)
+		if dtypes[p.t.DType].float {
+			p.t.src = &source{r: r, off: dataStart + p.start, where: fmt.Sprintf("weights: %s: safetensors: tensor %q", src, p.t.Name)}
+			if !lazy {
+				if err := p.t.Load(); err != nil {
+					return nil, err
+				}
+			}
+		} else {
+			if buf == nil {
+				buf = make([]byte, min(chunkBytes, int(max(total, 0))))
+			}
+			if err := readTensor(r, dataStart+p.start, p.t, buf); err != nil {
+				return nil, fail("tensor %q: %v", p.t.Name, err)
+			}
 		}
 		c.Tensors[p.t.Name] = p.t
 	}

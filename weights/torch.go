@@ -17,12 +17,12 @@ import (
 // or a TorchScript archive (the released OpenAI CLIP .pt files). Storages are read straight from
 // the file, so memory is the converted tensors plus a small buffer.
 func ReadTorch(path string) (*Checkpoint, error) {
-	return readFile(path, parseTorch)
+	return loadAll(openFile(path, parseTorch))
 }
 
 // ParseTorch reads a PyTorch zip checkpoint from r (size bytes).
 func ParseTorch(r io.ReaderAt, size int64) (*Checkpoint, error) {
-	return parseTorch(r, size, "torch data")
+	return parseTorch(r, size, "torch data", false)
 }
 
 // maxPickle bounds data.pkl: it only describes tensors, about 120 bytes each in the tiny golden
@@ -30,7 +30,9 @@ func ParseTorch(r io.ReaderAt, size int64) (*Checkpoint, error) {
 // margin.
 const maxPickle = 16 << 20
 
-func parseTorch(r io.ReaderAt, size int64, src string) (*Checkpoint, error) {
+// parseTorch checks a PyTorch zip and converts its tensors; with lazy, float tensors of stored
+// (uncompressed) records in row-major order are left in r (see Open).
+func parseTorch(r io.ReaderAt, size int64, src string, lazy bool) (*Checkpoint, error) {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("weights: %s: torch: "+format, append([]any{src}, a...)...)
 	}
@@ -146,7 +148,7 @@ func parseTorch(r io.ReaderAt, size int64, src string) (*Checkpoint, error) {
 	for _, nr := range refs {
 		key := nr.ref.storage.key
 		f := files[prefix+"data/"+key]
-		src, base := r, int64(0)
+		data, base := r, int64(0)
 		if f.Method == zip.Store {
 			off, err := f.DataOffset()
 			if err != nil {
@@ -154,6 +156,10 @@ func parseTorch(r io.ReaderAt, size int64, src string) (*Checkpoint, error) {
 			}
 			if f.CompressedSize64 != f.UncompressedSize64 {
 				return nil, fail("tensor %q: storage data/%.100s: corrupt zip record (stored sizes differ)", nr.name, key)
+			}
+			if off > size || f.UncompressedSize64 > uint64(size-off) {
+				return nil, fail("tensor %q: storage data/%.100s: its %d bytes extend past the %d-byte file (truncated file?)",
+					nr.name, key, f.UncompressedSize64, size)
 			}
 			base = off
 		} else {
@@ -165,9 +171,21 @@ func parseTorch(r io.ReaderAt, size int64, src string) (*Checkpoint, error) {
 				}
 				storages[key] = b
 			}
-			src = bytes.NewReader(b)
+			data = bytes.NewReader(b)
 		}
-		t, err := loadTensor(src, base, nr.name, nr.ref, buf)
+		if info := dtypes[nr.ref.storage.dtype]; info.float && f.Method == zip.Store && nr.ref.contiguous() {
+			t := &Tensor{Name: nr.name, Shape: nr.ref.shape, DType: nr.ref.storage.dtype, src: &source{r: r,
+				off:   base + nr.ref.offset*int64(info.size),
+				where: fmt.Sprintf("weights: %s: torch: tensor %q: storage data/%.100s", src, nr.name, key)}}
+			if !lazy {
+				if err := t.Load(); err != nil {
+					return nil, err
+				}
+			}
+			c.Tensors[nr.name] = t
+			continue
+		}
+		t, err := loadTensor(data, base, nr.name, nr.ref, buf)
 		if err != nil {
 			return nil, fail("tensor %q: storage data/%.100s: %v", nr.name, nr.ref.storage.key, err)
 		}

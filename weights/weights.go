@@ -21,6 +21,8 @@ type Tensor struct {
 	DType string    // dtype as stored: "F32","F16","BF16","F64","I64","I32", ...
 	F32   []float32 // float data converted to float32 (F16/BF16 exactly widened, F64 narrowed)
 	I64   []int64   // integer data (I64/I32/I16/I8/U8/BOOL widened)
+
+	src *source // where the float data still is, for a tensor from Open (see Lazy)
 }
 
 // Numel is the product of the shape (1 for a scalar).
@@ -38,6 +40,8 @@ type Checkpoint struct {
 	Metadata map[string]string // safetensors __metadata__ (empty for torch files)
 	Format   string            // "safetensors", "torchscript", "torch.save"
 	Path     string
+
+	closer io.Closer // the file a Checkpoint from Open reads its lazy tensors from
 }
 
 // Names returns the tensor names in sorted order, so that callers iterate deterministically.
@@ -55,25 +59,29 @@ func (c *Checkpoint) Names() []string {
 var zipMagic = []byte("PK\x03\x04")
 
 // Read loads a checkpoint of any supported format, deciding by content rather than by extension
-// (released checkpoints use .pt, .pth, .bin and .safetensors inconsistently).
+// (released checkpoints use .pt, .pth, .bin and .safetensors inconsistently). Every tensor's
+// data is converted; Open leaves float data in the file instead.
 func Read(path string) (*Checkpoint, error) {
+	return loadAll(Open(path))
+}
+
+// isZip sniffs a checkpoint's format: both PyTorch containers are zips, safetensors files start
+// with their header length.
+func isZip(path string) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
+		return false, fmt.Errorf("weights: %w", err)
 	}
 	head := make([]byte, 4)
 	_, err = io.ReadFull(f, head)
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("weights: %s: too short for a checkpoint: %w", path, err)
-	}
-	if bytes.Equal(head, zipMagic) {
-		return ReadTorch(path)
+		return false, fmt.Errorf("weights: %s: too short for a checkpoint: %w", path, err)
 	}
 	// torch.save before PyTorch 1.6 wrote a bare pickle starting with PROTO 2 and the magic
 	// number as LONG1; as a safetensors length these bytes would be ~177 MB, over the limit anyway.
 	if bytes.Equal(head, []byte{0x80, 0x02, 0x8a, 0x0a}) {
-		return nil, fmt.Errorf("weights: %s: legacy (pre-1.6) torch.save format is not supported; re-save it with a current PyTorch", path)
+		return false, fmt.Errorf("weights: %s: legacy (pre-1.6) torch.save format is not supported; re-save it with a current PyTorch", path)
 	}
-	return ReadSafetensors(path)
+	return bytes.Equal(head, zipMagic), nil
 }

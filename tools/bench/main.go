@@ -24,7 +24,6 @@ import (
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/clipsurgery/clipsurgery/surgery"
-	"github.com/clipsurgery/clipsurgery/weights"
 )
 
 func main() {
@@ -42,6 +41,8 @@ func run() error {
 	jsonOut := flag.String("json", "", "also write the results here")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps here")
 	memLimit := flag.Int("memlimit", 0, "Go soft memory limit in MiB (0: none), unless GOMEMLIMIT is set")
+	loadOnly := flag.Bool("loadonly", false, "only time the checkpoint load (load_s, peak_rss_mib)")
+	loadProfile := flag.String("loadprofile", "", "write a CPU profile of the checkpoint load here")
 	flag.Parse()
 	// The weights live in the Go heap (~0.6 GB for ViT-B/16), so by default the collector lets
 	// garbage grow to as much again before it runs; a soft limit makes it collect earlier instead.
@@ -53,29 +54,28 @@ func run() error {
 	}
 	res := map[string]any{"impl": "gomlx", "go": runtime.Version(), "gomaxprocs": runtime.GOMAXPROCS(0),
 		"backend": os.Getenv(modelkit.BackendEnv), "gogc": os.Getenv("GOGC"), "reps": *reps, "memlimit_mib": debug.SetMemoryLimit(-1) >> 20}
+	stopLoadProfile, err := startProfile(*loadProfile)
+	if err != nil {
+		return err
+	}
 	t0 := time.Now()
-	ck, err := weights.Read(*path)
+	model, _, err := clip.LoadFile(*path, clip.LoadOptions{}) // what clip.Load and the CLI do
 	if err != nil {
 		return err
 	}
-	model, err := clip.NewModelReleasing(ck.Tensors, nil) // one copy of the weights in memory
-	if err != nil {
-		return err
-	}
-	ck = nil
 	res["load_s"] = time.Since(t0).Seconds()
+	stopLoadProfile()
 	res["config"] = model.Config.String()
-
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	fmt.Fprintf(os.Stderr, "load: %.3fs\n", res["load_s"])
+	if *loadOnly {
+		return report(res, *jsonOut)
 	}
+
+	stopProfile, err := startProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	rng := rand.New(rand.NewPCG(0, 0))
 	encodeS, encodeAll := map[string]float64{}, map[string][]float64{}
 	var feats *clip.Features
@@ -138,13 +138,34 @@ func run() error {
 		res["surgery_map_s"], res["surgery_map_all_s"], res["surgery_map_hw"] = med, times, []int{480, 640}
 		fmt.Fprintf(os.Stderr, "feature surgery + maps (%d classes, 480x640): %.3fs\n", tm.Rows, med)
 	}
+	return report(res, *jsonOut)
+}
+
+// report adds the peak resident set to res, prints it as JSON and writes it to jsonOut if set.
+func report(res map[string]any, jsonOut string) error {
 	res["peak_rss_mib"] = peakRSSMiB()
 	out, _ := json.MarshalIndent(res, "", " ")
 	fmt.Println(string(out))
-	if *jsonOut != "" {
-		return os.WriteFile(*jsonOut, out, 0o644)
+	if jsonOut != "" {
+		return os.WriteFile(jsonOut, out, 0o644)
 	}
 	return nil
+}
+
+// startProfile starts a CPU profile written to path ("" = none) and returns its stop function.
+func startProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func timed(reps int, f func() error) (float64, []float64, error) {
