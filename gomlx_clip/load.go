@@ -119,20 +119,23 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 		}
 	}()
 	id, idOK := embedcache.FileIdentity(path) // before reading: see TextWeightsDigest
-	ck, err := weights.Read(path)
+	// Open, not Read: the weights go from the file straight into the backend's buffers.
+	ck, err := weights.Open(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("clip: reading checkpoint %s: %w", path, err)
 	}
+	defer ck.Close()
 	canon, naming, err := Canonicalize(ck.Tensors)
 	if err != nil {
 		return nil, 0, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
 	sources := [][]byte{id}
 	if _, hasText := canon["token_embedding.weight"]; !hasText {
-		textID, textOK, err := addTextTower(canon, path, ck.Metadata, opt.TextTower)
+		textID, textOK, closeText, err := addTextTower(canon, path, ck.Metadata, opt.TextTower)
 		if err != nil {
 			return nil, 0, err
 		}
+		defer closeText()
 		sources, idOK = append(sources, textID), idOK && textOK
 	}
 	// canon is ours alone: release each host copy once it is on the backend (peak ~1 copy, not 2).
@@ -166,26 +169,28 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 
 // addTextTower copies the text tower (every canonical tensor outside visual.*) of another checkpoint
 // into canon: released image-only files and the golden vit32/rn files share one text tower. It
-// returns the identity of the file it read (embedcache.FileIdentity, taken before reading).
-func addTextTower(canon map[string]*weights.Tensor, path string, meta map[string]string, textTower string) ([]byte, bool, error) {
+// returns the identity of the file it read (embedcache.FileIdentity, taken before reading) and
+// a function that closes it once the model is built (its tensors are read lazily: weights.Open).
+func addTextTower(canon map[string]*weights.Tensor, path string, meta map[string]string, textTower string) (_ []byte, _ bool, closeFile func() error, _ error) {
 	src := textTower
 	if src == "" {
 		from := meta["text_tower_from"]
 		if from == "" {
-			return nil, false, fmt.Errorf("clip: checkpoint %s has no text tower (no token_embedding.weight); "+
+			return nil, false, nil, fmt.Errorf("clip: checkpoint %s has no text tower (no token_embedding.weight); "+
 				"give the checkpoint that holds it (LoadOptions.TextTower, -text-weights)", path)
 		}
 		// Only a file name beside the checkpoint: metadata must not point anywhere else.
 		src = filepath.Join(filepath.Dir(path), filepath.Base(from))
 	}
 	id, idOK := embedcache.FileIdentity(src)
-	ck, err := weights.Read(src)
+	ck, err := weights.Open(src)
 	if err != nil {
-		return nil, false, fmt.Errorf("clip: reading the text tower of %s from %s: %w", path, src, err)
+		return nil, false, nil, fmt.Errorf("clip: reading the text tower of %s from %s: %w", path, src, err)
 	}
 	text, _, err := Canonicalize(ck.Tensors)
 	if err != nil {
-		return nil, false, fmt.Errorf("clip: text tower checkpoint %s: %w", src, err)
+		ck.Close()
+		return nil, false, nil, fmt.Errorf("clip: text tower checkpoint %s: %w", src, err)
 	}
 	n := 0
 	for name, t := range text {
@@ -197,9 +202,10 @@ func addTextTower(canon map[string]*weights.Tensor, path string, meta map[string
 		}
 	}
 	if _, ok := canon["token_embedding.weight"]; !ok || n == 0 {
-		return nil, false, fmt.Errorf("clip: %s holds no text tower for %s", src, path)
+		ck.Close()
+		return nil, false, nil, fmt.Errorf("clip: %s holds no text tower for %s", src, path)
 	}
-	return id, idOK, nil
+	return id, idOK, ck.Close, nil
 }
 
 // scalarInt reads a one-element integer tensor (TorchScript's input_resolution etc.).
@@ -210,8 +216,9 @@ func scalarInt(t *weights.Tensor) (int, bool) {
 	if len(t.I64) == 1 {
 		return int(t.I64[0]), true
 	}
-	if len(t.F32) == 1 {
-		return int(t.F32[0]), true
+	var v [1]float32
+	if t.ReadF32(v[:], 0) == nil {
+		return int(v[0]), true
 	}
 	return 0, false
 }

@@ -127,6 +127,9 @@ func transpose2D(t *weights.Tensor) (*weights.Tensor, error) {
 	if len(t.Shape) != 2 {
 		return nil, fmt.Errorf("clip: tensor %q has shape %v, expected a matrix", t.Name, t.Shape)
 	}
+	if err := t.Load(); err != nil { // a lazy tensor (weights.Open): its values are needed here
+		return nil, err
+	}
 	r, c := t.Shape[0], t.Shape[1]
 	out := make([]float32, len(t.F32))
 	for i := 0; i < r; i++ {
@@ -143,6 +146,9 @@ func concatRows(name string, parts []*weights.Tensor) (*weights.Tensor, error) {
 	rows := 0
 	var data []float32
 	for _, p := range parts {
+		if err := p.Load(); err != nil { // a lazy tensor (weights.Open): its values are needed here
+			return nil, err
+		}
 		if len(p.Shape) != len(parts[0].Shape) || fmt.Sprint(p.Shape[1:]) != fmt.Sprint(rest) {
 			return nil, fmt.Errorf("clip: q/k/v parts of %s have mismatched shapes", name)
 		}

@@ -55,10 +55,12 @@ func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (*Model, erro
 // LoadFile reads a SAM checkpoint (the released sam_vit_*.pth torch.save files, or safetensors
 // with the same names) and builds the model.
 func LoadFile(path string, opt LoadOptions) (*Model, error) {
-	ckpt, err := weights.Read(path)
+	// Open, not Read: the weights go from the file straight into the backend's buffers.
+	ckpt, err := weights.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("sam: %w", err)
 	}
+	defer ckpt.Close()
 	// The checkpoint is ours: let newModel drop each host tensor once it is on the backend, so
 	// that loading never holds two copies of a large model.
 	m, err := newModel(ckpt.Tensors, opt.Backend, true)
@@ -94,14 +96,16 @@ func newModel(state map[string]*weights.Tensor, backend compute.Backend, consume
 	}
 	for _, name := range []string{"pixel_mean", "pixel_std"} {
 		if t, ok := state[name]; ok { // non-persistent upstream, but some exports include them
-			if t.F32 == nil {
+			if t.F32 == nil && !t.Lazy() {
 				return nil, fmt.Errorf("sam: %s has dtype %s, want a float", name, t.DType)
 			}
 			dst := &cfg.PixelMean
 			if name == "pixel_std" {
 				dst = &cfg.PixelStd
 			}
-			copy(dst[:], t.F32)
+			if err := t.ReadF32(dst[:min(len(dst), t.Numel())], 0); err != nil {
+				return nil, fmt.Errorf("sam: %w", err)
+			}
 		}
 	}
 	if backend == nil {

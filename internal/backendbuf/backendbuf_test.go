@@ -72,30 +72,43 @@ type bufferWithout struct {
 	compute.Buffer
 	RawBytes []byte
 	Flat     []float32 // not an interface: a layout this package does not know
+	RawShape shapes.Shape
 }
 
-type bufferWithBytes struct {
+// bufferLike has the go backend's layout and reports its RawShape, as the go backend does.
+type bufferLike struct {
 	compute.Buffer
 	RawBytes []byte
 	Flat     any
+	RawShape shapes.Shape
+}
+
+func (b *bufferLike) Shape() (shapes.Shape, error) { return b.RawShape, nil }
+
+// bufferIgnoringShape has the fields but reports a shape of its own: the swap must be undone.
+type bufferIgnoringShape struct{ bufferLike }
+
+func (b *bufferIgnoringShape) Shape() (shapes.Shape, error) {
+	return shapes.Make(dtypes.Float32, 1), nil
 }
 
 func TestReplaceStorageRefusesUnknownLayouts(t *testing.T) {
+	shape := shapes.Make(dtypes.Float32, 2, 2)
 	data := make([]float32, 4)
-	other := &bufferWithout{RawBytes: make([]byte, 16), Flat: make([]float32, 4)}
-	if replaceStorage(other, data) {
+	other := &bufferWithout{RawBytes: make([]byte, 4), Flat: make([]float32, 1)}
+	if replaceStorage(other, shape, data) {
 		t.Error("swapped the storage of a buffer whose Flat is not an interface")
 	}
-	short := &bufferWithBytes{RawBytes: make([]byte, 16), Flat: make([]float32, 3)}
-	if replaceStorage(short, data) {
-		t.Error("swapped the storage of a buffer holding a different number of values")
-	}
-	ints := &bufferWithBytes{RawBytes: make([]byte, 16), Flat: make([]int32, 4)}
-	if replaceStorage(ints, data) {
+	ints := &bufferLike{RawBytes: make([]byte, 4), Flat: make([]int32, 1), RawShape: shapes.Make(dtypes.Int32, 1)}
+	if replaceStorage(ints, shape, data) {
 		t.Error("swapped the storage of a buffer holding int32 values")
 	}
-	ok := &bufferWithBytes{RawBytes: make([]byte, 24), Flat: make([]float32, 4)}
-	if !replaceStorage(ok, data) || len(ok.RawBytes) != 16 || &ok.Flat.([]float32)[0] != &data[0] {
-		t.Errorf("a buffer of the known layout was not pointed at the new storage: %d bytes", len(ok.RawBytes))
+	ignoring := &bufferIgnoringShape{bufferLike{RawBytes: make([]byte, 4), Flat: make([]float32, 1), RawShape: shapes.Make(dtypes.Float32, 1)}}
+	if replaceStorage(ignoring, shape, data) || len(ignoring.RawBytes) != 4 || len(ignoring.Flat.([]float32)) != 1 || ignoring.RawShape.Size() != 1 {
+		t.Error("a buffer that does not report the new shape was left changed")
+	}
+	ok := &bufferLike{RawBytes: make([]byte, 4), Flat: make([]float32, 1), RawShape: shapes.Make(dtypes.Float32, 1)}
+	if !replaceStorage(ok, shape, data) || len(ok.RawBytes) != 16 || &ok.Flat.([]float32)[0] != &data[0] || !ok.RawShape.Equal(shape) {
+		t.Errorf("a buffer of the known layout was not given the new storage and shape: %d bytes, shape %s", len(ok.RawBytes), ok.RawShape)
 	}
 }

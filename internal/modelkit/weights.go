@@ -23,16 +23,17 @@ type Weights struct {
 	dense   func(name string) bool
 }
 
-// releaseEvery bounds the garbage of a releasing Upload (released host copies, the backend's
-// rounded buffers replaced by exact ones: see internal/backendbuf) left uncollected.
+// releaseEvery bounds the garbage of a releasing Upload (released host copies) left uncollected.
 const releaseEvery = 64 << 20
 
 // Upload puts the tensors named by names on backend, transposing those for which dense is true
-// (2-D, torch's [out, in]) to [in, out]. With release, the caller gives the tensors up: each
-// tensor's F32 is set to nil once it is on the backend (after its last name: a tensor may stand
-// under two) and the garbage collector runs every releaseEvery bytes, so loading peaks near one
-// copy of the weights instead of two. On a backend with shared buffers (SharedBuffers) each weight
-// is allocated exactly sized, not rounded up to the backend's size class.
+// (2-D, torch's [out, in]) to [in, out]. Lazy tensors (weights.Open) are read from their file
+// straight into the backend's buffers, converted and transposed on the way, so no host copy is
+// ever made. With release, the caller gives the tensors up: each tensor's F32 is set to nil once
+// it is on the backend (after its last name: a tensor may stand under two) and the garbage
+// collector runs every releaseEvery bytes, so loading host tensors peaks near one copy of the
+// weights instead of two. On a backend with shared buffers (SharedBuffers) each weight is
+// allocated exactly sized, not rounded up to the backend's size class.
 func Upload(backend compute.Backend, ckpt map[string]*weights.Tensor, names []string, dense func(name string) bool, release bool) (*Weights, error) {
 	w := &Weights{backend: backend, names: slices.Sorted(slices.Values(names)), shapes: map[string][]int{}, dense: dense}
 	uses := map[*weights.Tensor]int{}
@@ -44,7 +45,7 @@ func Upload(backend compute.Backend, ckpt map[string]*weights.Tensor, names []st
 		if t.F32 == nil && t.I64 != nil {
 			return nil, fmt.Errorf("tensor %q: dtype %s is not a float tensor", name, t.DType)
 		}
-		if t.F32 == nil {
+		if t.F32 == nil && !t.Lazy() {
 			return nil, fmt.Errorf("tensor %q has no float32 data (already released?)", name)
 		}
 		uses[t]++
@@ -57,10 +58,7 @@ func Upload(backend compute.Backend, ckpt map[string]*weights.Tensor, names []st
 			return nil, err
 		}
 		w.params, w.shapes[name] = append(w.params, dev), slices.Clone(t.Shape)
-		if SharedBuffers(backend) {
-			pending += 4 * len(t.F32) // the backend's rounded buffer, replaced by an exact one
-		}
-		if uses[t]--; release && uses[t] == 0 {
+		if uses[t]--; release && uses[t] == 0 && t.F32 != nil {
 			pending += 4 * len(t.F32)
 			t.F32 = nil
 		}
@@ -81,8 +79,12 @@ func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, e
 		}
 	}()
 	dims := t.Shape
-	if n := shapes.Make(dtypes.Float32, dims...).Size(); len(t.F32) != n {
-		return nil, fmt.Errorf("tensor %q has %d values for shape %v", name, len(t.F32), dims)
+	have := t.Numel() // a lazy tensor holds what its shape says: the reader checked the file
+	if t.F32 != nil {
+		have = len(t.F32)
+	}
+	if n := shapes.Make(dtypes.Float32, dims...).Size(); have != n {
+		return nil, fmt.Errorf("tensor %q has %d values for shape %v", name, have, dims)
 	}
 	dense := w.dense != nil && w.dense(name)
 	if dense {
@@ -91,27 +93,28 @@ func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, e
 		}
 		dims = []int{dims[1], dims[0]}
 	}
-	fill := func(dst []float32) {
-		if dense {
-			TransposeMatrix(dst, t.F32, t.Shape[0], t.Shape[1])
-		} else {
-			copy(dst, t.F32)
-		}
-	}
 	if SharedBuffers(w.backend) {
 		buf, data, err := backendbuf.SharedFloat32(w.backend, dims...) // exact size, not bucketed
 		if err != nil {
 			return nil, err
 		}
-		fill(data)
+		if err := fillWeight(data, t, dense); err != nil {
+			buf.Finalize()
+			return nil, err
+		}
 		return tensors.FromBuffer(buf)
 	}
 	dev, err = tensors.FromShapeForBackend(w.backend, 0, shapes.Make(dtypes.Float32, dims...))
 	if err != nil {
 		return nil, err
 	}
-	if err := tensors.MutableFlatData(dev, fill); err != nil {
+	var fillErr error
+	if err := tensors.MutableFlatData(dev, func(dst []float32) { fillErr = fillWeight(dst, t, dense) }); err != nil {
 		return nil, err
+	}
+	if fillErr != nil {
+		dev.FinalizeAll()
+		return nil, fillErr
 	}
 	return dev, nil
 }
@@ -143,15 +146,6 @@ func (w *Weights) Weight(name string) ([]float32, []int, bool) {
 // TransposeMatrix writes the [cols, rows] transpose of the row-major [rows, cols] matrix a into
 // out and returns it.
 func TransposeMatrix(out, a []float32, rows, cols int) []float32 {
-	const tile = 32 // cache-friendly blocks
-	for i0 := 0; i0 < rows; i0 += tile {
-		for j0 := 0; j0 < cols; j0 += tile {
-			for i := i0; i < min(i0+tile, rows); i++ {
-				for j := j0; j < min(j0+tile, cols); j++ {
-					out[j*rows+i] = a[i*cols+j]
-				}
-			}
-		}
-	}
+	transposeRows(out, a, rows, cols, 0)
 	return out
 }

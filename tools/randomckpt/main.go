@@ -1,7 +1,10 @@
 // Command randomckpt writes a full-size CLIP checkpoint with seeded random weights in OpenAI
-// naming (safetensors, float32), for benchmarks where the real weights cannot be downloaded:
+// naming, for benchmarks where the real weights cannot be downloaded: safetensors (float32), or,
+// for an -out ending in .pt, a TorchScript archive laid out like the released OpenAI files
+// (float16 Linear/Conv/attention weights, see halfInOpenAI):
 //
 //	randomckpt -model ViT-B/16 -out vit_b16_random.safetensors
+//	randomckpt -model ViT-B/16 -out vit_b16_random.pt
 //
 // Shapes come from the registry's architecture facts through clip.ExpectedShapes, so the file
 // has exactly the tensors the loader expects. Values follow the recipe of the golden models
@@ -15,6 +18,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -25,7 +29,7 @@ import (
 
 func main() {
 	name := flag.String("model", "ViT-B/16", "registry model name")
-	out := flag.String("out", "", "output .safetensors path")
+	out := flag.String("out", "", "output path: .safetensors, or .pt for a TorchScript archive")
 	seed := flag.Uint64("seed", 0, "random seed")
 	flag.Parse()
 	if err := run(*name, *out, *seed); err != nil {
@@ -55,9 +59,21 @@ func run(name, out string, seed uint64) error {
 		list = append(list, &weights.Tensor{Name: n, Shape: shapes[n], DType: "F32", F32: randomValues(rng, n, shapes[n])})
 	}
 	list = append(list, &weights.Tensor{Name: "logit_scale", Shape: []int{}, DType: "F32", F32: []float32{float32(math.Log(1 / 0.07))}})
-	meta := map[string]string{"model": m.Name, "description": "seeded random weights for benchmarks", "config": cfg.String()}
-	if err := weights.WriteSafetensors(out, list, meta); err != nil {
-		return err
+	if strings.EqualFold(filepath.Ext(out), ".pt") {
+		for _, s := range []struct {
+			name string
+			v    int
+		}{{"input_resolution", cfg.ImageResolution}, {"context_length", cfg.ContextLength}, {"vocab_size", cfg.VocabSize}} {
+			list = append(list, &weights.Tensor{Name: s.name, Shape: []int{}, DType: "I64", I64: []int64{int64(s.v)}})
+		}
+		if err := writeTorchScript(out, list, halfInOpenAI); err != nil {
+			return err
+		}
+	} else {
+		meta := map[string]string{"model": m.Name, "description": "seeded random weights for benchmarks", "config": cfg.String()}
+		if err := weights.WriteSafetensors(out, list, meta); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s: %s\n", out, cfg)
 	return nil
