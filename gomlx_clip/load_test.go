@@ -256,3 +256,42 @@ func TestLoadScalarsMustAgree(t *testing.T) {
 		t.Fatalf("disagreeing scalar: %v", err)
 	}
 }
+
+// TestLoadFileMatchesHostTensors: LoadFile reads the weights straight from the file into the
+// backend (weights.Open); every weight equals, bit for bit, the model built from host tensors
+// (weights.Read + NewModel), for safetensors in both namings and the float16 TorchScript file.
+func TestLoadFileMatchesHostTensors(t *testing.T) {
+	for _, file := range []string{"vit16.openai.safetensors", "vit16.hf.safetensors", "vit16.openai.jit.pt"} {
+		t.Run(file, func(t *testing.T) {
+			path := goldens.Path(t, "models", file)
+			got, _, err := LoadFile(path, LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ck, err := weights.Read(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := NewModel(ck.Tensors, got.Backend())
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := want.weights.Names()
+			if strings.Join(got.weights.Names(), ",") != strings.Join(names, ",") {
+				t.Fatalf("weight names differ")
+			}
+			for _, name := range names {
+				g, _ := got.Weight(name)
+				w, _ := want.Weight(name)
+				if len(g) != len(w) {
+					t.Fatalf("%s: %d vs %d values", name, len(g), len(w))
+				}
+				for i := range g {
+					if math.Float32bits(g[i]) != math.Float32bits(w[i]) {
+						t.Fatalf("%s[%d]: %v from the file, %v from host tensors", name, i, g[i], w[i])
+					}
+				}
+			}
+		})
+	}
+}
