@@ -2,6 +2,8 @@ package sam
 
 import (
 	"context"
+	"math"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -174,4 +176,60 @@ func TestLoad(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sam_vit_b_01ec64.pth") {
 		t.Errorf("offline without a cached file: %v", err)
 	}
+}
+
+// TestLoadFileReadsFromTheFile: LoadFile reads the weights straight from the file into the
+// backend (weights.Open); they equal the model built from host tensors bit for bit, for the
+// torch.save file and a safetensors file carrying pixel_mean / pixel_std, which are read too.
+func TestLoadFileReadsFromTheFile(t *testing.T) {
+	ck, err := weights.Read(goldens.Path(t, "sam", "sam_tiny.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []*weights.Tensor
+	for _, n := range ck.Names() {
+		list = append(list, ck.Tensors[n])
+	}
+	mean, std := []float32{1.5, 2.5, 3.5}, []float32{4, 5, 6}
+	list = append(list, &weights.Tensor{Name: "pixel_mean", Shape: []int{3, 1, 1}, F32: mean},
+		&weights.Tensor{Name: "pixel_std", Shape: []int{3, 1, 1}, F32: std})
+	withPixels := filepath.Join(t.TempDir(), "sam_pixels.safetensors")
+	if err := weights.WriteSafetensors(withPixels, list, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{goldens.Path(t, "sam", "sam_tiny.pth"), withPixels} {
+		got, err := LoadFile(path, LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		host, err := weights.Read(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := NewModel(host.Tensors, got.weights.Backend())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Config.PixelMean != want.Config.PixelMean || got.Config.PixelStd != want.Config.PixelStd {
+			t.Errorf("%s: pixel mean/std %v %v, want %v %v", path, got.Config.PixelMean, got.Config.PixelStd, want.Config.PixelMean, want.Config.PixelStd)
+		}
+		for _, name := range want.weights.Names() {
+			g, _, _ := got.Weight(name)
+			w, _, _ := want.Weight(name)
+			if !reflect.DeepEqual(math32Bits(g), math32Bits(w)) {
+				t.Fatalf("%s: %s differs from the host-tensor model", path, name)
+			}
+		}
+	}
+	if m, err := LoadFile(withPixels, LoadOptions{}); err != nil || m.Config.PixelMean != [3]float32(mean) || m.Config.PixelStd != [3]float32(std) {
+		t.Errorf("pixel_mean/pixel_std from the file: %v", err)
+	}
+}
+
+func math32Bits(v []float32) []uint32 {
+	out := make([]uint32, len(v))
+	for i, x := range v {
+		out[i] = math.Float32bits(x)
+	}
+	return out
 }
