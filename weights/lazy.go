@@ -93,7 +93,8 @@ func loadAll(c *Checkpoint, err error) (*Checkpoint, error) {
 // Lazy reports whether the tensor's float data is still in the file (see Open).
 func (t *Tensor) Lazy() bool { return t.src != nil }
 
-// Load reads a lazy tensor's data into F32; it does nothing for a tensor that is not lazy.
+// Load reads a lazy tensor's data into F32; it does nothing for a tensor that is not lazy. It
+// changes the tensor, so it must not run concurrently with other uses of it.
 func (t *Tensor) Load() error {
 	if t.src == nil {
 		return nil
