@@ -18,21 +18,27 @@ func explainTargets(sim Matrix, p *plan, rgb []uint8, h, w int) ([]Target, error
 	if err != nil {
 		return nil, fmt.Errorf("surgery: similarity map: %w", err)
 	}
-	out := make([]Target, len(p.targets))
 	next := 0
+	return drawTargets(p, rgb, h, w, func(t targetSpec, out *Target) (err error) {
+		sm := patchColumns(sim, t.columns)
+		if len(t.columns) == 1 {
+			out.Map = maps[next]
+			next++
+		} else if out.Map, err = CombinedTargetMap(sm, h, w); err != nil {
+			return err
+		}
+		out.Points, out.Labels, err = targetPoints(sm, h, w, p.threshold)
+		return err
+	})
+}
+
+// drawTargets makes one Target per planned target: draw fills its Map, Points and Labels, and
+// the overlay of the Map on the original RGB (H×W×3) is added here.
+func drawTargets(p *plan, rgb []uint8, h, w int, draw func(t targetSpec, out *Target) error) ([]Target, error) {
+	out := make([]Target, len(p.targets))
 	for i, t := range p.targets {
 		out[i] = Target{Text: t.text, Parts: t.parts, Columns: t.columns}
-		if len(t.columns) == 1 {
-			out[i].Map = maps[next]
-			next++
-			out[i].Points, out[i].Labels, err = SimilarityMapToPoints(sim.Column(t.columns[0])[1:], h, w, p.threshold, 2)
-		} else {
-			sm := patchColumns(sim, t.columns)
-			out[i].Map, err = CombinedTargetMap(sm, h, w)
-			if err == nil {
-				out[i].Points, out[i].Labels, err = CombinedTargetPoints(sm, h, w, p.threshold)
-			}
-		}
+		err := draw(t, &out[i])
 		if err != nil {
 			return nil, fmt.Errorf("surgery: target %q: %w", t.text, err)
 		}
@@ -42,6 +48,16 @@ func explainTargets(sim Matrix, p *plan, rgb []uint8, h, w int) ([]Target, error
 		out[i].Overlay = rgbaImage(out[i].OverlayRGB, h, w)
 	}
 	return out, nil
+}
+
+// targetPoints are a target's SAM point prompts from the patch similarities of its parts sm
+// [N−1, k]: demo.py's points of the one column for a plain target (k = 1), CombinedTargetPoints
+// for a combined one.
+func targetPoints(sm Matrix, h, w int, threshold float32) ([][2]int, []uint8, error) {
+	if sm.Cols == 1 {
+		return SimilarityMapToPoints(sm.Data, h, w, threshold, 2)
+	}
+	return CombinedTargetPoints(sm, h, w, threshold)
 }
 
 // patchColumns is sim[1:, columns]: the patch similarities of a combined target's parts [N−1, k].
