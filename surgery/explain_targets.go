@@ -2,7 +2,8 @@ package surgery
 
 import (
 	"fmt"
-	"image"
+
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 )
 
 // explainTargets draws every target: map at the original size, overlay on the original RGB, points.
@@ -45,7 +46,7 @@ func drawTargets(p *plan, rgb []uint8, h, w int, draw func(t targetSpec, out *Ta
 		if out[i].OverlayRGB, err = Overlay(rgb, h, w, out[i].Map); err != nil {
 			return nil, err
 		}
-		out[i].Overlay = rgbaImage(out[i].OverlayRGB, h, w)
+		out[i].Overlay = (&imageprep.RGB{W: w, H: h, Pix: out[i].OverlayRGB}).Image()
 	}
 	return out, nil
 }
@@ -87,14 +88,4 @@ func CombinedTargetMap(sm Matrix, h, w int) ([]float32, error) {
 		return nil, err
 	}
 	return maps[0], nil
-}
-
-// rgbaImage wraps H×W×3 RGB bytes as an opaque *image.RGBA.
-func rgbaImage(rgb []uint8, h, w int) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for p := 0; p < h*w; p++ {
-		copy(img.Pix[p*4:p*4+3], rgb[p*3:p*3+3])
-		img.Pix[p*4+3] = 255
-	}
-	return img
 }
