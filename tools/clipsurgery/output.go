@@ -24,15 +24,7 @@ import (
 
 // loadExplainer loads -weights (offline) or -model (cache, else download with a progress bar).
 func loadExplainer(ctx context.Context, c *config, stderr io.Writer) (*surgery.Explainer, error) {
-	opt := clip.LoadOptions{CacheDir: c.cacheDir, Offline: c.offline, Progress: stderr, TextTower: c.textWeights, Backend: c.backend}
-	src := c.model
-	if c.weights != "" {
-		src = c.weights
-		if _, err := os.Stat(src); err != nil {
-			return nil, fmt.Errorf("-weights: %w", err)
-		}
-	}
-	m, _, err := clip.Load(ctx, src, opt)
+	m, err := c.ckpt.Load(ctx, clip.LoadOptions{Progress: stderr, TextTower: c.textWeights, Backend: c.backend})
 	if err != nil {
 		return nil, err
 	}

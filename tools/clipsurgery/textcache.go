@@ -53,13 +53,13 @@ func (c *config) textCache(stderr io.Writer) *clip.TextCache {
 	if c.noTextCache {
 		return nil
 	}
-	return clip.DefaultTextCache(c.cacheDir, stderr)
+	return clip.DefaultTextCache(c.ckpt.CacheDir, stderr)
 }
 
 // textCacheCommand runs -text-cache-info / -text-cache-clear: it prints where the cache is and
 // what it holds, clearing it first if asked.
 func textCacheCommand(c *config, stdout io.Writer) error {
-	tc, err := clip.OpenTextCache(clip.TextCacheOptions{Root: c.cacheDir})
+	tc, err := clip.OpenTextCache(clip.TextCacheOptions{Root: c.ckpt.CacheDir})
 	if err != nil {
 		return err
 	}
