@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
@@ -162,19 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // writeAtomic writes a file through a temporary file in the same folder, so that a failure never
 // leaves half a file.
 func writeAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	err = write(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := safefile.WriteAtomic(path, write); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
