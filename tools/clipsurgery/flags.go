@@ -162,32 +162,43 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-// maxLabelsFileBytes bounds a -labels @file (read whole): 1 MiB holds surgery.DefaultMaxLabels
-// labels of 256 bytes each.
-const maxLabelsFileBytes = 1 << 20
+// maxListFileBytes bounds the @file of a list flag (-labels, -templates; read whole): 1 MiB holds
+// surgery.DefaultMaxLabels labels of 256 bytes each.
+const maxListFileBytes = 1 << 20
 
-// parseLabels reads "-labels a,b,c" or "-labels @file" (one label per line, blank lines and lines
-// starting with # skipped). The file must be a regular file of at most maxLabelsFileBytes, and
-// the set at most surgery.DefaultMaxLabels labels.
-func parseLabels(v string) ([]string, error) {
-	var items []string
-	if path, ok := strings.CutPrefix(v, "@"); ok {
-		data, err := safefile.ReadFile(path, maxLabelsFileBytes)
-		if err != nil {
-			return nil, fmt.Errorf("-labels: %w", err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			line = strings.TrimSpace(line)
-			if line != "" && !strings.HasPrefix(line, "#") {
-				items = append(items, line)
-			}
-		}
-	} else {
+// parseList reads the value of the list flag -name: "a,b,c" or "@file" (one item per line, blank
+// lines and lines starting with # skipped: the form for items holding a comma), items trimmed and
+// empty ones dropped. The file must be a regular file of at most maxListFileBytes; file is its
+// path ("" for a comma list).
+func parseList(name, v string) (items []string, file string, err error) {
+	path, fromFile := strings.CutPrefix(v, "@")
+	if !fromFile {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
 				items = append(items, s)
 			}
 		}
+		return items, "", nil
+	}
+	data, err := safefile.ReadFile(path, maxListFileBytes)
+	if err != nil {
+		return nil, path, fmt.Errorf("-%s: %w", name, err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			items = append(items, line)
+		}
+	}
+	return items, path, nil
+}
+
+// parseLabels reads "-labels a,b,c" or "-labels @file" (parseList), at most
+// surgery.DefaultMaxLabels labels.
+func parseLabels(v string) ([]string, error) {
+	items, _, err := parseList("labels", v)
+	if err != nil {
+		return nil, err
 	}
 	if len(items) == 0 {
 		return nil, fmt.Errorf("-labels %.100q: empty label set", v)
