@@ -148,22 +148,25 @@ func (m *Model) EmbedPrompt(tok *SparseTokens, mask []float32) (*PromptEmbedding
 
 // DensePE runs DensePEGraph: the decoder's image positional encoding [1, C, G, G].
 func (m *Model) DensePE() (*Features, error) {
-	c := m.Config
-	out, err := m.program("dense_pe", promptPrefixes, func(p Params, in []*Node) []*Node {
-		return []*Node{DensePEGraph(c, p, p.Get("prompt_encoder.no_mask_embed.weight").Graph())}
-	}).run()
+	out, err := m.runPE("dense_pe", DensePEGraph)
 	if err != nil {
 		return nil, err
 	}
-	return toFeatures(out[0])
+	return toFeatures(out)
 }
 
 // densePEGridValues runs densePEGrid: the image PE channels-last [G, G, C], as the decoder
 // takes it.
 func (m *Model) densePEGridValues() (*tensors.Tensor, error) {
+	return m.runPE("dense_pe_grid", densePEGrid)
+}
+
+// runPE runs a graph of the image positional encoding, which takes no input but the prompt
+// encoder's weights, as the cached program key.
+func (m *Model) runPE(key string, graph func(Config, Params, *Graph) *Node) (*tensors.Tensor, error) {
 	c := m.Config
-	out, err := m.program("dense_pe_grid", promptPrefixes, func(p Params, in []*Node) []*Node {
-		return []*Node{densePEGrid(c, p, p.Get("prompt_encoder.no_mask_embed.weight").Graph())}
+	out, err := m.program(key, promptPrefixes, func(p Params, in []*Node) []*Node {
+		return []*Node{graph(c, p, p.Get("prompt_encoder.no_mask_embed.weight").Graph())}
 	}).run()
 	if err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 )
 
 // doneAfter is a context that reports itself cancelled from its n-th Err call on: a deterministic
@@ -28,7 +30,16 @@ func (c *doneAfter) Done() <-chan struct{} { return nil }
 // when it is already done, and between encoder calls of the prompt ensemble when it is cancelled
 // during it. A cancelled encoding is not cached.
 func TestExplainCancel(t *testing.T) {
-	e := goldenExplainer(t, "vit16")
+	// Its own, empty text cache: the prompts below must go through the encoder, whatever earlier
+	// tests stored.
+	cache, err := clip.OpenTextCache(clip.TextCacheOptions{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewExplainerWith(goldenExplainer(t, "vit16").Model(), ExplainerOptions{TextCache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := e.ExplainPixelsContext(cancelled, demoPixels(t), []string{"dog"}, Options{}); !errors.Is(err, context.Canceled) {

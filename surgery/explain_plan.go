@@ -146,38 +146,41 @@ func (p *plan) labelTargets(targets, labels []string) error {
 		index[l] = i
 	}
 	p.classes = labels
-	for _, t := range targets {
-		spec := targetSpec{text: t, parts: SplitTarget(t)}
-		for _, part := range spec.parts {
-			if part == "" {
-				return fmt.Errorf("surgery: empty target text in %q", t)
-			}
-			c, ok := index[part]
-			if !ok {
-				return fmt.Errorf("surgery: target %q is not in the label set (%d labels: %s); "+
-					"add it to the labels or use single-text mode", part, len(labels), modelkit.Abbreviate(labels, 12))
-			}
-			spec.columns = append(spec.columns, c)
+	return p.addTargets(targets, func(part string) (int, error) {
+		c, ok := index[part]
+		if !ok {
+			return 0, fmt.Errorf("surgery: target %q is not in the label set (%d labels: %s); "+
+				"add it to the labels or use single-text mode", part, len(labels), modelkit.Abbreviate(labels, 12))
 		}
-		p.targets = append(p.targets, spec)
-	}
-	return nil
+		return c, nil
+	})
 }
 
 // singleTargets makes the distinct target parts the classes (single-text mode: no label set).
 func (p *plan) singleTargets(targets []string) error {
 	index := map[string]int{}
+	return p.addTargets(targets, func(part string) (int, error) {
+		c, ok := index[part]
+		if !ok {
+			c = len(p.classes)
+			index[part] = c
+			p.classes = append(p.classes, part)
+		}
+		return c, nil
+	})
+}
+
+// addTargets splits every target into its parts and plans it with the columns column gives them.
+func (p *plan) addTargets(targets []string, column func(part string) (int, error)) error {
 	for _, t := range targets {
 		spec := targetSpec{text: t, parts: SplitTarget(t)}
 		for _, part := range spec.parts {
 			if part == "" {
 				return fmt.Errorf("surgery: empty target text in %q", t)
 			}
-			c, ok := index[part]
-			if !ok {
-				c = len(p.classes)
-				index[part] = c
-				p.classes = append(p.classes, part)
+			c, err := column(part)
+			if err != nil {
+				return err
 			}
 			spec.columns = append(spec.columns, c)
 		}

@@ -147,9 +147,7 @@ func slideTargets(planes [][]float32, cols []int, p *plan, rgb []uint8, h, w, si
 	for i, c := range cols {
 		plane[c] = planes[i]
 	}
-	out := make([]Target, len(p.targets))
-	for i, t := range p.targets {
-		out[i] = Target{Text: t.text, Parts: t.parts, Columns: t.columns}
+	return drawTargets(p, rgb, h, w, func(t targetSpec, out *Target) (err error) {
 		grid := NewMatrix(side*side, len(t.columns)) // points: the averaged map on the token grid
 		full := NewMatrix(h*w, len(t.columns))
 		for j, c := range t.columns {
@@ -161,29 +159,15 @@ func slideTargets(planes [][]float32, cols []int, p *plan, rgb []uint8, h, w, si
 				full.Data[r*full.Cols+j] = v
 			}
 		}
-		var err error
 		if len(t.columns) == 1 {
-			out[i].Map = full.Data
-			err = minMaxInPlace(out[i].Map)
-			if err == nil {
-				out[i].Points, out[i].Labels, err = SimilarityMapToPoints(grid.Data, h, w, p.threshold, 2)
-			}
-		} else {
-			out[i].Map, err = normalizedColumnMean(full)
-			if err == nil {
-				err = minMaxInPlace(out[i].Map)
-			}
-			if err == nil {
-				out[i].Points, out[i].Labels, err = CombinedTargetPoints(grid, h, w, p.threshold)
-			}
+			out.Map = full.Data
+		} else if out.Map, err = normalizedColumnMean(full); err != nil {
+			return err
 		}
-		if err != nil {
-			return nil, fmt.Errorf("surgery: target %q: %w", t.text, err)
+		if err = minMaxInPlace(out.Map); err != nil {
+			return err
 		}
-		if out[i].OverlayRGB, err = Overlay(rgb, h, w, out[i].Map); err != nil {
-			return nil, err
-		}
-		out[i].Overlay = rgbaImage(out[i].OverlayRGB, h, w)
-	}
-	return out, nil
+		out.Points, out.Labels, err = targetPoints(grid, h, w, p.threshold)
+		return err
+	})
 }

@@ -2,7 +2,8 @@ package surgery
 
 import (
 	"fmt"
-	"image"
+
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 )
 
 // explainTargets draws every target: map at the original size, overlay on the original RGB, points.
@@ -18,30 +19,46 @@ func explainTargets(sim Matrix, p *plan, rgb []uint8, h, w int) ([]Target, error
 	if err != nil {
 		return nil, fmt.Errorf("surgery: similarity map: %w", err)
 	}
-	out := make([]Target, len(p.targets))
 	next := 0
+	return drawTargets(p, rgb, h, w, func(t targetSpec, out *Target) (err error) {
+		sm := patchColumns(sim, t.columns)
+		if len(t.columns) == 1 {
+			out.Map = maps[next]
+			next++
+		} else if out.Map, err = CombinedTargetMap(sm, h, w); err != nil {
+			return err
+		}
+		out.Points, out.Labels, err = targetPoints(sm, h, w, p.threshold)
+		return err
+	})
+}
+
+// drawTargets makes one Target per planned target: draw fills its Map, Points and Labels, and
+// the overlay of the Map on the original RGB (H×W×3) is added here.
+func drawTargets(p *plan, rgb []uint8, h, w int, draw func(t targetSpec, out *Target) error) ([]Target, error) {
+	out := make([]Target, len(p.targets))
 	for i, t := range p.targets {
 		out[i] = Target{Text: t.text, Parts: t.parts, Columns: t.columns}
-		if len(t.columns) == 1 {
-			out[i].Map = maps[next]
-			next++
-			out[i].Points, out[i].Labels, err = SimilarityMapToPoints(sim.Column(t.columns[0])[1:], h, w, p.threshold, 2)
-		} else {
-			sm := patchColumns(sim, t.columns)
-			out[i].Map, err = CombinedTargetMap(sm, h, w)
-			if err == nil {
-				out[i].Points, out[i].Labels, err = CombinedTargetPoints(sm, h, w, p.threshold)
-			}
-		}
+		err := draw(t, &out[i])
 		if err != nil {
 			return nil, fmt.Errorf("surgery: target %q: %w", t.text, err)
 		}
 		if out[i].OverlayRGB, err = Overlay(rgb, h, w, out[i].Map); err != nil {
 			return nil, err
 		}
-		out[i].Overlay = rgbaImage(out[i].OverlayRGB, h, w)
+		out[i].Overlay = (&imageprep.RGB{W: w, H: h, Pix: out[i].OverlayRGB}).Image()
 	}
 	return out, nil
+}
+
+// targetPoints are a target's SAM point prompts from the patch similarities of its parts sm
+// [N−1, k]: demo.py's points of the one column for a plain target (k = 1), CombinedTargetPoints
+// for a combined one.
+func targetPoints(sm Matrix, h, w int, threshold float32) ([][2]int, []uint8, error) {
+	if sm.Cols == 1 {
+		return SimilarityMapToPoints(sm.Data, h, w, threshold, 2)
+	}
+	return CombinedTargetPoints(sm, h, w, threshold)
 }
 
 // patchColumns is sim[1:, columns]: the patch similarities of a combined target's parts [N−1, k].
@@ -71,14 +88,4 @@ func CombinedTargetMap(sm Matrix, h, w int) ([]float32, error) {
 		return nil, err
 	}
 	return maps[0], nil
-}
-
-// rgbaImage wraps H×W×3 RGB bytes as an opaque *image.RGBA.
-func rgbaImage(rgb []uint8, h, w int) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for p := 0; p < h*w; p++ {
-		copy(img.Pix[p*4:p*4+3], rgb[p*3:p*3+3])
-		img.Pix[p*4+3] = 255
-	}
-	return img
 }

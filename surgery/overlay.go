@@ -2,11 +2,12 @@ package surgery
 
 import (
 	"fmt"
-	"image"
 	"image/png"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
+
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 )
 
 // Overlay is demo.py's heat-map drawing: the map coloured with OpenCV's JET, blended 60 % over
@@ -52,33 +53,10 @@ func mapLevel(v float32) uint8 {
 
 // WritePNG writes an h×w×3 RGB image as PNG. It writes a temporary file beside path and renames
 // it, so that a reader never sees a half-written image.
-func WritePNG(path string, rgb []uint8, h, w int) (err error) {
+func WritePNG(path string, rgb []uint8, h, w int) error {
 	if h <= 0 || w <= 0 || len(rgb) != h*w*3 {
 		return fmt.Errorf("surgery: PNG of %d×%d needs %d bytes, got %d", h, w, h*w*3, len(rgb))
 	}
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for p := 0; p < h*w; p++ {
-		copy(img.Pix[p*4:p*4+3], rgb[p*3:p*3+3])
-		img.Pix[p*4+3] = 255
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = png.Encode(f, img); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	img := (&imageprep.RGB{W: w, H: h, Pix: rgb}).Image()
+	return safefile.WriteAtomic(path, func(f io.Writer) error { return png.Encode(f, img) })
 }

@@ -1,7 +1,6 @@
 package surgery
 
 import (
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -238,15 +237,7 @@ func TestWritePNG(t *testing.T) {
 	if err := WritePNG(path, rgb, 2, 2); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := goldens.DecodePNG(t, path)
 	for p := 0; p < 4; p++ {
 		r, g, b, a := img.At(p%2, p/2).RGBA()
 		if uint8(r>>8) != rgb[3*p] || uint8(g>>8) != rgb[3*p+1] || uint8(b>>8) != rgb[3*p+2] || a != 0xffff {

@@ -94,43 +94,27 @@ func fixSegment(text string, unescape bool) string {
 // touched; named ones must be HTML5 names with their semicolon (or an all-caps spelling ftfy
 // accepts); numeric ones are decoded by html.unescape unless that leaves a ';' behind.
 func ftfyUnescapeHTML(text string) string {
-	if !strings.Contains(text, "&") {
-		return text
-	}
-	var b strings.Builder
-	for {
-		i := strings.IndexByte(text, '&')
-		if i < 0 {
-			b.WriteString(text)
-			return b.String()
-		}
-		b.WriteString(text[:i])
-		text = text[i:]
+	return replaceAt(text, "&", func(text string) (string, int) {
 		n := ftfyEntityLen(text)
 		if n == 0 {
-			b.WriteByte('&')
-			text = text[1:]
-			continue
+			return "", 0
 		}
 		ent := text[:n]
-		text = text[n:]
-		switch {
-		case ent[1] != '#':
+		if ent[1] != '#' {
 			if v, ok := html5Entities[ent[1:]]; ok { // ent ends with ';' here
-				b.WriteString(v)
-			} else if v, ok := ftfyUpperEntities[ent[1:]]; ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString(ent)
+				return v, n
 			}
-		default: // a numeric reference that html.unescape must consume whole, semicolon included
-			if u := pyUnescape(ent); strings.Contains(u, ";") {
-				b.WriteString(ent)
-			} else {
-				b.WriteString(u)
+			if v, ok := ftfyUpperEntities[ent[1:]]; ok {
+				return v, n
 			}
+			return ent, n
 		}
-	}
+		// A numeric reference that html.unescape must consume whole, semicolon included.
+		if u := pyUnescape(ent); !strings.Contains(u, ";") {
+			return u, n
+		}
+		return ent, n
+	})
 }
 
 // ftfyEntityLen matches HTML_ENTITY_RE = &#?[0-9A-Za-z]{1,24}; at the start of s.
@@ -243,18 +227,8 @@ func fixLineBreaks(text string) string {
 
 // removeTerminalEscapes deletes ANSI escapes: ESC '[' (\d|;)* [a-zA-Z], with Python's Unicode \d.
 func removeTerminalEscapes(text string) string {
-	if !strings.Contains(text, "\x1b[") {
-		return text
-	}
-	var b strings.Builder
-	for {
-		i := strings.Index(text, "\x1b[")
-		if i < 0 {
-			b.WriteString(text)
-			return b.String()
-		}
-		b.WriteString(text[:i])
-		j := i + 2
+	return replaceAt(text, "\x1b[", func(text string) (string, int) {
+		j := 2
 		for j < len(text) {
 			r, n := utf8.DecodeRuneInString(text[j:])
 			if r != ';' && !isPyDecimal(r) {
@@ -263,12 +237,10 @@ func removeTerminalEscapes(text string) string {
 			j += n
 		}
 		if j < len(text) && asciiLetter(rune(text[j])) {
-			text = text[j+1:]
-			continue
+			return "", j + 1
 		}
-		b.WriteByte(0x1b)
-		text = text[i+1:]
-	}
+		return "", 0
+	})
 }
 
 // removeControlChars deletes chardata.CONTROL_CHARS: C0 controls other than \t \n \f \r, DEL,

@@ -17,60 +17,69 @@ import (
 
 // pyUnescape is html.unescape.
 func pyUnescape(s string) string {
-	if !strings.Contains(s, "&") {
+	return replaceAt(s, "&", func(s string) (string, int) {
+		repl, n := charref(s[1:])
+		if n == 0 {
+			return "", 0
+		}
+		return repl, 1 + n
+	})
+}
+
+// replaceAt copies s with what match recognises at each occurrence of marker replaced: match
+// gets s from the marker on and returns the replacement and how many bytes it replaces; 0 is no
+// match, and then the marker's first byte is copied and the search goes on after it.
+func replaceAt(s, marker string, match func(s string) (repl string, n int)) string {
+	if !strings.Contains(s, marker) {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s))
-	i := 0
 	for {
-		j := strings.IndexByte(s[i:], '&')
-		if j < 0 {
-			b.WriteString(s[i:])
+		i := strings.Index(s, marker)
+		if i < 0 {
+			b.WriteString(s)
 			return b.String()
 		}
-		b.WriteString(s[i : i+j])
-		i += j
-		repl, n := charref(s[i+1:])
+		b.WriteString(s[:i])
+		s = s[i:]
+		repl, n := match(s)
 		if n == 0 {
-			b.WriteByte('&')
-			i++
+			b.WriteByte(s[0])
+			s = s[1:]
 			continue
 		}
 		b.WriteString(repl)
-		i += 1 + n
+		s = s[n:]
 	}
+}
+
+// numericCharrefAt matches digits (at least one) followed by an optional ';' from s[start:] and
+// returns their character and the bytes matched from the start of s (0: no digit).
+func numericCharrefAt(s string, start int, digit func(byte) bool, base int) (string, int) {
+	n := start
+	for n < len(s) && digit(s[n]) {
+		n++
+	}
+	if n == start {
+		return "", 0
+	}
+	digits := s[start:n]
+	if n < len(s) && s[n] == ';' {
+		n++
+	}
+	return numericCharref(digits, base), n
 }
 
 // charref matches the part of the pattern after '&' at the start of s and returns the
 // replacement and the number of bytes matched (0: no match).
 func charref(s string) (string, int) {
 	if strings.HasPrefix(s, "#") {
-		// #[0-9]+;?
-		n := 1
-		for n < len(s) && isDigit(s[n]) {
-			n++
+		if repl, n := numericCharrefAt(s, 1, isDigit, 10); n > 0 { // #[0-9]+;?
+			return repl, n
 		}
-		if n > 1 {
-			digits := s[1:n]
-			if n < len(s) && s[n] == ';' {
-				n++
-			}
-			return numericCharref(digits, 10), n
-		}
-		// #[xX][0-9a-fA-F]+;?
-		if len(s) > 1 && (s[1] == 'x' || s[1] == 'X') {
-			n = 2
-			for n < len(s) && isHexDigit(s[n]) {
-				n++
-			}
-			if n > 2 {
-				digits := s[2:n]
-				if n < len(s) && s[n] == ';' {
-					n++
-				}
-				return numericCharref(digits, 16), n
-			}
+		if len(s) > 1 && (s[1] == 'x' || s[1] == 'X') { // #[xX][0-9a-fA-F]+;?
+			return numericCharrefAt(s, 2, isHexDigit, 16)
 		}
 		return "", 0 // '#' is excluded from the named-reference alternative
 	}

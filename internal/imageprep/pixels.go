@@ -39,6 +39,17 @@ func (p *Pixels) RGB() *RGB {
 	return &RGB{W: p.W, H: p.H, Pix: out}
 }
 
+// Image copies the RGB bytes into an opaque *image.RGBA, for drawing and for the image encoders.
+// r must be well-formed (len(Pix) = W·H·3), as every constructor of this package makes it.
+func (r *RGB) Image() *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, r.W, r.H))
+	for p := 0; p < r.W*r.H; p++ {
+		copy(img.Pix[p*4:p*4+3], r.Pix[p*3:p*3+3])
+		img.Pix[p*4+3] = 255
+	}
+	return img
+}
+
 // PixelsFromArray wraps a numpy-like [H,W,C] uint8 array (C = 1, 3 or 4; not copied).
 func PixelsFromArray(h, w, c int, pix []uint8) (*Pixels, error) {
 	if h <= 0 || w <= 0 {

@@ -41,22 +41,16 @@ func sourceOf(img image.Image) source {
 			return buf[:w]
 		}}
 	case *image.NRGBA:
-		if opaque4(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, 1) {
-			return source{w, h, 3, func(y int, buf []uint8) []uint8 {
-				row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-				return drop4(buf, row, w, 1)
-			}}
+		if s, ok := opaqueRGB(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, 1); ok {
+			return s
 		}
 		return source{w, h, 4, func(y int, _ []uint8) []uint8 {
 			i := m.PixOffset(b.Min.X, b.Min.Y+y)
 			return m.Pix[i : i+4*w]
 		}}
 	case *image.RGBA:
-		if opaque4(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, 1) {
-			return source{w, h, 3, func(y int, buf []uint8) []uint8 {
-				row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-				return drop4(buf, row, w, 1)
-			}}
+		if s, ok := opaqueRGB(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, 1); ok {
+			return s
 		}
 		return source{w, h, 4, func(y int, buf []uint8) []uint8 {
 			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
@@ -67,10 +61,8 @@ func sourceOf(img image.Image) source {
 		}}
 	case *image.NRGBA64:
 		// 16-bit straight alpha: high bytes, the 8-bit alpha decides opacity as it would in Pillow.
-		if opaque4(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, 2) {
-			return source{w, h, 3, func(y int, buf []uint8) []uint8 {
-				return drop4(buf, m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):], w, 2)
-			}}
+		if s, ok := opaqueRGB(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, 2); ok {
+			return s
 		}
 		return source{w, h, 4, func(y int, buf []uint8) []uint8 {
 			row := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
@@ -155,6 +147,17 @@ func sourceOf(img image.Image) source {
 		}
 		return buf[:c*w]
 	}}
+}
+
+// opaqueRGB is the RGB source (alpha dropped) of 4-sample pixels of bytesPerSample bytes each,
+// starting at pix[off] with rows stride apart, when every alpha is opaque; ok is false otherwise.
+func opaqueRGB(pix []uint8, stride, off, w, h, bytesPerSample int) (s source, ok bool) {
+	if !opaque4(pix, stride, off, w, h, bytesPerSample) {
+		return source{}, false
+	}
+	return source{w, h, 3, func(y int, buf []uint8) []uint8 {
+		return drop4(buf, pix[off+y*stride:], w, bytesPerSample)
+	}}, true
 }
 
 // nrgba8 is the straight 8-bit colour of c (16-bit values >> 8).

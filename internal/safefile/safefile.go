@@ -1,7 +1,8 @@
 // Package safefile opens the files a user names (images, .npy arrays, label lists) so that a
 // careless or hostile name cannot hang or exhaust the program: only regular files are read (a FIFO
 // or a device such as /dev/zero is refused before it is opened for reading, and opening never
-// blocks), and a file's size is checked from its metadata before any of it is read.
+// blocks), and a file's size is checked from its metadata before any of it is read. Outputs are
+// written atomically (Atomic): never half a file under the final name.
 package safefile
 
 import (

@@ -27,12 +27,7 @@ func FromRGB(pix []uint8, w, h int) (*image.RGBA, error) {
 	if w <= 0 || h <= 0 || len(pix) != w*h*3 {
 		return nil, fmt.Errorf("nbutil: %d bytes for a %d×%d RGB image", len(pix), w, h)
 	}
-	out := image.NewRGBA(image.Rect(0, 0, w, h))
-	for i := 0; i < w*h; i++ {
-		copy(out.Pix[4*i:4*i+3], pix[3*i:3*i+3])
-		out.Pix[4*i+3] = 255
-	}
-	return out, nil
+	return (&imageprep.RGB{W: w, H: h, Pix: pix}).Image(), nil
 }
 
 // MapImage paints a map of values in 0..1 (row-major h×w) with surgery.JET, as demo.py's

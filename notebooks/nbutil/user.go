@@ -111,7 +111,7 @@ func EncodeClasses(m *clip.Model, classes, templates []string) (surgery.Matrix, 
 	if err != nil {
 		return surgery.Matrix{}, err
 	}
-	return surgery.Normalize(surgery.Matrix{Rows: f.Shape[0], Cols: f.Shape[1], Data: f.Data}), nil
+	return surgery.Normalize(surgery.FeatureMatrix(f)), nil
 }
 
 // LoadSAM opens $CLIPSURGERY_SAM_WEIGHTS: a checkpoint file or a released name (sam_vit_b,

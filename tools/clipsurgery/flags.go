@@ -11,24 +11,18 @@ import (
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/internal/safefile"
 	"github.com/clipsurgery/clipsurgery/surgery"
-	"github.com/clipsurgery/clipsurgery/weights/registry"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 	"github.com/gomlx/compute"
 )
-
-// DefaultModel is the checkpoint the command uses without -model / -weights.
-const DefaultModel = "CS-ViT-B/16"
 
 // config is the parsed command line.
 type config struct {
 	image       string
 	targets     []string
-	labels      []string // nil = surgery.DemoClasses()
-	model       string
-	weights     string
+	labels      []string       // nil = surgery.DemoClasses()
+	ckpt        cli.Checkpoint // -model, -weights, -cache, -offline
 	textWeights string
 	backend     compute.Backend // from GOMLX_BACKEND, chosen in run before anything loads
-	cacheDir    string
-	offline     bool
 	out         string
 	size        int
 	single      bool
@@ -64,15 +58,11 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	var labels, templates, method, features string
 	var raw, noFeatures bool
 	fs := flag.NewFlagSet("clipsurgery", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned as one line; -h prints the usage below
 	fs.StringVar(&c.image, "image", "", "image file, or a folder (every image in it)")
 	fs.Var(&texts, "text", "target text (repeatable or comma-separated); \"a+b\" is a combined target")
 	fs.StringVar(&labels, "labels", "", "label set: comma list or @file (one label per line); default the 59 demo classes")
-	fs.StringVar(&c.model, "model", DefaultModel, "model name (downloaded once into the cache): "+strings.Join(registry.Names(), ", "))
-	fs.StringVar(&c.weights, "weights", "", "checkpoint file (.pt, .pth, .safetensors) instead of -model; no network")
+	c.ckpt.AddFlags(fs)
 	fs.StringVar(&c.textWeights, "text-weights", "", "checkpoint holding the text tower, for an image-tower-only -weights file")
-	fs.StringVar(&c.cacheDir, "cache", "", "checkpoint cache folder (default $CLIPSURGERY_CACHE or ~/.cache/clip)")
-	fs.BoolVar(&c.offline, "offline", false, "never download (also CLIPSURGERY_OFFLINE=1)")
 	fs.StringVar(&c.out, "out", ".", "output folder")
 	fs.IntVar(&c.size, "size", 0, "model input size, a multiple of the patch size (default the model's, e.g. 224; the demo also uses 512)")
 	fs.BoolVar(&c.single, "single", false, "single-text mode: any text, redundant features from the empty prompt, no label set")
@@ -90,17 +80,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.noTextCache, "no-text-cache", false, "do not read or store prompt embeddings in the cache (also CLIPSURGERY_TEXT_CACHE=0)")
 	fs.BoolVar(&c.textCacheInfo, "text-cache-info", false, "print where the prompt-embedding cache is and its size, then exit")
 	fs.BoolVar(&c.textCacheClear, "text-cache-clear", false, "delete the cached prompt embeddings, then exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fmt.Fprintln(stderr, "usage: clipsurgery -image FILE|DIR -text TEXT[,TEXT...] [options]")
-			fs.PrintDefaults()
-			return nil, err
-		}
-		return nil, fmt.Errorf("%v (see -h)", err)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (flags come as -name value; see -h)", fs.Arg(0))
+	if err := cli.Parse(fs, args, stderr, "clipsurgery -image FILE|DIR -text TEXT[,TEXT...] [options]"); err != nil {
+		return nil, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -118,10 +99,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if len(c.targets) == 0 {
 		return nil, errors.New("-text is required (one or more target texts)")
 	}
-	if c.weights != "" && set["model"] {
-		return nil, errors.New("give -model or -weights, not both")
+	if err := c.ckpt.Check(fs); err != nil {
+		return nil, err
 	}
-	if c.textWeights != "" && c.weights == "" {
+	if c.textWeights != "" && c.ckpt.Weights == "" {
 		return nil, errors.New("-text-weights completes a -weights file; give -weights too")
 	}
 	// Checked as the float32 that is used: 1e-50 is positive as a float64 but 0 as a float32,
@@ -181,32 +162,43 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-// maxLabelsFileBytes bounds a -labels @file (read whole): 1 MiB holds surgery.DefaultMaxLabels
-// labels of 256 bytes each.
-const maxLabelsFileBytes = 1 << 20
+// maxListFileBytes bounds the @file of a list flag (-labels, -templates; read whole): 1 MiB holds
+// surgery.DefaultMaxLabels labels of 256 bytes each.
+const maxListFileBytes = 1 << 20
 
-// parseLabels reads "-labels a,b,c" or "-labels @file" (one label per line, blank lines and lines
-// starting with # skipped). The file must be a regular file of at most maxLabelsFileBytes, and
-// the set at most surgery.DefaultMaxLabels labels.
-func parseLabels(v string) ([]string, error) {
-	var items []string
-	if path, ok := strings.CutPrefix(v, "@"); ok {
-		data, err := safefile.ReadFile(path, maxLabelsFileBytes)
-		if err != nil {
-			return nil, fmt.Errorf("-labels: %w", err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			line = strings.TrimSpace(line)
-			if line != "" && !strings.HasPrefix(line, "#") {
-				items = append(items, line)
-			}
-		}
-	} else {
+// parseList reads the value of the list flag -name: "a,b,c" or "@file" (one item per line, blank
+// lines and lines starting with # skipped: the form for items holding a comma), items trimmed and
+// empty ones dropped. The file must be a regular file of at most maxListFileBytes; file is its
+// path ("" for a comma list).
+func parseList(name, v string) (items []string, file string, err error) {
+	path, fromFile := strings.CutPrefix(v, "@")
+	if !fromFile {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
 				items = append(items, s)
 			}
 		}
+		return items, "", nil
+	}
+	data, err := safefile.ReadFile(path, maxListFileBytes)
+	if err != nil {
+		return nil, path, fmt.Errorf("-%s: %w", name, err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			items = append(items, line)
+		}
+	}
+	return items, path, nil
+}
+
+// parseLabels reads "-labels a,b,c" or "-labels @file" (parseList), at most
+// surgery.DefaultMaxLabels labels.
+func parseLabels(v string) ([]string, error) {
+	items, _, err := parseList("labels", v)
+	if err != nil {
+		return nil, err
 	}
 	if len(items) == 0 {
 		return nil, fmt.Errorf("-labels %.100q: empty label set", v)

@@ -65,7 +65,7 @@ func TestCLIHostileInput(t *testing.T) {
 	syscall.Mkfifo(fifoLabels, 0o644)
 	zero := filepath.Join(dir, "zero.npy")
 	os.Symlink("/dev/zero", zero)
-	bigLabels := write("big.txt", bytes.Repeat([]byte("dog\n"), maxLabelsFileBytes/4+1))
+	bigLabels := write("big.txt", bytes.Repeat([]byte("dog\n"), maxListFileBytes/4+1))
 	var many strings.Builder
 	for i := range 5000 {
 		many.WriteString("label" + string(rune('a'+i%26)) + strings.Repeat("x", i/26) + "\n")

@@ -18,20 +18,13 @@ import (
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 	"github.com/clipsurgery/clipsurgery/surgery"
 )
 
 // loadExplainer loads -weights (offline) or -model (cache, else download with a progress bar).
 func loadExplainer(ctx context.Context, c *config, stderr io.Writer) (*surgery.Explainer, error) {
-	opt := clip.LoadOptions{CacheDir: c.cacheDir, Offline: c.offline, Progress: stderr, TextTower: c.textWeights, Backend: c.backend}
-	src := c.model
-	if c.weights != "" {
-		src = c.weights
-		if _, err := os.Stat(src); err != nil {
-			return nil, fmt.Errorf("-weights: %w", err)
-		}
-	}
-	m, _, err := clip.Load(ctx, src, opt)
+	m, err := c.ckpt.Load(ctx, clip.LoadOptions{Progress: stderr, TextTower: c.textWeights, Backend: c.backend})
 	if err != nil {
 		return nil, err
 	}
@@ -187,28 +180,10 @@ func writeAtomic(path string, data []byte) error {
 	})
 }
 
-// writeAtomicFunc is writeAtomic with the content streamed by write.
-func writeAtomicFunc(path string, write func(io.Writer) error) (err error) {
-	f, err := temps.create(path)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			temps.discard(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return temps.commit(f.Name(), path)
+// writeAtomicFunc is writeAtomic with the content streamed by write; its temporary file is
+// tracked in temps.
+func writeAtomicFunc(path string, write func(io.Writer) error) error {
+	return safefile.Atomic{Create: temps.create, Commit: temps.commit, Discard: temps.discard}.Write(path, write)
 }
 
 // writePNG writes an H×W×3 RGB image as a PNG file (atomically).
@@ -217,16 +192,11 @@ func writePNG(path string, img image.Image) error {
 }
 
 // rgbImage wraps H×W×3 RGB bytes as an opaque image for png.Encode.
-func rgbImage(rgb []uint8, h, w int) (*image.NRGBA, error) {
+func rgbImage(rgb []uint8, h, w int) (*image.RGBA, error) {
 	if h <= 0 || w <= 0 || len(rgb) != h*w*3 {
 		return nil, fmt.Errorf("image of %d×%d needs %d bytes, got %d", h, w, h*w*3, len(rgb))
 	}
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for p := 0; p < h*w; p++ {
-		copy(img.Pix[p*4:p*4+3], rgb[p*3:p*3+3])
-		img.Pix[p*4+3] = 255
-	}
-	return img, nil
+	return (&imageprep.RGB{W: w, H: h, Pix: rgb}).Image(), nil
 }
 
 // tempFiles tracks the temporary files being written, so that a signal can remove them before

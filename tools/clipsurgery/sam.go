@@ -20,7 +20,7 @@ func loadSAM(ctx context.Context, c *config, stderr io.Writer) (*sam.Predictor, 
 	if c.sam == "" {
 		return nil, nil
 	}
-	m, err := sam.Load(ctx, c.sam, sam.LoadOptions{Options: registry.Options{CacheDir: c.cacheDir, Offline: c.offline, Progress: stderr}, Backend: c.backend})
+	m, err := sam.Load(ctx, c.sam, sam.LoadOptions{Options: registry.Options{CacheDir: c.ckpt.CacheDir, Offline: c.ckpt.Offline, Progress: stderr}, Backend: c.backend})
 	if err != nil {
 		return nil, fmt.Errorf("-sam: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/clipsurgery/clipsurgery/internal/goldens"
 )
 
 // mainArgsEnv makes the test binary run the command's main with these arguments (separated by
@@ -17,7 +19,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(goldens.RunWithPrivateCache(m)) // never the user's checkpoint and text caches
 }
 
 // commandProcess is the command run with args in a subprocess, with env added to this

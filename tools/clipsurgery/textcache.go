@@ -3,41 +3,22 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 )
 
-// parseTemplates reads "-templates a,b" or "-templates @file" (one template per line, blank lines
-// and lines starting with # skipped: the form for templates holding a comma). Every template needs
-// the "{}" that the class name replaces.
+// parseTemplates reads "-templates a,b" or "-templates @file" (parseList; the file form for
+// templates holding a comma). Every template needs the "{}" that the class name replaces.
 func parseTemplates(v string) ([]string, error) {
-	var items []string
-	path, fromFile := strings.CutPrefix(v, "@")
-	if fromFile {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("-templates: %w", err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			line = strings.TrimSpace(line)
-			if line != "" && !strings.HasPrefix(line, "#") {
-				items = append(items, line)
-			}
-		}
-		if len(items) == 0 {
-			return nil, fmt.Errorf("-templates: %s holds no templates", path)
-		}
-	} else {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				items = append(items, s)
-			}
-		}
-		if len(items) == 0 {
-			return nil, fmt.Errorf("-templates %q: no templates", v)
-		}
+	items, file, err := parseList("templates", v)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(items) == 0 && file != "":
+		return nil, fmt.Errorf("-templates: %s holds no templates", file)
+	case len(items) == 0:
+		return nil, fmt.Errorf("-templates %q: no templates", v)
 	}
 	for _, t := range items {
 		if !strings.Contains(t, "{}") {
@@ -53,13 +34,13 @@ func (c *config) textCache(stderr io.Writer) *clip.TextCache {
 	if c.noTextCache {
 		return nil
 	}
-	return clip.DefaultTextCache(c.cacheDir, stderr)
+	return clip.DefaultTextCache(c.ckpt.CacheDir, stderr)
 }
 
 // textCacheCommand runs -text-cache-info / -text-cache-clear: it prints where the cache is and
 // what it holds, clearing it first if asked.
 func textCacheCommand(c *config, stdout io.Writer) error {
-	tc, err := clip.OpenTextCache(clip.TextCacheOptions{Root: c.cacheDir})
+	tc, err := clip.OpenTextCache(clip.TextCacheOptions{Root: c.ckpt.CacheDir})
 	if err != nil {
 		return err
 	}

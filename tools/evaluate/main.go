@@ -24,13 +24,11 @@ import (
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
-	"github.com/clipsurgery/clipsurgery/weights/registry"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 )
-
-// DefaultModel is the checkpoint used without -model / -weights.
-const DefaultModel = "CS-ViT-B/16"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -49,8 +47,7 @@ func main() {
 
 type config struct {
 	data, layout, split, classes string
-	model, weights, cacheDir     string
-	offline                      bool
+	ckpt                         cli.Checkpoint // -model, -weights, -cache, -offline
 	methods                      []clip.Method
 	run                          evaluate.Config
 	jsonOut, csvOut              string
@@ -63,16 +60,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	var methods string
 	var thresholds string
 	fs := flag.NewFlagSet("evaluate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.data, "data", "", "dataset folder (Pascal VOC layout or images/ + masks/ + classes.txt)")
 	fs.StringVar(&c.layout, "layout", "", "force the layout: voc or generic (default: detected)")
 	fs.StringVar(&c.split, "split", "val", "VOC split: ImageSets/Segmentation/<split>.txt")
 	fs.StringVar(&c.classes, "classes", "", "class file: one class per line, names separated by commas (default <data>/classes.txt; VOC: the 21 VOC classes)")
 	fs.StringVar(&methods, "methods", string(clip.MethodSurgery), "comma-separated methods evaluated side by side: "+strings.Join(clip.MethodNames(), ", "))
-	fs.StringVar(&c.model, "model", DefaultModel, "model name (downloaded once into the cache): "+strings.Join(registry.Names(), ", "))
-	fs.StringVar(&c.weights, "weights", "", "checkpoint file instead of -model; no network")
-	fs.StringVar(&c.cacheDir, "cache", "", "checkpoint cache folder (default $CLIPSURGERY_CACHE or ~/.cache/clip)")
-	fs.BoolVar(&c.offline, "offline", false, "never download (also CLIPSURGERY_OFFLINE=1)")
+	c.ckpt.AddFlags(fs)
 	fs.IntVar(&c.run.Model.Size, "size", 0, "model input side (default the model's, e.g. 224)")
 	fs.StringVar(&c.templates, "templates", "", "prompt templates, '|'-separated with {} for the class (default the 85 of the reference)")
 	fs.IntVar(&c.run.Limit, "limit", 0, "evaluate the first N images only (0 = all)")
@@ -84,20 +77,14 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.jsonOut, "json", "", "write the full report as JSON to this file")
 	fs.StringVar(&c.csvOut, "csv", "", "write the per-class metrics as CSV to this file")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fmt.Fprintln(stderr, "usage: evaluate -data DIR [-methods surgery,raw] [options]")
-			fs.PrintDefaults()
-			return nil, err
-		}
-		return nil, fmt.Errorf("%v (see -h)", err)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
+	if err := cli.Parse(fs, args, stderr, "evaluate -data DIR [-methods surgery,raw] [options]"); err != nil {
+		return nil, err
 	}
 	if c.data == "" {
 		return nil, errors.New("-data is required (see -h)")
+	}
+	if err := c.ckpt.Check(fs); err != nil {
+		return nil, err
 	}
 	var err error
 	if c.methods, err = evaluate.ParseMethods(methods); err != nil {
@@ -118,9 +105,6 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.run.PointingTolerance == 0 {
 		c.run.PointingTolerance = 0.5 // distances are 0 or ≥ 1: 0 asks for the peak inside the mask
-	}
-	if os.Getenv("CLIPSURGERY_OFFLINE") != "" {
-		c.offline = true
 	}
 	return c, nil
 }
@@ -143,14 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	src := c.model
-	if c.weights != "" {
-		if _, err := os.Stat(c.weights); err != nil {
-			return fmt.Errorf("-weights: %w", err)
-		}
-		src = c.weights
-	}
-	m, _, err := clip.Load(ctx, src, clip.LoadOptions{CacheDir: c.cacheDir, Offline: c.offline, Progress: stderr})
+	m, err := c.ckpt.Load(ctx, clip.LoadOptions{Progress: stderr})
 	if err != nil {
 		return err
 	}
@@ -186,19 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // writeAtomic writes a file through a temporary file in the same folder, so that a failure never
 // leaves half a file.
 func writeAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	err = write(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := safefile.WriteAtomic(path, write); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

@@ -1,0 +1,80 @@
+// Package cli is what the commands under tools share: flag parsing that ends in one-line errors,
+// and the flags that choose and load a CLIP checkpoint (-model, -weights, -cache, -offline).
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
+)
+
+// DefaultModel is the checkpoint a command uses without -model / -weights.
+const DefaultModel = "CS-ViT-B/16"
+
+// Parse parses args with fs (made with flag.ContinueOnError). -h prints "usage: "+usage and the
+// flags to stderr and returns flag.ErrHelp; a bad flag or a stray argument is a one-line error
+// (the flag package's own messages are not printed).
+func Parse(fs *flag.FlagSet, args []string, stderr io.Writer, usage string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintln(stderr, "usage: "+usage)
+			fs.PrintDefaults()
+			return err
+		}
+		return fmt.Errorf("%v (see -h)", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags come as -name value; see -h)", fs.Arg(0))
+	}
+	return nil
+}
+
+// Checkpoint is the flags that choose a CLIP checkpoint.
+type Checkpoint struct {
+	Model    string // -model: a released name, downloaded once into the cache
+	Weights  string // -weights: a checkpoint file instead of Model (no network)
+	CacheDir string // -cache: "" = $CLIPSURGERY_CACHE or ~/.cache/clip
+	Offline  bool   // -offline (registry also honours $CLIPSURGERY_OFFLINE)
+}
+
+// AddFlags registers -model (default DefaultModel), -weights, -cache and -offline on fs.
+func (c *Checkpoint) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Model, "model", DefaultModel, "model name (downloaded once into the cache): "+strings.Join(registry.Names(), ", "))
+	fs.StringVar(&c.Weights, "weights", "", "checkpoint file (.pt, .pth, .safetensors) instead of -model; no network")
+	fs.StringVar(&c.CacheDir, "cache", "", "checkpoint cache folder (default $CLIPSURGERY_CACHE or ~/.cache/clip)")
+	fs.BoolVar(&c.Offline, "offline", false, "never download (also CLIPSURGERY_OFFLINE=1)")
+}
+
+// Check refuses -model together with -weights; call it after fs (with AddFlags) is parsed.
+func (c *Checkpoint) Check(fs *flag.FlagSet) error {
+	model := false
+	fs.Visit(func(f *flag.Flag) { model = model || f.Name == "model" })
+	if c.Weights != "" && model {
+		return errors.New("give -model or -weights, not both")
+	}
+	return nil
+}
+
+// Load opens -weights (which must exist) or else -model with clip.Load; opt's CacheDir and
+// Offline are the flags'.
+func (c *Checkpoint) Load(ctx context.Context, opt clip.LoadOptions) (*clip.Model, error) {
+	src := c.Model
+	if c.Weights != "" {
+		src = c.Weights
+		if _, err := os.Stat(src); err != nil {
+			return nil, fmt.Errorf("-weights: %w", err)
+		}
+	}
+	opt.CacheDir, opt.Offline = c.CacheDir, c.Offline
+	m, _, err := clip.Load(ctx, src, opt)
+	return m, err
+}
