@@ -3,7 +3,9 @@
 // the pickles are interpreted by a restricted unpickler that only rebuilds tensors and plain objects.
 //
 // Every tensor is returned in one of two host forms, float32 (F32) or int64 (I64), because that is
-// what the models consume; the stored dtype is kept in Tensor.DType.
+// what the models consume; the stored dtype is kept in Tensor.DType. Read converts everything;
+// Open checks the file the same way but leaves float data in it, for loaders that read each
+// tensor straight into its destination (Tensor.ReadF32).
 package weights
 
 import (
