@@ -106,6 +106,9 @@ type Result struct {
 	Classes []string
 	// Windows is the number of sliding windows encoded (0 without Options.Slide).
 	Windows int
+	// Stride is the sliding windows' step in pixels actually used (Options.Stride or its default;
+	// 0 without Options.Slide).
+	Stride int
 	// Similarity is [1+g·g, len(Classes)] (empty with Options.Slide): all tokens (token 0 = class token) against every class,
 	// as clip_feature_surgery (or img@textᵀ without feature surgery) returns it.
 	Similarity Matrix

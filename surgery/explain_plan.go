@@ -90,6 +90,23 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 	return p, p.checkTargets(targets, opt)
 }
 
+// CheckOptions runs the checks of PixelSimilarity (and of Explain with a label set) that depend on
+// the model but on no image: input size, sliding-window stride, method against the model's
+// architecture, feature surgery mode, label set and templates. An evaluation calls it once before
+// a dataset loop, so that a bad option is one error rather than every image failing alike.
+func (e *Explainer) CheckOptions(opt Options) error {
+	labels := opt.Labels
+	if labels == nil {
+		labels = DemoClasses()
+	}
+	if len(labels) == 0 {
+		return errors.New("surgery: empty label set (nil means the 59 demo classes)")
+	}
+	opt.Single = false
+	_, err := e.plan(labels[:1], opt)
+	return err
+}
+
 // CheckTargets runs the checks of Explain that need no model (targets against the label set, the
 // label limit, threshold and templates), so that a command can refuse bad input before it loads
 // a model. Explain runs them too.

@@ -25,7 +25,7 @@ func (e *Explainer) explainSlide(ctx context.Context, p *imageprep.Pixels, plan 
 }
 
 // slideAverage encodes the windows one after another and returns the averaged similarity of the
-// similarity columns cols, one H×W plane each; it sets res.Windows and res.Redundant.
+// similarity columns cols, one H×W plane each; it sets res.Windows, res.Stride and res.Redundant.
 func (e *Explainer) slideAverage(ctx context.Context, p *imageprep.Pixels, plan *plan, cols []int, res *Result) ([][]float32, error) {
 	wins, err := SlideWindows(p.H, p.W, plan.size, plan.stride)
 	if err != nil {
@@ -54,7 +54,7 @@ func (e *Explainer) slideAverage(ctx context.Context, p *imageprep.Pixels, plan 
 			return nil, err
 		}
 	}
-	res.Windows = len(wins)
+	res.Windows, res.Stride = len(wins), plan.stride
 	return avg.Average()
 }
 

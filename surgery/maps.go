@@ -63,6 +63,10 @@ func squareSide(n int) (int, bool) {
 
 var errNonFinite = errors.New("non-finite similarity value")
 
+// MinMaxNormalize maps v to (v − min) / (max − min) in place, in float32 (constant input →
+// zeros), the min-max every map of the package gets; a NaN or ±Inf is an error.
+func MinMaxNormalize(v []float32) error { return minMaxInPlace(v) }
+
 // minMaxInPlace maps v to (v − min) / (max − min) in float32 (constant input → zeros).
 func minMaxInPlace(v []float32) error {
 	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))

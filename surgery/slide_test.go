@@ -226,8 +226,8 @@ func TestPixelSimilarity(t *testing.T) {
 	}
 	big := slidePixels(224, 320)
 	two, res, err := e.PixelSimilarity(context.Background(), big, slide)
-	if err != nil || res.Windows != 2 {
-		t.Fatalf("two windows: %v, %+v", err, res)
+	if err != nil || res.Windows != 2 || res.Stride != 112 {
+		t.Fatalf("two windows, default stride: %v, %+v", err, res)
 	}
 	ex, err := e.ExplainPixels(big, []string{"ground"}, slide)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
 )
@@ -21,6 +22,40 @@ const EnvDataset = "CLIPSURGERY_DATASET"
 
 // EnvEvalLimit caps the images evaluation.ipynb evaluates (default: all).
 const EnvEvalLimit = "CLIPSURGERY_EVAL_LIMIT"
+
+// EnvEvalSlide turns on sliding-window inference in evaluation.ipynb ("1" or "true": windows of
+// the model's input side at each image's resolution, as mmsegmentation's slide mode; unset or
+// "0": each image resized whole, the default).
+const EnvEvalSlide = "CLIPSURGERY_EVAL_SLIDE"
+
+// EnvEvalStride is the sliding windows' step in pixels (default half a window); only with
+// EnvEvalSlide on.
+const EnvEvalStride = "CLIPSURGERY_EVAL_STRIDE"
+
+// EvalModelOptions are the evaluation's model options from $CLIPSURGERY_EVAL_SLIDE and
+// $CLIPSURGERY_EVAL_STRIDE (unset: the whole image resized to the model's side). A value that
+// does not parse, or a stride without sliding windows, is an error naming the variable.
+func EvalModelOptions() (evaluate.ModelOptions, error) {
+	var mo evaluate.ModelOptions
+	if v := os.Getenv(EnvEvalSlide); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return mo, fmt.Errorf("nbutil: $%s=%q: want 1 or 0", EnvEvalSlide, v)
+		}
+		mo.Slide = on
+	}
+	if v := os.Getenv(EnvEvalStride); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n <= 0:
+			return mo, fmt.Errorf("nbutil: $%s=%q: want a positive number of pixels", EnvEvalStride, v)
+		case !mo.Slide:
+			return mo, fmt.Errorf("nbutil: $%s needs $%s=1", EnvEvalStride, EnvEvalSlide)
+		}
+		mo.Stride = n
+	}
+	return mo, nil
+}
 
 // EvalDataset returns $CLIPSURGERY_DATASET, or else writes (once) and returns a synthetic dataset
 // of n images in the VOC layout under the temporary folder.

@@ -3,12 +3,43 @@ package nbutil
 import (
 	"math"
 	"os"
+	"strings"
 	"testing"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
 )
+
+func TestEvalModelOptions(t *testing.T) {
+	for _, tc := range []struct {
+		slide, stride string
+		want          evaluate.ModelOptions
+		err           string
+	}{
+		{"", "", evaluate.ModelOptions{}, ""},
+		{"0", "", evaluate.ModelOptions{}, ""},
+		{"1", "", evaluate.ModelOptions{Slide: true}, ""},
+		{"true", "96", evaluate.ModelOptions{Slide: true, Stride: 96}, ""},
+		{"yes", "", evaluate.ModelOptions{}, EnvEvalSlide},
+		{"1", "-4", evaluate.ModelOptions{}, EnvEvalStride},
+		{"1", "x", evaluate.ModelOptions{}, EnvEvalStride},
+		{"", "64", evaluate.ModelOptions{}, "needs $" + EnvEvalSlide},
+	} {
+		t.Setenv(EnvEvalSlide, tc.slide)
+		t.Setenv(EnvEvalStride, tc.stride)
+		mo, err := EvalModelOptions()
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q/%q: error %v, want one naming %s", tc.slide, tc.stride, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || mo.Slide != tc.want.Slide || mo.Stride != tc.want.Stride {
+			t.Errorf("%q/%q: %+v, %v; want %+v", tc.slide, tc.stride, mo, err, tc.want)
+		}
+	}
+}
 
 func TestEvalHelpers(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())

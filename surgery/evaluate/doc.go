@@ -23,11 +23,18 @@
 // class, nan-means over the defined classes, aAcc over all labelled pixels (checked against
 // ../shared/golden/eval: areas exact, metrics to 1e-12).
 //
+// With ModelOptions.Slide the logits come from sliding windows instead (surgery.PixelSimilarity:
+// each window's raw similarities resized to the window and averaged where windows overlap,
+// mmsegmentation's slide mode as SCLIP, ClearCLIP and NACLIP evaluate): the same quantity at every
+// pixel, so the scoring is unchanged and one window covering the image predicts exactly what the
+// whole-image path predicts.
+//
 // # Explainability and pointing game
 //
 // For every object class present in an image (class 0 is the background unless
 // Config.NoBackground) the method's own explainability map — min-max normalised and resized as
-// surgery.SimilarityMap draws it — is scored alone, without argmax between classes: Explainability
+// surgery.SimilarityMap draws it; with Slide the class's averaged plane min-maxed over the pixels
+// — is scored alone, without argmax between classes: Explainability
 // (mIoU over a threshold grid and mSC; definitions and the assumptions they rest on in
 // explainability.go) and PointingGame (first row-major maximum within a tolerance, default 15 px,
 // of the class's mask).

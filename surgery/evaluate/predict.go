@@ -1,9 +1,11 @@
 package evaluate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
@@ -42,17 +44,36 @@ func (s Scoring) check() error {
 type Prediction struct {
 	Method clip.Method
 	W, H   int
+	// Size is the model input side used: the window side with sliding windows.
+	Size int
+	// Windows and Stride are the sliding windows encoded and their step (0 without Slide).
+	Windows, Stride int
 	// Pred is the predicted class of every pixel, row-major (Scoring).
 	Pred []uint8
 	// Sim holds the class scores of the tokens, [1+g·g, classes] like surgery.Result.Similarity:
-	// per class the best of its names (the name's column for a one-name class).
+	// per class the best of its names (the name's column for a one-name class). Empty with Slide.
 	Sim surgery.Matrix
+	// Planes holds, with Slide only, the class scores at every pixel: one row-major H×W plane per
+	// class, the best of its names' window-averaged similarities (surgery.PixelSimilarity), raw.
+	Planes [][]float32
 }
 
 // ModelOptions are the Explainer inputs an evaluation passes through.
 type ModelOptions struct {
-	Size      int      // model input side (0 = the model's native resolution)
+	Size      int      // model input side (0 = the model's native resolution); the window side with Slide
 	Templates []string // prompt templates (nil = the 85 of the reference)
+	// Slide scores the image with sliding windows of side Size at the image's own resolution,
+	// averaged where they overlap (surgery.Options.Slide; mmsegmentation's slide mode, as SCLIP,
+	// ClearCLIP and NACLIP evaluate), instead of resizing the whole image to Size.
+	Slide bool
+	// Stride is the windows' step in pixels, 1..Size (0 = Size/2, half a window). Only with Slide.
+	Stride int
+}
+
+// explainOptions are the surgery options of a prediction with the label set names.
+func (mo ModelOptions) explainOptions(names []string, method clip.Method) surgery.Options {
+	return surgery.Options{Size: mo.Size, Labels: names, Templates: mo.Templates, Method: method,
+		Slide: mo.Slide, Stride: mo.Stride}
 }
 
 var errClasses = errors.New("evaluate: bad class list")
@@ -82,16 +103,25 @@ func checkClasses(cs []Class) error {
 // features, so several methods and images encode the class names once.
 func Predict(ex *surgery.Explainer, pix *imageprep.Pixels, classes []Class, method clip.Method,
 	mo ModelOptions, sc Scoring) (*Prediction, error) {
+	return PredictContext(context.Background(), ex, pix, classes, method, mo, sc)
+}
+
+// PredictContext is Predict returning ctx's error once ctx is done (checked between sliding
+// windows and between the model's steps).
+func PredictContext(ctx context.Context, ex *surgery.Explainer, pix *imageprep.Pixels, classes []Class,
+	method clip.Method, mo ModelOptions, sc Scoring) (*Prediction, error) {
 	if err := checkClasses(classes); err != nil {
 		return nil, err
 	}
 	if err := sc.check(); err != nil {
 		return nil, err
 	}
+	if mo.Slide {
+		return predictSlide(ctx, ex, pix, classes, method, mo, sc)
+	}
 	names, nameClass := queries(classes)
 	// Explain needs a target; the first name's overlay is the only extra work.
-	res, err := ex.ExplainPixels(pix, names[:1], surgery.Options{Size: mo.Size, Labels: names,
-		Templates: mo.Templates, Method: method})
+	res, err := ex.ExplainPixelsContext(ctx, pix, names[:1], mo.explainOptions(names, method))
 	if err != nil {
 		return nil, err
 	}
@@ -114,8 +144,58 @@ func Predict(ex *surgery.Explainer, pix *imageprep.Pixels, classes []Class, meth
 	if err != nil {
 		return nil, err
 	}
-	return &Prediction{Method: res.Method, W: w, H: h, Pred: pred,
+	return &Prediction{Method: res.Method, W: w, H: h, Size: res.Size, Pred: pred,
 		Sim: classTokenScores(sim, nameClass, len(classes))}, nil
+}
+
+// predictSlide is Predict with sliding windows. surgery.PixelSimilarity gives every name's raw
+// similarity at every pixel, averaged over the windows that cover it — the same quantity, before
+// any min-max, that the one-window path resizes from the token grid, so the argmax compares the
+// classes on the same scale; with one window covering the image the two paths give the same
+// values. Memory: one H×W plane per name while scoring, one per class kept in the Prediction.
+func predictSlide(ctx context.Context, ex *surgery.Explainer, pix *imageprep.Pixels, classes []Class,
+	method clip.Method, mo ModelOptions, sc Scoring) (*Prediction, error) {
+	names, nameClass := queries(classes)
+	planes, res, err := ex.PixelSimilarity(ctx, pix, mo.explainOptions(names, method))
+	if err != nil {
+		return nil, err
+	}
+	h, w := res.Height, res.Width
+	if len(planes) != len(names) {
+		return nil, fmt.Errorf("evaluate: %d similarity planes for %d names", len(planes), len(names))
+	}
+	for q, p := range planes {
+		if len(p) != h*w {
+			return nil, fmt.Errorf("evaluate: similarity plane of %d values for a %d×%d image", len(p), w, h)
+		}
+		for i, v := range p {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("evaluate: non-finite similarity at pixel %d, name %q", i, names[q])
+			}
+		}
+	}
+	pred, err := scorePixels(h*w, len(names), func(q int) ([]float32, error) { return planes[q], nil }, nameClass, sc)
+	if err != nil {
+		return nil, err
+	}
+	return &Prediction{Method: res.Method, W: w, H: h, Size: res.Size, Windows: res.Windows, Stride: res.Stride,
+		Pred: pred, Planes: classPlanes(planes, nameClass, len(classes))}, nil
+}
+
+// classPlanes reduces the name planes to one plane per class (the best name per pixel), reusing
+// each class's first name plane.
+func classPlanes(planes [][]float32, nameClass []int, k int) [][]float32 {
+	out := make([][]float32, k)
+	for q, c := range nameClass {
+		if out[c] == nil {
+			out[c] = planes[q]
+			continue
+		}
+		for i, v := range planes[q] {
+			out[c][i] = max(out[c][i], v)
+		}
+	}
+	return out
 }
 
 // scorePixels is Scoring's per-pixel rule over the nq name maps of n pixels, produced one at a
@@ -182,8 +262,25 @@ func classTokenScores(sim surgery.Matrix, nameClass []int, k int) surgery.Matrix
 	return out
 }
 
-// ClassMaps are the explainability maps of the given classes at the image size: min-max
-// normalised and resized as the method draws them (surgery.SimilarityMap over Sim).
+// ClassMaps are the explainability maps of the given classes at the image size, min-max
+// normalised per class as the method draws them: without Slide surgery.SimilarityMap over Sim
+// (min-max over the patch tokens, then the bilinear resize); with Slide the class's
+// window-averaged plane min-maxed over the image's pixels (as surgery's sliding-window Explain
+// draws a target), there being no one token grid. The two differ only in the range the min-max
+// takes: the resized map's extremes lie within the tokens'.
 func (p *Prediction) ClassMaps(classes []int) ([][]float32, error) {
-	return surgery.SimilarityMap(p.Sim, classes, p.H, p.W)
+	if p.Planes == nil {
+		return surgery.SimilarityMap(p.Sim, classes, p.H, p.W)
+	}
+	out := make([][]float32, len(classes))
+	for i, c := range classes {
+		if c < 0 || c >= len(p.Planes) {
+			return nil, fmt.Errorf("evaluate: class %d of %d", c, len(p.Planes))
+		}
+		out[i] = slices.Clone(p.Planes[c])
+		if err := surgery.MinMaxNormalize(out[i]); err != nil {
+			return nil, fmt.Errorf("evaluate: map of class %d: %w", c, err)
+		}
+	}
+	return out, nil
 }

@@ -25,7 +25,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Interrupted {
 		b.WriteString(", INTERRUPTED (partial metrics)")
 	}
-	fmt.Fprintf(&b, "; class names encoded in %.1fs, images in %.1fs\n\n", r.TextSeconds, r.Seconds)
+	fmt.Fprintf(&b, "; class names encoded in %.1fs, images in %.1fs\n", r.TextSeconds, r.Seconds)
+	fmt.Fprintf(&b, "%s\n\n", r.Inference())
 	header := []string{"method", "mIoU", "mAcc", "aAcc", "expl mIoU", "t*", "mSC", "PG", "img/s"}
 	rows := [][]string{}
 	for _, m := range r.Methods {
@@ -60,6 +61,21 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// Inference says how the images were fed to the model: sliding windows and their stride, or the
+// whole image resized.
+func (r *Report) Inference() string {
+	switch {
+	case r.Slide && r.Size > 0:
+		return fmt.Sprintf("inference: slide mode, %d×%d windows, stride %d px, averaged where they overlap", r.Size, r.Size, r.Stride)
+	case r.Slide:
+		return "inference: slide mode"
+	case r.Size > 0:
+		return fmt.Sprintf("inference: whole image resized to %d×%d", r.Size, r.Size)
+	default:
+		return "inference: whole image resized to the model's input"
+	}
 }
 
 // pct formats a fraction as a percentage with two decimals ("-" for NaN).
@@ -148,6 +164,9 @@ type jsonMethod struct {
 type jsonReport struct {
 	Dataset     string       `json:"dataset"`
 	Layout      Layout       `json:"layout"`
+	Slide       bool         `json:"slide"`
+	Size        int          `json:"size"`
+	Stride      int          `json:"stride"`
 	Classes     [][]string   `json:"classes"`
 	Listed      int          `json:"listed"`
 	Evaluated   int          `json:"evaluated"`
@@ -161,7 +180,7 @@ type jsonReport struct {
 
 // WriteJSON writes the whole report (fractions, not percentages; null where undefined).
 func (r *Report) WriteJSON(w io.Writer) error {
-	jr := jsonReport{Dataset: r.Dataset, Layout: r.Layout, Listed: r.Listed, Evaluated: r.Evaluated,
+	jr := jsonReport{Dataset: r.Dataset, Layout: r.Layout, Slide: r.Slide, Size: r.Size, Stride: r.Stride, Listed: r.Listed, Evaluated: r.Evaluated,
 		Skipped: r.SkipCount, Skips: r.Skips, Interrupted: r.Interrupted, Seconds: r.Seconds, TextSeconds: r.TextSeconds}
 	if jr.Skips == nil {
 		jr.Skips = []Skip{}

@@ -60,17 +60,22 @@ type MethodReport struct {
 
 // Report is an evaluation's result.
 type Report struct {
-	Dataset     string
-	Layout      Layout
-	Classes     []Class
-	Listed      int // images in the dataset (after Limit)
-	Evaluated   int
-	SkipCount   int
-	Skips       []Skip  // the first MaxSkipReasons
-	Interrupted bool    // the context ended before the last image: the metrics cover Evaluated images
-	Seconds     float64 // the image loop
-	TextSeconds float64 // encoding the class names (once for all methods)
-	Methods     []*MethodReport
+	Dataset string
+	Layout  Layout
+	// Slide says the images were scored with sliding windows of side Size moved by Stride pixels;
+	// otherwise each image was resized whole to Size × Size. Size and Stride are the values used
+	// (defaults resolved), 0 when no image was evaluated.
+	Slide        bool
+	Size, Stride int
+	Classes      []Class
+	Listed       int // images in the dataset (after Limit)
+	Evaluated    int
+	SkipCount    int
+	Skips        []Skip  // the first MaxSkipReasons
+	Interrupted  bool    // the context ended before the last image: the metrics cover Evaluated images
+	Seconds      float64 // the image loop
+	TextSeconds  float64 // encoding the class names (once for all methods)
+	Methods      []*MethodReport
 }
 
 // errInternal: a step that cannot fail failed after some areas were added; Run stops rather than
@@ -110,7 +115,13 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 	if cfg.Limit > 0 && cfg.Limit < len(items) {
 		items = items[:cfg.Limit]
 	}
-	rep := &Report{Dataset: ds.Dir, Layout: ds.Layout, Classes: ds.Classes, Listed: len(items)}
+	names, _ := queries(ds.Classes)
+	for _, m := range methods { // a bad size, stride or method fails here once, not on every image
+		if err := ex.CheckOptions(cfg.Model.explainOptions(names, m)); err != nil {
+			return nil, fmt.Errorf("evaluate: method %s: %w", m, err)
+		}
+	}
+	rep := &Report{Dataset: ds.Dir, Layout: ds.Layout, Classes: ds.Classes, Listed: len(items), Slide: cfg.Model.Slide}
 	tol := cfg.PointingTolerance
 	if tol == 0 {
 		tol = DefaultPointingTolerance
@@ -130,7 +141,6 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 	// Encode the class names once up front: every method and image then finds them in the
 	// Explainer's cache, and the per-method throughput excludes them.
 	t0 := time.Now()
-	names, _ := queries(ds.Classes)
 	if _, err := ex.TextFeatures(names, cfg.Model.Templates); err != nil {
 		return nil, err
 	}
@@ -142,8 +152,11 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 			rep.Interrupted = true
 			break
 		}
-		if err := evaluateItem(ex, ds, it, methods, cfg, rep); errors.Is(err, errInternal) {
+		if err := evaluateItem(ctx, ex, ds, it, methods, cfg, rep); errors.Is(err, errInternal) {
 			return nil, fmt.Errorf("%s: %w", it.ID, err)
+		} else if err != nil && ctx.Err() != nil { // interrupted inside the image: not a skip
+			rep.Interrupted = true
+			break
 		} else if err != nil {
 			rep.SkipCount++
 			if len(rep.Skips) < MaxSkipReasons {
@@ -195,7 +208,7 @@ func LoadItem(it Item, numClasses int) (*imageprep.Pixels, *Label, error) {
 }
 
 // evaluateItem predicts the item with every method, then adds it to every method's metrics.
-func evaluateItem(ex *surgery.Explainer, ds *Dataset, it Item, methods []clip.Method, cfg Config, rep *Report) error {
+func evaluateItem(ctx context.Context, ex *surgery.Explainer, ds *Dataset, it Item, methods []clip.Method, cfg Config, rep *Report) error {
 	pix, lab, err := LoadItem(it, len(ds.Classes))
 	if err != nil {
 		return err
@@ -204,7 +217,7 @@ func evaluateItem(ex *surgery.Explainer, ds *Dataset, it Item, methods []clip.Me
 	times := make([]time.Duration, len(methods))
 	for j, m := range methods {
 		t0 := time.Now()
-		if preds[j], err = Predict(ex, pix, ds.Classes, m, cfg.Model, cfg.Scoring); err != nil {
+		if preds[j], err = PredictContext(ctx, ex, pix, ds.Classes, m, cfg.Model, cfg.Scoring); err != nil {
 			return fmt.Errorf("%s (method %s): %w", it.Image, m, err)
 		}
 		times[j] = time.Since(t0)
@@ -239,6 +252,9 @@ func evaluateItem(ex *surgery.Explainer, ds *Dataset, it Item, methods []clip.Me
 			}
 		}
 		mr.Seconds += (times[j] + time.Since(t0)).Seconds()
+	}
+	if rep.Size == 0 {
+		rep.Size, rep.Stride = preds[0].Size, preds[0].Stride
 	}
 	if cfg.OnImage != nil {
 		cfg.OnImage(it, lab, preds)

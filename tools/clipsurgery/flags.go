@@ -110,12 +110,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if t := float32(c.threshold); !(t > 0 && t <= 1) || math.IsNaN(c.threshold) {
 		return nil, fmt.Errorf("-threshold %v: must be in (0, 1] (as a float32: %v)", c.threshold, t)
 	}
-	if c.size < 0 || (set["size"] && c.size == 0) {
-		return nil, fmt.Errorf("-size %d: must be a positive multiple of the patch size", c.size)
-	}
-	if c.size > clip.DefaultMaxImageSide {
-		return nil, fmt.Errorf("-size %d is above the largest input side %d; for a large image use -slide (windows of the model's size, e.g. -slide -size 224)",
-			c.size, clip.DefaultMaxImageSide)
+	if err := cli.CheckInputSize(fs, c.size, c.slide, c.stride); err != nil {
+		return nil, err
 	}
 	var err error
 	if c.method, err = clip.ParseMethod(method); err != nil {
@@ -138,12 +134,6 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 			return nil, errors.New("-no-feature-surgery contradicts -feature-surgery on")
 		}
 		c.features = surgery.FeatureSurgeryOff
-	}
-	if set["stride"] && !c.slide {
-		return nil, errors.New("-stride needs -slide")
-	}
-	if c.stride < 0 || (set["stride"] && c.stride == 0) {
-		return nil, fmt.Errorf("-stride %d: must be a positive number of pixels, at most the window side", c.stride)
 	}
 	if set["templates"] {
 		var err error

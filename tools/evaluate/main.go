@@ -6,6 +6,7 @@
 //	evaluate -data VOCdevkit/VOC2012 -methods surgery,raw              # VOC layout, "val" split
 //	evaluate -data mydata -weights ViT-B-16.pt -json out.json -csv out.csv -limit 100
 //	evaluate -data VOC2012 -classes cls_voc21.txt -prob-thd 0.1       # peers' background handling
+//	evaluate -data VOC2012 -methods sclip -slide -size 224 -stride 112  # peers' sliding windows
 //
 // The table goes to stdout, progress with ETA to stderr. Bad images are skipped, counted and
 // listed at the end; every other bad input ends the command with a one-line error. Ctrl-C stops
@@ -66,7 +67,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.classes, "classes", "", "class file: one class per line, names separated by commas (default <data>/classes.txt; VOC: the 21 VOC classes)")
 	fs.StringVar(&methods, "methods", string(clip.MethodSurgery), "comma-separated methods evaluated side by side: "+strings.Join(clip.MethodNames(), ", "))
 	c.ckpt.AddFlags(fs)
-	fs.IntVar(&c.run.Model.Size, "size", 0, "model input side (default the model's, e.g. 224)")
+	fs.IntVar(&c.run.Model.Size, "size", 0, "model input side (default the model's, e.g. 224); the window side with -slide")
+	fs.BoolVar(&c.run.Model.Slide, "slide", false, "sliding windows of -size over each image at its own resolution, averaged where they overlap (mmsegmentation's slide mode, as SCLIP, ClearCLIP, NACLIP evaluate)")
+	fs.IntVar(&c.run.Model.Stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
 	fs.StringVar(&c.templates, "templates", "", "prompt templates, '|'-separated with {} for the class (default the 85 of the reference)")
 	fs.IntVar(&c.run.Limit, "limit", 0, "evaluate the first N images only (0 = all)")
 	fs.Float64Var(&c.run.Scoring.ProbThreshold, "prob-thd", 0, "background below this softmax probability (the peers' prob_thd; 0 = plain argmax)")
@@ -84,6 +87,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-data is required (see -h)")
 	}
 	if err := c.ckpt.Check(fs); err != nil {
+		return nil, err
+	}
+	if err := cli.CheckInputSize(fs, c.run.Model.Size, c.run.Model.Slide, c.run.Model.Stride); err != nil {
 		return nil, err
 	}
 	var err error

@@ -56,8 +56,42 @@ func TestEvaluateCommand(t *testing.T) {
 	}
 }
 
+// -slide: the table and the JSON say slide mode, the window side and the stride; without it the
+// table says the whole image is resized.
+func TestEvaluateCommandSlide(t *testing.T) {
+	weights := goldens.Path(t, "models", "vit16.openai.safetensors")
+	data := synthetic(t, evaluate.LayoutGeneric)
+	jsonOut := filepath.Join(t.TempDir(), "r.json")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-data", data, "-weights", weights, "-methods", "sclip",
+		"-templates", "a photo of a {}.", "-slide", "-size", "64", "-stride", "48", "-json", jsonOut, "-quiet"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "inference: slide mode, 64×64 windows, stride 48 px") {
+		t.Errorf("table header:\n%s", stdout.String())
+	}
+	var rep struct {
+		Slide        bool
+		Size, Stride int
+	}
+	js, _ := os.ReadFile(jsonOut)
+	if err := json.Unmarshal(js, &rep); err != nil || !rep.Slide || rep.Size != 64 || rep.Stride != 48 {
+		t.Errorf("JSON %v: %+v", err, rep)
+	}
+	stdout.Reset()
+	if err := run(context.Background(), []string{"-data", data, "-weights", weights, "-methods", "sclip",
+		"-templates", "a photo of a {}.", "-limit", "1", "-quiet"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "inference: whole image resized to 224×224") {
+		t.Errorf("table header without -slide:\n%s", stdout.String())
+	}
+}
+
 // Bad command lines and datasets end with a one-line error naming the problem; nothing is written.
 func TestEvaluateCommandBadInput(t *testing.T) {
+	weights := goldens.Path(t, "models", "vit16.openai.safetensors")
 	voc := synthetic(t, evaluate.LayoutVOC)
 	emptySplit := synthetic(t, evaluate.LayoutVOC)
 	os.WriteFile(filepath.Join(emptySplit, "ImageSets", "Segmentation", "val.txt"), nil, 0o644)
@@ -77,12 +111,24 @@ func TestEvaluateCommandBadInput(t *testing.T) {
 		{"missing weights", []string{"-data", voc, "-weights", filepath.Join(out, "w.safetensors")}, "-weights"},
 		{"bad threshold grid", []string{"-data", voc, "-explain-thresholds", "0.5,x"}, `"x" is not a number`},
 		{"stray argument", []string{"-data", voc, "extra"}, `unexpected argument "extra"`},
+		{"stride without slide", []string{"-data", voc, "-stride", "64"}, "-stride needs -slide"},
+		{"zero stride", []string{"-data", voc, "-slide", "-stride", "0"}, "-stride 0"},
+		{"negative stride", []string{"-data", voc, "-slide", "-stride", "-8"}, "-stride -8"},
+		{"zero size", []string{"-data", voc, "-slide", "-size", "0"}, "-size 0"},
+		{"size above the maximum", []string{"-data", voc, "-size", "4096"}, "use -slide"},
+		{"stride above the window", []string{"-data", voc, "-weights", weights, "-templates", "a photo of a {}.",
+			"-slide", "-size", "64", "-stride", "65"}, "stride 65"},
+		{"size not a patch multiple", []string{"-data", voc, "-weights", weights, "-templates", "a photo of a {}.",
+			"-slide", "-size", "100"}, "input size 100"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), tc.args, &stdout, &stderr)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %v, want one containing %q", err, tc.want)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v, want one line containing %q", err, tc.want)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("table printed on error:\n%s", stdout.String())
 			}
 		})
 	}

@@ -78,3 +78,26 @@ func (c *Checkpoint) Load(ctx context.Context, opt clip.LoadOptions) (*clip.Mode
 	m, _, err := clip.Load(ctx, src, opt)
 	return m, err
 }
+
+// CheckInputSize validates -size, -slide and -stride as parsed by fs: -size positive when given
+// and at most clip.DefaultMaxImageSide (above it, sliding windows are the way), -stride only with
+// -slide and positive. The model checks the rest (-size a multiple of the patch size, -stride at
+// most the window side) once it is loaded.
+func CheckInputSize(fs *flag.FlagSet, size int, slide bool, stride int) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if size < 0 || (set["size"] && size == 0) {
+		return fmt.Errorf("-size %d: must be a positive multiple of the patch size", size)
+	}
+	if size > clip.DefaultMaxImageSide {
+		return fmt.Errorf("-size %d is above the largest input side %d; for a large image use -slide (windows of the model's size, e.g. -slide -size 224)",
+			size, clip.DefaultMaxImageSide)
+	}
+	if set["stride"] && !slide {
+		return errors.New("-stride needs -slide")
+	}
+	if stride < 0 || (set["stride"] && stride == 0) {
+		return fmt.Errorf("-stride %d: must be a positive number of pixels, at most the window side", stride)
+	}
+	return nil
+}
