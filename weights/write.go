@@ -5,9 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
+
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 )
 
 // WriteSafetensors writes tensors as a safetensors file: float tensors as F32 (whatever their
@@ -65,40 +66,28 @@ func WriteSafetensors(path string, tensors []*Tensor, metadata map[string]string
 		js = append(js, ' ')
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	tmp.Chmod(0o644)            // CreateTemp's 0600 would surprise whoever reads the fixture next
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(len(js)))
-	w.Write(b[:])
-	w.Write(js)
-	for _, t := range tensors {
-		if t.F32 == nil && t.I64 != nil {
-			for _, v := range t.I64 {
-				binary.LittleEndian.PutUint64(b[:], uint64(v))
-				w.Write(b[:])
+	// Written through a temporary file renamed into place (mode 0644, like any output).
+	err = safefile.WriteAtomic(path, func(out io.Writer) error {
+		w := bufio.NewWriterSize(out, 1<<20)
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(len(js)))
+		w.Write(b[:])
+		w.Write(js)
+		for _, t := range tensors {
+			if t.F32 == nil && t.I64 != nil {
+				for _, v := range t.I64 {
+					binary.LittleEndian.PutUint64(b[:], uint64(v))
+					w.Write(b[:])
+				}
+				continue
 			}
-			continue
+			for _, v := range t.F32 {
+				binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
+				w.Write(b[:4])
+			}
 		}
-		for _, v := range t.F32 {
-			binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
-			w.Write(b[:4])
-		}
-	}
-	err = w.Flush() // bufio keeps the first write error
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
+		return w.Flush() // bufio keeps the first write error
+	})
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -9,12 +9,12 @@ import (
 	"io"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/gomlx/compute/dtypes/float16"
 )
@@ -39,13 +39,20 @@ func halfInOpenAI(name string) bool {
 func writeTorchScript(path string, tensors []*weights.Tensor, half func(name string) bool) error {
 	fail := func(err error) error { return fmt.Errorf("writing %s: %w", path, err) }
 	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	pkl, storages, err := modulePickle(tensors, half)
 	if err != nil {
 		return fail(err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	tmp.Chmod(0o644)
-	cw := &countingWriter{w: tmp}
+	if err := safefile.WriteAtomic(path, func(out io.Writer) error { return writeArchive(out, stem, pkl, storages) }); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// writeArchive writes the zip records of a TorchScript archive named stem: data.pkl, constants,
+// version, byteorder and the storages, each storage's data 64-byte aligned as torch stores them.
+func writeArchive(out io.Writer, stem string, pkl []byte, storages []func() []byte) error {
+	cw := &countingWriter{w: out}
 	zw := zip.NewWriter(cw)
 	add := func(name string, data []byte, align int) error {
 		if err := zw.Flush(); err != nil { // so that cw.n is where the next header starts
@@ -67,41 +74,24 @@ func writeTorchScript(path string, tensors []*weights.Tensor, half func(name str
 		_, err = w.Write(data)
 		return err
 	}
-	pkl, storages, err := modulePickle(tensors, half)
-	if err != nil {
-		return fail(err)
-	}
 	if err := add("data.pkl", pkl, 0); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := add("constants.pkl", []byte{0x80, 2, ')', '.'}, 0); err != nil { // an empty tuple
-		return fail(err)
+		return err
 	}
 	if err := add("version", []byte("3\n"), 0); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := add("byteorder", []byte("little"), 0); err != nil {
-		return fail(err)
+		return err
 	}
 	for i, data := range storages {
 		if err := add("data/"+strconv.Itoa(i), data(), 64); err != nil {
-			return fail(err)
+			return err
 		}
 	}
-	err = zw.Close()
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	return nil
+	return zw.Close()
 }
 
 type countingWriter struct {
