@@ -37,6 +37,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 )
 
 // DefaultMaxBytes bounds the store when Options.MaxBytes is 0: ~32 000 ViT-B/16 prompt embeddings
@@ -198,31 +200,19 @@ func bytesFloat32(b []byte) ([]float32, bool) {
 	return v, true
 }
 
-// writeAtomic writes data to a temporary file beside path and renames it over path.
+// writeAtomic writes data to a temporary file beside path and renames it over path (mode 0644:
+// the cache is shared like the checkpoints). The temporary files are named ".tmp-*": one a killed
+// writer left is counted by entries once a minute old, so Trim evicts it.
 func writeAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
+	tempInDir := func(string) (*os.File, error) { return os.CreateTemp(dir, ".tmp-*") }
+	return safefile.Atomic{Create: tempInDir}.Write(path, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil { // CreateTemp makes 0600; the cache is shared like the checkpoints
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
+	})
 }
 
 // Stats describe the store.
