@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 )
 
 // Class is one class of a dataset: its label value is its index in the class list, and Names are
@@ -43,7 +44,7 @@ func ClassesFromNames(names []string) []Class {
 // Blank lines inside the list are errors (they would shift every later label); trailing blank
 // lines are ignored.
 func ReadClassFile(path string) ([]Class, error) {
-	f, err := os.Open(path)
+	f, _, err := safefile.Open(path) // a FIFO or device is refused, never read
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrClassFile, err)
 	}

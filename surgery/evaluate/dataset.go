@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 )
 
 // Layout is a dataset's folder layout.
@@ -113,7 +115,7 @@ func (ds *Dataset) openVOC(split string) error {
 		split = "val"
 	}
 	list := filepath.Join(ds.Dir, "ImageSets", "Segmentation", split+".txt")
-	f, err := os.Open(list)
+	f, _, err := safefile.Open(list) // a FIFO or device is refused, never read
 	if err != nil {
 		return fmt.Errorf("%w: split %q: %w", ErrDataset, split, err)
 	}

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"image"
 	"image/png"
-	"os"
+
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 )
 
 // Sentinel errors of mask reading.
@@ -31,7 +32,7 @@ type Label struct {
 // reading their colours as classes would give silently wrong metrics. Every value must be a class
 // (< numClasses) or IgnoreIndex.
 func ReadMask(path string, numClasses int) (*Label, error) {
-	f, err := os.Open(path)
+	f, _, err := safefile.Open(path) // a FIFO or device is refused, never read
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMask, err)
 	}
