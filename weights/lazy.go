@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"unsafe"
+
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 )
 
 // Lazy tensors let a loader read a checkpoint's float data straight into its own buffers (for a
@@ -52,13 +53,8 @@ func (c *Checkpoint) Close() error {
 // openFile opens path and hands it to parse as a ReaderAt in lazy mode; the file stays open in
 // the returned Checkpoint.
 func openFile(path string, parse parser) (*Checkpoint, error) {
-	f, err := os.Open(path)
+	f, st, err := safefile.Open(path) // regular files only: a FIFO would block the reads
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	c, err := parse(f, st.Size(), path, true)

@@ -12,8 +12,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"sort"
+
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 )
 
 // Tensor is one named array of a checkpoint, row-major (C order).
@@ -70,7 +71,7 @@ func Read(path string) (*Checkpoint, error) {
 // isZip sniffs a checkpoint's format: both PyTorch containers are zips, safetensors files start
 // with their header length.
 func isZip(path string) (bool, error) {
-	f, err := os.Open(path)
+	f, _, err := safefile.Open(path) // a FIFO or device is refused, never read (it could block)
 	if err != nil {
 		return false, fmt.Errorf("weights: %w", err)
 	}
