@@ -1,7 +1,7 @@
 package clip
 
 import (
-	"fmt"
+	"cmp"
 	"math"
 
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
@@ -9,35 +9,84 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
-// This file holds the defining step of each method of methods.go as one graph function, and
-// LastBlock, which picks the changed last block of a ViT for a method. q, k, v are heads-major
-// [B, heads, N, 64] (SplitQKVHeads); attention results are heads merged, [B, N, W].
+// This file holds each method's graph functions, which its descriptor in methods_table.go names:
+// the changed last block(s) of a ViT (…LastBlock, surgeryTail), the attention of a ResNet's
+// attention pool and the options the method reads (settle…), and the defining steps they are
+// built from. q, k, v are heads-major [B, heads, N, 64] (SplitQKVHeads); attention results are
+// heads merged, [B, N, W].
 
-// LastBlock is the ViT's last residual block as method m changes it (m normalised: not
-// MethodDefault; MethodSurgery is built by encodeViTGraph's dual path, not here). gh×gw is the
-// patch grid, needed by NACLIP's neighbourhood prior; budget is AttendHeads'.
-func LastBlock(x *Node, p Params, prefix string, heads, gh, gw int, opt ImageOptions, budget int) *Node {
-	switch opt.Method {
-	case MethodRaw:
-		return ResidualBlock(x, p, prefix, heads, false, budget)
-	case MethodMaskCLIP:
-		// The class token from the unchanged block (MaskCLIP's x[:, 1:] = v[:, 1:]), its row only.
-		q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-		q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1))
-		cls := FinishBlock(Slice(x, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, budget), p, prefix)
-		patches := Slice(ValueEmbeddingBlock(x, v, p, prefix), AxisRange(), AxisRangeToEnd(1))
-		return Concatenate([]*Node{cls, patches}, 1)
-	case MethodSCLIP:
-		q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-		return FinishBlock(x, CorrelativeSelfAttention(q, k, v, budget), p, prefix)
-	case MethodClearCLIP:
-		return ClearCLIPBlock(x, p, prefix, heads, budget)
-	case MethodNACLIP:
-		_, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-		prior := NeighbourhoodPrior(x.Graph(), gh, gw, opt.NeighbourhoodStd)
-		return Linear(NeighbourhoodAttention(k, v, prior, budget), p, prefix+".attn.out_proj")
+// surgeryTail is CLIP Surgery's dual path over the blocks from t.first on: the new path's
+// patch tokens and the original path's class token (the global image meaning feature surgery
+// weighs the classes with).
+func surgeryTail(x *Node, t vitTail) *Node {
+	xNew, xOri := x, x
+	for i := t.first; i < t.layers-1; i++ {
+		xNew, xOri = ArchitectureSurgeryBlock(xNew, xOri, t.p, visualBlock(i), t.heads, t.opt.Attention, t.budget)
 	}
-	panic(fmt.Errorf("clip: LastBlock: method %q has no changed last block", string(opt.Method)))
+	xNew, cls := LastSurgeryBlock(xNew, xOri, t.p, t.last(), t.heads, t.opt.Attention, t.budget)
+	return Concatenate([]*Node{cls, Slice(xNew, AxisRange(), AxisRangeToEnd(1))}, 1)
+}
+
+// settleSurgery keeps the dual path's depth and attention mode, with their defaults.
+func settleSurgery(o, s ImageOptions) ImageOptions {
+	s.Depth, s.Attention = cmp.Or(o.Depth, DefaultSurgeryDepth), cmp.Or(o.Attention, AttentionVV)
+	return s
+}
+
+// rawLastBlock is the last block as trained.
+func rawLastBlock(x *Node, t vitTail) *Node {
+	return ResidualBlock(x, t.p, t.last(), t.heads, false, t.budget)
+}
+
+// maskCLIPLastBlock is MaskCLIP's last block: value embeddings for the patch tokens
+// (ValueEmbeddingBlock), the class token from the unchanged block (x[:, 1:] = v[:, 1:]), its row
+// only.
+func maskCLIPLastBlock(x *Node, t vitTail) *Node {
+	prefix := t.last()
+	q, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1"), t.p, prefix+".attn", t.heads)
+	q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1))
+	cls := FinishBlock(Slice(x, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, t.budget), t.p, prefix)
+	patches := Slice(ValueEmbeddingBlock(x, v, t.p, prefix), AxisRange(), AxisRangeToEnd(1))
+	return Concatenate([]*Node{cls, patches}, 1)
+}
+
+// sclipLastBlock is SCLIP's last block: correlative self-attention, residual and FFN kept.
+func sclipLastBlock(x *Node, t vitTail) *Node {
+	prefix := t.last()
+	q, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1"), t.p, prefix+".attn", t.heads)
+	return FinishBlock(x, CorrelativeSelfAttention(q, k, v, t.budget), t.p, prefix)
+}
+
+// clearCLIPLastBlock is ClearCLIPBlock on the last block.
+func clearCLIPLastBlock(x *Node, t vitTail) *Node {
+	return ClearCLIPBlock(x, t.p, t.last(), t.heads, t.budget)
+}
+
+// naclipLastBlock is NACLIP's last block: neighbourhood attention alone, no residual, no FFN.
+func naclipLastBlock(x *Node, t vitTail) *Node {
+	prefix := t.last()
+	_, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1"), t.p, prefix+".attn", t.heads)
+	prior := NeighbourhoodPrior(x.Graph(), t.gh, t.gw, t.opt.NeighbourhoodStd)
+	return Linear(NeighbourhoodAttention(k, v, prior, t.budget), t.p, prefix+".attn.out_proj")
+}
+
+// settleNACLIP keeps the neighbourhood prior's σ, with its default.
+func settleNACLIP(o, s ImageOptions) ImageOptions {
+	s.NeighbourhoodStd = cmp.Or(o.NeighbourhoodStd, DefaultNeighbourhoodStd)
+	return s
+}
+
+// valueValuePool is the attention pool's attention under architecture surgery: v-v on every
+// token (the reference's q/k_proj are unused; the class token's two paths are identical, quirk Q4).
+func valueValuePool(project func(which string) *Node) *Node {
+	v := project("v")
+	return Attend(v, v, v, false)
+}
+
+// queryKeyPool is the attention pool's own attention.
+func queryKeyPool(project func(which string) *Node) *Node {
+	v := project("v")
+	return Attend(project("q"), project("k"), v, false)
 }
 
 // ValueEmbeddingBlock is MaskCLIP's last block: every token attends only to itself, so the

@@ -19,9 +19,9 @@ import (
 type Model struct {
 	Config Config
 	Naming Naming
-	// Method is the default method of EncodeImage and of the surgery package (an empty
-	// ImageOptions.Method): Load sets MethodSurgery for "CS-" names and files, MethodRaw for plain
-	// names; "" (NewModel) means MethodSurgery.
+	// Method is the model's method for calls that name none (an empty ImageOptions.Method or
+	// surgery.Options.Method; see ResolveMethod): Load sets MethodSurgery for "CS-" names and
+	// files, MethodRaw for plain names; NewModel sets the method table's default, MethodSurgery.
 	Method Method
 
 	weights  *modelkit.Weights
@@ -82,7 +82,8 @@ func newModel(ckpt map[string]*weights.Tensor, backend compute.Backend, release 
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
-	return &Model{Config: cfg, Naming: naming, weights: w, programs: modelkit.NewPrograms[programKey](w)}, nil
+	return &Model{Config: cfg, Naming: naming, Method: methodTable[0].spec.Name, weights: w,
+		programs: modelkit.NewPrograms[programKey](w)}, nil
 }
 
 // Backend is the backend the model runs on.
@@ -130,13 +131,12 @@ const DefaultMaxImageSide = 1024
 // gives) into all tokens [B, 1+gh*gw, EmbedDim]. H and W must be multiples of the patch size
 // (32 for ResNets); the positional embedding is resized for the grid on every call.
 func (m *Model) EncodeImage(pixels []float32, batch, h, w int, opt ImageOptions) (*Features, error) {
-	if opt.Method == MethodDefault {
-		opt.Method = m.Method
-	}
-	if err := opt.Validate(); err != nil {
+	method, err := m.resolveMethod(opt.Method)
+	if err != nil {
 		return nil, err
 	}
-	if err := opt.Method.CheckFor(m.Config); err != nil {
+	opt.Method = method.spec.Name
+	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
 	s := m.Config.Stride()

@@ -68,7 +68,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.single, "single", false, "single-text mode: any text, redundant features from the empty prompt, no label set")
 	fs.StringVar(&method, "method", "", "image encoder method: "+strings.Join(clip.MethodNames(), ", ")+" (default the model's: surgery for CS- names and files, raw for plain names)")
 	fs.BoolVar(&raw, "raw", false, "original CLIP similarity maps (no surgery), for comparison: same as -method raw")
-	fs.StringVar(&features, "feature-surgery", "", "feature surgery on top of the method: on, off (default: on for surgery, off for the others)")
+	fs.StringVar(&features, "feature-surgery", "", "feature surgery on top of the method: on, off (default the method's own: "+featureSurgeryDefaults()+")")
 	fs.BoolVar(&noFeatures, "no-feature-surgery", false, "same as -feature-surgery off")
 	fs.BoolVar(&c.slide, "slide", false, "sliding windows of the model's input size over the image at its own resolution, averaged where they overlap (for large images)")
 	fs.IntVar(&c.stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
@@ -203,4 +203,15 @@ func parseLabels(v string) ([]string, error) {
 func (c *config) options() surgery.Options {
 	return surgery.Options{Size: c.size, Labels: c.labels, Templates: c.templates, Single: c.single,
 		Threshold: float32(c.threshold), Method: c.method, FeatureSurgery: c.features, Slide: c.slide, Stride: c.stride}
+}
+
+// featureSurgeryDefaults says which methods use feature surgery by default, from the method table.
+func featureSurgeryDefaults() string {
+	var on []string
+	for _, m := range clip.Methods() {
+		if m.FeatureSurgery {
+			on = append(on, string(m.Name))
+		}
+	}
+	return "on for " + strings.Join(on, ", ") + ", off for the others"
 }
