@@ -31,11 +31,11 @@ func goldenExplainer(t *testing.T, model string) *Explainer {
 	if e, ok := explainers[model]; ok {
 		return e
 	}
-	m, size, err := clip.Load(context.Background(), goldens.Path(t, "models", model+".openai.safetensors"), clip.LoadOptions{})
+	m, err := clip.Load(context.Background(), goldens.Path(t, "models", model+".openai.safetensors"), clip.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if size != 224 {
+	if size := m.Config.ImageResolution; size != 224 {
 		t.Fatalf("native size %d", size)
 	}
 	e, err := NewExplainer(m)

@@ -13,7 +13,6 @@ import (
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/surgery"
-	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // The user's own picture: every notebook explains it besides its stock images.
@@ -122,7 +121,7 @@ func LoadSAM(ctx context.Context, progress io.Writer) (*sam.Model, string, error
 	if src == "" {
 		return nil, "", nil
 	}
-	m, err := sam.Load(ctx, src, sam.LoadOptions{Options: registry.Options{Progress: progress}})
+	m, err := sam.Load(ctx, src, sam.LoadOptions{Progress: progress})
 	if err != nil {
 		return nil, "", fmt.Errorf("%s=%q: %w", EnvSAMWeights, src, err)
 	}

@@ -21,7 +21,7 @@ func TestTextMasksFromExplainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cm, _, err := clip.Load(context.Background(), goldens.Path(t, "models", "vit16.openai.safetensors"), clip.LoadOptions{})
+	cm, err := clip.Load(context.Background(), goldens.Path(t, "models", "vit16.openai.safetensors"), clip.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/textmask"
-	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // TestCLISAM: -sam writes <image>_<text>_sam.png at the image's size and, with -npy, the mask that
@@ -49,7 +48,7 @@ func TestCLISAM(t *testing.T) {
 	}
 
 	// The same through the library.
-	m, _, err := clip.Load(context.Background(), w, clip.LoadOptions{Offline: true})
+	m, err := clip.Load(context.Background(), w, clip.LoadOptions{Offline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +56,7 @@ func TestCLISAM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sm, err := sam.Load(context.Background(), samPath, sam.LoadOptions{Options: registry.Options{Offline: true}})
+	sm, err := sam.Load(context.Background(), samPath, sam.LoadOptions{Offline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
