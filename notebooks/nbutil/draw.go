@@ -67,9 +67,6 @@ func DrawSAM(img image.Image, mask []bool, points [][2]int, labels []uint8) (*im
 	return FromRGB(drawn, rgb.W, rgb.H)
 }
 
-// ToRGB is imageprep.ToRGB (the pixels Pillow's convert("RGB") gives), for SAM and Overlay.
-func ToRGB(img image.Image) *imageprep.RGB { return imageprep.ToRGB(img) }
-
 // Bar is one bar of a chart.
 type Bar struct {
 	Label string

@@ -35,7 +35,7 @@ func ExampleTextToMask() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rgb := sam.ToRGB(img)
+	rgb := surgery.ToRGB(img)
 	drawn, err := masks[0].Draw(rgb.Pix, rgb.H, rgb.W, textmask.DemoStyle)
 	if err != nil {
 		log.Fatal(err)
