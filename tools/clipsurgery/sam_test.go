@@ -81,8 +81,8 @@ func TestCLISAM(t *testing.T) {
 		t.Fatalf("CLI points %+v, library points %v", report.Targets, want.Points)
 	}
 	for i, p := range want.Points {
-		if report.Targets[0].Points[i] != p || report.Targets[0].Labels[i] != int(want.Labels[i]) {
-			t.Fatalf("point %d: CLI %v/%d, library %v/%d", i, report.Targets[0].Points[i], report.Targets[0].Labels[i], p, want.Labels[i])
+		if got := report.Targets[0].Points[i]; float64(got[0]) != p.X || float64(got[1]) != p.Y || report.Targets[0].Labels[i] != p.Label {
+			t.Fatalf("point %d: CLI %v/%d, library %+v", i, got, report.Targets[0].Labels[i], p)
 		}
 	}
 	diff, on := 0, 0
