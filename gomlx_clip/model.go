@@ -90,11 +90,14 @@ func newModel(ckpt map[string]*weights.Tensor, backend compute.Backend, release 
 func (m *Model) Backend() compute.Backend { return m.weights.Backend() }
 
 // Weight returns a copy of a canonical tensor's values in the checkpoint's layout, for tools and
-// tests.
+// tests (its shape: ExpectedShapes(m.Config)[name]).
 func (m *Model) Weight(name string) ([]float32, bool) {
 	v, _, ok := m.weights.Weight(name)
 	return v, ok
 }
+
+// Names lists the model's canonical tensor names, sorted.
+func (m *Model) Names() []string { return m.weights.Names() }
 
 // denseWeight matches the weights that Linear / SplitQKV multiply with: stored [out, in] in the
 // checkpoint (torch's nn.Linear), [in, out] on the backend.

@@ -86,11 +86,10 @@ type Target struct {
 	// same pixels as an image.
 	OverlayRGB []uint8
 	Overlay    *image.RGBA
-	// Points are SAM point prompts (x, y) on the original image; Labels[i] is 1 for a positive, 0
-	// for a negative. Plain target: positives (best last) then negatives; combined target:
+	// Points are SAM point prompts on the original image, label 1 for a positive, 0 for a
+	// negative. Plain target: positives (best last) then negatives; combined target:
 	// CombinedTargetPoints' order.
-	Points [][2]int
-	Labels []uint8
+	Points []Point
 }
 
 // Result holds everything one Explain call computed.

@@ -78,11 +78,11 @@ func LoadCLIP(ctx context.Context, progress io.Writer) (*clip.Model, ModelInfo, 
 	} else if _, err := os.Stat(src); err != nil {
 		return nil, ModelInfo{}, fmt.Errorf("%s=%q: %w", EnvWeights, src, err)
 	}
-	m, size, err := clip.Load(ctx, src, clip.LoadOptions{Progress: progress})
+	m, err := clip.Load(ctx, src, clip.LoadOptions{Progress: progress})
 	if err != nil {
 		return nil, ModelInfo{}, err
 	}
-	return m, ModelInfo{Source: src, Size: size, Tiny: m.Config.EmbedDim < 256}, nil
+	return m, ModelInfo{Source: src, Size: m.Config.ImageResolution, Tiny: m.Config.EmbedDim < 256}, nil
 }
 
 // Image is an example image: a file name looked up in $CLIPSURGERY_IMAGES and the cache, and a

@@ -82,7 +82,7 @@ func TestDrawSAM(t *testing.T) {
 	}
 	mask := make([]bool, 400)
 	mask[0] = true
-	out, err := DrawSAM(img, mask, [][2]int{{5, 5}, {19, 19}}, []uint8{1, 0})
+	out, err := DrawSAM(img, mask, []surgery.Point{{X: 5, Y: 5, Label: 1}, {X: 19, Y: 19, Label: 0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,10 +102,7 @@ func TestDrawSAM(t *testing.T) {
 	if img.RGBAAt(8, 5) != black {
 		t.Error("input modified")
 	}
-	if _, err := DrawSAM(img, nil, [][2]int{{1, 1}}, nil); err == nil {
-		t.Error("label count mismatch accepted")
-	}
-	if _, err := DrawSAM(img, mask[:10], nil, nil); err == nil {
+	if _, err := DrawSAM(img, mask[:10], nil); err == nil {
 		t.Error("mask size mismatch accepted")
 	}
 }

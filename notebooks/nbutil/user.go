@@ -12,8 +12,8 @@ import (
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/surgery"
-	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // The user's own picture: every notebook explains it besides its stock images.
@@ -122,7 +122,7 @@ func LoadSAM(ctx context.Context, progress io.Writer) (*sam.Model, string, error
 	if src == "" {
 		return nil, "", nil
 	}
-	m, err := sam.Load(ctx, src, sam.LoadOptions{Options: registry.Options{Progress: progress}})
+	m, err := sam.Load(ctx, src, sam.LoadOptions{Progress: progress})
 	if err != nil {
 		return nil, "", fmt.Errorf("%s=%q: %w", EnvSAMWeights, src, err)
 	}
@@ -132,7 +132,7 @@ func LoadSAM(ctx context.Context, progress io.Writer) (*sam.Model, string, error
 // OverlayImage is demo.py's overlay of a map (values 0..1 at the picture's size, row-major) on
 // the picture: 0.4·image + 0.6·JET(map).
 func OverlayImage(img image.Image, m []float32) (*image.RGBA, error) {
-	rgb := ToRGB(img)
+	rgb := imageprep.ToRGB(img)
 	ov, err := surgery.Overlay(rgb.Pix, rgb.H, rgb.W, m)
 	if err != nil {
 		return nil, err

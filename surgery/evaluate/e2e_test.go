@@ -26,7 +26,7 @@ func tinyExplainer(t *testing.T) *surgery.Explainer {
 	t.Helper()
 	path := goldens.Path(t, "models", "vit16.openai.safetensors")
 	tinyOnce.Do(func() {
-		m, _, err := clip.Load(context.Background(), path, clip.LoadOptions{})
+		m, err := clip.Load(context.Background(), path, clip.LoadOptions{})
 		if err != nil {
 			tinyErr = err
 			return
