@@ -62,16 +62,18 @@ const azure = "https://openaipublic.azureedge.net/clip/models/"
 //     _get_safe_alternatives), so every one of the nine repos serves at least one of the two: that order is
 //     what Obtain follows (OpenCLIPWeightFiles), so all 18 names are served whichever the repo has. Both are
 //     float32 copies of OpenAI's state dict (the .pt files hold float16) under OpenAI's tensor names.
-//     Seen per repo: resnet50 (both; safetensors sha256 da0baa37..., 408,291,932 bytes, pinned by
-//     third-party code at revision ec3d92cf), resnet50x4, resnet50x16, resnet50x64, vit_base_patch32 (both,
-//     repo file listings at their "Add model" commits 7361950 / 8fe1f69 / ab5b8ef), resnet101 (repo tagged
+//     Seen per repo: resnet50 (both, file listing at commit 00fd562; safetensors sha256 da0baa37...,
+//     408,291,932 bytes, pinned by third-party code at revision ec3d92cf), resnet50x4 (both, b4f04ca),
+//     resnet50x16 (both, 8fe1f69), resnet50x64 (both, 7361950), vit_base_patch32 (both, ab5b8ef; also
+//     pinned at main: safetensors sha256 e6d1bd77..., 605,143,284 bytes), resnet101 (repo tagged
 //     Safetensors; timm's byobnet.py named open_clip_pytorch_model.bin as hf_hub_filename, 2024-06..10),
 //     vit_base_patch16 (open_clip_model.safetensors pinned at main, sha256 4b869929...), vit_large_patch14
 //     (open_clip_model.safetensors, sha256 9ce2e8a8...), vit_large_patch14_clip_336
 //     (open_clip_pytorch_model.bin in a cached snapshot 81e38efc; timm's vision_transformer.py names it as
 //     hf_hub_filename since 2023-11; its safetensors was not seen). HFFile is the file seen for each.
-//   - Not used: model.safetensors / pytorch_model.bin in these repos are timm's image-tower-only layout (no
-//     text tower), and config.json there is timm's, not a CLIPModel config.
+//   - Not used: timm's own files in these repos (model.safetensors, pytorch_model.bin, config.json) are
+//     timm's, not open_clip's layout nor a CLIPModel (resnet50x4's model.safetensors is a 349 MB image
+//     tower beside the 714 MB open_clip copy); Obtain never takes them.
 //   - quick_gelu: the open_clip_config.json of timm/vit_base_patch32_clip_224.openai (commit ab5b8ef) says
 //     "quick_gelu": true, and open_clip's push_pretrained_to_hf_hub sets it for every "openai" upload since
 //     commit 58e4e39 (2024-06), before these repos were pushed. The 18 names are loaded with OpenAI's
