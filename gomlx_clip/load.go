@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -35,20 +34,19 @@ type LoadOptions struct {
 	TextTower string
 }
 
-// lookupModel is registry.Lookup; tests replace it to serve a small fixture under a registry URL.
-var lookupModel = registry.Lookup
-
 // Load returns the CLIP model named nameOrPath, ready for EncodeImage / EncodeText. Its
 // preprocessing size, the checkpoint's native input resolution (224 for ViT-B/16, 288 for
 // RN50x4), is m.Config.ImageResolution.
 //
 // nameOrPath is either one of the reference's model names (registry.Names(): "ViT-B/16", "RN50",
 // ..., and their "CS-" twins; Model.Method is MethodSurgery for "CS-" names, MethodRaw for plain
-// ones) — the checkpoint is then taken from the verified cache or downloaded (registry.Fetch) —
-// or the path of a .pt (TorchScript), .pth
-// (torch.save) or .safetensors checkpoint in OpenAI or Hugging Face naming. A file carries no "CS-"
-// prefix: it is loaded for CLIP Surgery (Model.Method = MethodSurgery), the purpose of this module;
-// callers wanting another method set Model.Method or ask for one per call.
+// ones) — the checkpoint is then taken from the checkpoint cache, the Hugging Face cache or hub, or
+// the reference's URL (registry.Obtain; see resolveSource) and checked against ReleasedConfig — or
+// the path of a .pt (TorchScript), .pth (torch.save) or .safetensors checkpoint in OpenAI or Hugging
+// Face naming, or a Hugging Face hub name ("hf-hub:org/name", an open_clip tag such as
+// "ViT-B-16/laion2b_s34b_b88k"). A file or hub name carries no "CS-" prefix: it is loaded for CLIP
+// Surgery (Model.Method = MethodSurgery), the purpose of this module; callers wanting another method
+// set Model.Method or ask for one per call.
 //
 // Names are matched exactly, as the reference does; an unknown name that is not an existing file
 // gives an error listing the valid names.
@@ -61,36 +59,19 @@ func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (m *Model, er
 	if nameOrPath == "" {
 		return nil, errors.New("clip.Load: empty model name or path")
 	}
-	entry, lookupErr := lookupModel(nameOrPath)
-	var path string
-	surgery := true
-	if lookupErr == nil {
-		path, err = registry.Fetch(ctx, entry, opt.Options)
-		if err != nil {
-			return nil, fmt.Errorf("clip.Load %s: %w", nameOrPath, err)
-		}
-		surgery = entry.Surgery
-	} else {
-		if _, statErr := os.Stat(nameOrPath); statErr != nil {
-			if looksLikePath(nameOrPath) {
-				return nil, fmt.Errorf("clip.Load: checkpoint file %s: %w", nameOrPath, statErr)
-			}
-			return nil, fmt.Errorf("clip.Load: %w %q (neither a file nor a model name); valid names: %s",
-				registry.ErrUnknownModel, nameOrPath, strings.Join(registry.Names(), ", "))
-		}
-		path = nameOrPath
-	}
-	m, err = LoadFile(path, opt)
+	src, err := resolveSource(ctx, nameOrPath, opt)
 	if err != nil {
 		return nil, err
 	}
-	if lookupErr == nil {
-		if err := checkArch(m.Config, entry); err != nil {
-			return nil, fmt.Errorf("clip.Load %s (%s): %w", nameOrPath, path, err)
-		}
+	m, err = LoadFile(src.path, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := src.check(m.Config); err != nil {
+		return nil, fmt.Errorf("clip.Load %s (%s): %w", nameOrPath, src.path, err)
 	}
 	m.Method = MethodRaw
-	if surgery {
+	if src.surgery {
 		m.Method = MethodSurgery
 	}
 	return m, nil
@@ -218,34 +199,4 @@ func scalarInt(t *weights.Tensor) (int, bool) {
 		return int(v[0]), true
 	}
 	return 0, false
-}
-
-// checkArch verifies that a downloaded checkpoint is the architecture its name promises (the
-// SHA-256 already guarantees it for the real files; this catches a wrong file placed in the cache by
-// hand under the right name only when its digest was also forged, and documents the expectation).
-// Entries without an Arch (tests) are not checked.
-func checkArch(c Config, e registry.Model) error {
-	a := e.Arch
-	if a.EmbedDim == 0 {
-		return nil
-	}
-	var diffs []string
-	want := func(what string, got, exp int) {
-		if got != exp {
-			diffs = append(diffs, fmt.Sprintf("%s %d (expected %d)", what, got, exp))
-		}
-	}
-	if (a.Vision == registry.ResNet) != (c.Vision == ResNet) {
-		diffs = append(diffs, fmt.Sprintf("image tower %s (expected %s)", c.Vision, a.Vision))
-	}
-	want("input resolution", c.ImageResolution, a.InputResolution)
-	want("embedding width", c.EmbedDim, a.EmbedDim)
-	want("text width", c.TextWidth, a.TextWidth)
-	if c.Vision == ViT {
-		want("patch size", c.PatchSize, a.PatchSize)
-	}
-	if len(diffs) > 0 {
-		return fmt.Errorf("checkpoint is not %s: %s", e.Name, strings.Join(diffs, ", "))
-	}
-	return nil
 }

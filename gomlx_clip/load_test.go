@@ -20,8 +20,10 @@ import (
 )
 
 // serveFixture serves file under the URL path of the registry entry name and makes Load see that
-// entry with the fixture's SHA-256 (the real digest is of the real checkpoint) and no Arch (the tiny
-// model is not ViT-B/16). It returns the server and a request counter.
+// entry with the fixture's SHA-256 (the real digest is of the real checkpoint) and no promised
+// architecture (the tiny model is not ViT-B/16). The hub copy is out of reach ($HF_ENDPOINT of
+// goldens.RunWithPrivateCache refuses connections), so the reference's URL serves. It returns the
+// server and a request counter.
 func serveFixture(t *testing.T, name, file string) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
 	data, err := os.ReadFile(file)
@@ -48,12 +50,20 @@ func serveFixture(t *testing.T, name, file string) (*httptest.Server, *atomic.In
 	lookupModel = func(n string) (registry.Model, error) {
 		m, err := old(n)
 		if err == nil && n == name {
-			m.SHA256, m.Arch = hex.EncodeToString(sum[:]), registry.Arch{}
+			m.SHA256 = hex.EncodeToString(sum[:])
 		}
 		return m, err
 	}
 	t.Cleanup(func() { lookupModel = old })
+	noReleasedConfig(t)
 	return srv, &hits
+}
+
+// noReleasedConfig lets a tiny fixture pass under a reference name for the rest of the test.
+func noReleasedConfig(t *testing.T) {
+	old := releasedConfigOf
+	releasedConfigOf = func(string) (Config, bool) { return Config{}, false }
+	t.Cleanup(func() { releasedConfigOf = old })
 }
 
 // maxRelDiff is max |a-b| / (1 + |b|): the jit file's float16 weights shift features by ~1e-3.

@@ -6,7 +6,7 @@
 //	randomckpt -model ViT-B/16 -out vit_b16_random.safetensors
 //	randomckpt -model ViT-B/16 -out vit_b16_random.pt
 //
-// Shapes come from the registry's architecture facts through clip.ExpectedShapes, so the file
+// Shapes come from the architecture the name promises (clip.ReleasedConfig) through clip.ExpectedShapes, so the file
 // has exactly the tensors the loader expects. Values follow the recipe of the golden models
 // (LayerNorm ~ 1 + 0.1 N, Linear/Conv ~ N / sqrt(fan_in), biases 0.02 N, embeddings small): the
 // activations stay in a realistic range, which is all that timing needs.
@@ -46,7 +46,10 @@ func run(name, out string, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	cfg := ConfigOf(m.Arch)
+	cfg, err := ConfigOf(m.Name)
+	if err != nil {
+		return err
+	}
 	shapes := clip.ExpectedShapes(cfg)
 	names := make([]string, 0, len(shapes))
 	for n := range shapes {
@@ -79,17 +82,13 @@ func run(name, out string, seed uint64) error {
 	return nil
 }
 
-// ConfigOf turns the registry's architecture facts into the config the loader will infer.
-func ConfigOf(a registry.Arch) clip.Config {
-	c := clip.Config{EmbedDim: a.EmbedDim, VisionWidth: a.VisionWidth, VisionHeads: a.VisionHeads,
-		ImageResolution: a.InputResolution, ContextLength: a.ContextLength, VocabSize: a.VocabSize,
-		TextWidth: a.TextWidth, TextHeads: a.TextHeads, TextLayers: a.TextLayers}
-	if a.PatchSize == 0 {
-		c.Vision, c.ResNetLayers, c.NativeGrid = clip.ResNet, a.VisionStages, a.InputResolution/32
-	} else {
-		c.Vision, c.VisionLayers, c.PatchSize, c.NativeGrid = clip.ViT, a.VisionLayers, a.PatchSize, a.InputResolution/a.PatchSize
+// ConfigOf is the config the loader will infer for the reference's model name (clip.ReleasedConfig).
+func ConfigOf(name string) (clip.Config, error) {
+	c, ok := clip.ReleasedConfig(name)
+	if !ok {
+		return clip.Config{}, fmt.Errorf("no released architecture for %q", name)
 	}
-	return c
+	return c, nil
 }
 
 func randomValues(rng *rand.Rand, name string, shape []int) []float32 {
