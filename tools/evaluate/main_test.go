@@ -51,7 +51,7 @@ func TestEvaluateCommand(t *testing.T) {
 	f, _ := os.Open(csvOut)
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(rows) != 1+2*len(evaluate.SyntheticClasses) {
+	if err != nil || len(rows) != 1+2*len(evaluate.SyntheticClasses()) {
 		t.Errorf("CSV: %d rows, %v", len(rows), err)
 	}
 }
