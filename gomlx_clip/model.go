@@ -99,7 +99,7 @@ func (m *Model) Weight(name string) ([]float32, bool) {
 // Names lists the model's canonical tensor names, sorted.
 func (m *Model) Names() []string { return m.weights.Names() }
 
-// denseWeight matches the weights that Linear / SplitQKV multiply with: stored [out, in] in the
+// denseWeight matches the weights that Linear / SplitQKVHeads multiply with: stored [out, in] in the
 // checkpoint (torch's nn.Linear), [in, out] on the backend.
 var denseWeight = regexp.MustCompile(`(\.in_proj_weight|\.out_proj\.weight|\.c_fc\.weight|\.c_proj\.weight|attnpool\.[qkv]_proj\.weight)$`)
 

@@ -20,18 +20,19 @@ import (
 const (
 	// EnvUserImage is the user's picture; unset = UserImageName next to the notebook.
 	EnvUserImage = "CLIPSURGERY_USER_IMAGE"
-	// EnvTargets are the texts to explain in it, comma-separated; unset = DefaultUserTargets.
+	// EnvTargets are the texts to explain in it, comma-separated; unset = DefaultUserTargets().
 	EnvTargets = "CLIPSURGERY_TARGETS"
 	// UserImageName is the picture looked for next to the notebook.
 	UserImageName = "dog.jpg"
 )
 
-// DefaultUserTargets are explained in the user's picture when EnvTargets is unset; the chelsea
-// fallback picture gets FallbackTargets.
-var (
-	DefaultUserTargets = []string{"dog"}
-	FallbackTargets    = []string{"cat"}
-)
+// DefaultUserTargets returns what is explained in the user's picture when EnvTargets is unset;
+// the chelsea fallback picture gets FallbackTargets(). Each call returns a fresh slice.
+func DefaultUserTargets() []string { return []string{"dog"} }
+
+// FallbackTargets returns what is explained in the chelsea fallback picture (see
+// DefaultUserTargets).
+func FallbackTargets() []string { return []string{"cat"} }
 
 // UserInput is the user's picture and what to explain in it.
 type UserInput struct {
@@ -61,12 +62,12 @@ func UserPicture(ctx context.Context, notebookDir string) (UserInput, error) {
 		return UserInput{}, err
 	}
 	if targets == nil {
-		targets = DefaultUserTargets
+		targets = DefaultUserTargets()
 		if fallback {
-			targets = FallbackTargets
+			targets = FallbackTargets()
 		}
 	}
-	return UserInput{Image: img, Used: used, Fallback: fallback, Targets: slices.Clone(targets)}, nil
+	return UserInput{Image: img, Used: used, Fallback: fallback, Targets: targets}, nil
 }
 
 // Targets splits a comma-separated target list; "" gives nil, a list of blanks an error.

@@ -27,24 +27,28 @@ type DrawStyle struct {
 // are cv2.circle(radius 3, thickness 3) in BGR (0,102,255) for positives = RGB orange
 // (255,102,0) and BGR (255,102,51) for negatives = RGB blue (51,102,255). OpenCV's thick-circle
 // rasterisation is approximated by the ring 1.5 ≤ distance ≤ 4.5 (not pixel-exact).
-var DemoStyle = DrawStyle{
-	MaskColor: [3]uint8{255, 255, 153},
-	Positive:  [3]uint8{255, 102, 0},
-	Negative:  [3]uint8{51, 102, 255},
-	Radius:    3, Thickness: 3,
+func DemoStyle() DrawStyle {
+	return DrawStyle{
+		MaskColor: [3]uint8{255, 255, 153},
+		Positive:  [3]uint8{255, 102, 0},
+		Negative:  [3]uint8{51, 102, 255},
+		Radius:    3, Thickness: 3,
+	}
 }
 
 // NotebookStyle is segment-anything's notebook look (show_mask, show_points): mask colour
 // (30,144,255) at alpha 0.6, positive points green, negative red, white edge. Its star markers
 // of size 375 pt² (√375 ≈ 19 pt across, ≈ 27 px at 100 dpi) become filled discs of radius 13
 // image pixels; matplotlib sizes them in screen space, so this matches only at 1:1 display.
-var NotebookStyle = DrawStyle{
-	MaskColor: [3]uint8{30, 144, 255},
-	MaskAlpha: 0.6,
-	Positive:  [3]uint8{0, 255, 0},
-	Negative:  [3]uint8{255, 0, 0},
-	Radius:    13,
-	Outline:   &[3]uint8{255, 255, 255},
+func NotebookStyle() DrawStyle {
+	return DrawStyle{
+		MaskColor: [3]uint8{30, 144, 255},
+		MaskAlpha: 0.6,
+		Positive:  [3]uint8{0, 255, 0},
+		Negative:  [3]uint8{255, 0, 0},
+		Radius:    13,
+		Outline:   &[3]uint8{255, 255, 255},
+	}
 }
 
 // DrawMask returns a copy of rgb (h×w×3, row-major) with the mask blended in and the points

@@ -36,7 +36,7 @@ func ExampleTextToMask() {
 		log.Fatal(err)
 	}
 	rgb := surgery.ToRGB(img)
-	drawn, err := masks[0].Draw(rgb.Pix, rgb.H, rgb.W, textmask.DemoStyle)
+	drawn, err := masks[0].Draw(rgb.Pix, rgb.H, rgb.W, textmask.DemoStyle())
 	if err != nil {
 		log.Fatal(err)
 	}

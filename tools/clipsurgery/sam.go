@@ -40,7 +40,7 @@ func writeSAM(pred *sam.Predictor, c *config, pix *imageprep.Pixels, res *surger
 	}
 	for _, tm := range masks {
 		stem := filepath.Join(c.out, base+"_"+fileSafe(tm.Text)+"_sam")
-		drawn, err := tm.Draw(rgb.Pix, rgb.H, rgb.W, textmask.DemoStyle)
+		drawn, err := tm.Draw(rgb.Pix, rgb.H, rgb.W, textmask.DemoStyle())
 		if err != nil {
 			return err
 		}
