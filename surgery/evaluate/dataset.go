@@ -35,8 +35,11 @@ type DatasetOptions struct {
 	// Split is the VOC split file's name without .txt ("" = "val"). Unused for generic folders.
 	Split string
 	// ClassFile is the class file ("" = the folder's classes.txt; for VOC, when absent, the 21
-	// VOCClasses).
+	// VOCClasses; for a benchmark, its peers' class file).
 	ClassFile string
+	// Benchmark opens the folder as one of the eight benchmarks (OpenBenchmark; "" = the
+	// layouts above, then a benchmark's if neither matches).
+	Benchmark string
 }
 
 // Item is one image of a dataset and its mask.
@@ -48,10 +51,12 @@ type Item struct {
 // Dataset is an opened dataset: its class list and its items (paths only; images are read one at
 // a time while evaluating).
 type Dataset struct {
-	Dir     string
-	Layout  Layout
-	Classes []Class
-	Items   []Item
+	Dir    string
+	Layout Layout
+	// Benchmark is the benchmark whose layout and label mapping the dataset has ("" = none).
+	Benchmark string
+	Classes   []Class
+	Items     []Item
 }
 
 // Open reads a dataset folder's layout, class list and item list. Missing masks and unreadable
@@ -64,9 +69,17 @@ func Open(dir string, opt DatasetOptions) (*Dataset, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%w: %s is not a folder", ErrDataset, dir)
 	}
+	if opt.Benchmark != "" || opt.Layout == LayoutBenchmark {
+		return OpenBenchmark(dir, opt.Benchmark, opt.Split, opt.ClassFile)
+	}
 	ds := &Dataset{Dir: dir, Layout: opt.Layout}
 	if ds.Layout == "" {
 		ds.Layout = detectLayout(dir)
+	}
+	// images/ without masks/ is a benchmark's (COCO, ADE20K) rather than the generic layout.
+	generic := ds.Layout == LayoutGeneric && opt.Layout == "" && !isDir(filepath.Join(dir, "masks"))
+	if (ds.Layout == "" || generic) && len(DetectBenchmarks(dir)) > 0 {
+		return OpenBenchmark(dir, "", opt.Split, opt.ClassFile)
 	}
 	switch ds.Layout {
 	case LayoutVOC:
