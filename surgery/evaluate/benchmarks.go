@@ -164,13 +164,11 @@ func PeerClasses(file string) ([]Class, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: no embedded class file %q", ErrClassFile, file)
 	}
+	// Split as the peers' get_cls_idx splits: on ", ", names kept as written (Context's "wood "
+	// keeps its space; CLIP's tokenizer cleans it).
 	var cs []Class
 	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
-		var c Class
-		for _, n := range strings.Split(line, ",") {
-			c.Names = append(c.Names, strings.TrimSpace(n))
-		}
-		cs = append(cs, c)
+		cs = append(cs, Class{Names: strings.Split(line, ", ")})
 	}
 	return cs, nil
 }
