@@ -91,12 +91,22 @@ func (b Benchmark) layoutError(root, split string) error {
 }
 
 func (ds *Dataset) listSplit(b Benchmark, split string) error {
-	list := filepath.Join(ds.Dir, b.dir(b.SplitFile, split))
+	ids, err := readSplitIDs(filepath.Join(ds.Dir, b.dir(b.SplitFile, split)), split)
+	for _, id := range ids {
+		ds.Items = append(ds.Items, Item{ID: id, Image: filepath.Join(ds.Dir, b.dir(b.ImageDir, split), id+b.ImageSuffix),
+			Mask: filepath.Join(ds.Dir, b.dir(b.MaskDir, split), id+b.MaskSuffix)})
+	}
+	return err
+}
+
+// readSplitIDs reads a split file's image ids (one a line; at least one; no paths).
+func readSplitIDs(list, split string) ([]string, error) {
 	f, _, err := safefile.Open(list) // a FIFO or device is refused, never read
 	if err != nil {
-		return fmt.Errorf("%w: split %q: %w", ErrDataset, split, err)
+		return nil, fmt.Errorf("%w: split %q: %w", ErrDataset, split, err)
 	}
 	defer f.Close()
+	var ids []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		id := strings.TrimSpace(sc.Text())
@@ -104,18 +114,17 @@ func (ds *Dataset) listSplit(b Benchmark, split string) error {
 			continue
 		}
 		if strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
-			return fmt.Errorf("%w: %s: %q is not an image id", ErrDataset, list, id)
+			return nil, fmt.Errorf("%w: %s: %q is not an image id", ErrDataset, list, id)
 		}
-		ds.Items = append(ds.Items, Item{ID: id, Image: filepath.Join(ds.Dir, b.dir(b.ImageDir, split), id+b.ImageSuffix),
-			Mask: filepath.Join(ds.Dir, b.dir(b.MaskDir, split), id+b.MaskSuffix)})
+		ids = append(ids, id)
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrDataset, list, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrDataset, list, err)
 	}
-	if len(ds.Items) == 0 {
-		return fmt.Errorf("%w: %s lists no image", ErrDataset, list)
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: %s lists no image", ErrDataset, list)
 	}
-	return nil
+	return ids, nil
 }
 
 // listFolder lists every image under the image folder, recursively and sorted by path, as

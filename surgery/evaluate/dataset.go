@@ -1,15 +1,12 @@
 package evaluate
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/clipsurgery/clipsurgery/internal/safefile"
 )
 
 // Layout is a dataset's folder layout.
@@ -127,31 +124,12 @@ func (ds *Dataset) openVOC(split string) error {
 	if split == "" {
 		split = "val"
 	}
-	list := filepath.Join(ds.Dir, "ImageSets", "Segmentation", split+".txt")
-	f, _, err := safefile.Open(list) // a FIFO or device is refused, never read
-	if err != nil {
-		return fmt.Errorf("%w: split %q: %w", ErrDataset, split, err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		id := strings.TrimSpace(sc.Text())
-		if id == "" {
-			continue
-		}
-		if strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
-			return fmt.Errorf("%w: %s: %q is not an image id", ErrDataset, list, id)
-		}
+	ids, err := readSplitIDs(filepath.Join(ds.Dir, "ImageSets", "Segmentation", split+".txt"), split)
+	for _, id := range ids {
 		ds.Items = append(ds.Items, Item{ID: id, Image: filepath.Join(ds.Dir, "JPEGImages", id+".jpg"),
 			Mask: filepath.Join(ds.Dir, "SegmentationClass", id+".png")})
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrDataset, list, err)
-	}
-	if len(ds.Items) == 0 {
-		return fmt.Errorf("%w: %s lists no image", ErrDataset, list)
-	}
-	return nil
+	return err
 }
 
 // imageExts are the image files of the generic layout.

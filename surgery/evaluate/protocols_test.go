@@ -3,6 +3,7 @@ package evaluate
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
@@ -63,7 +64,7 @@ func TestProtocolsMatchConfigs(t *testing.T) {
 			if p.Window != window || (window > 0 && p.Stride != want.SlideStride) ||
 				p.LongSide != want.Resize.Scale[0] || p.ShortSide != want.Resize.Scale[1] || !want.Resize.KeepRatio ||
 				p.LogitScale != want.LogitScale || p.ProbThd != want.ProbThd || p.AreaThd != area ||
-				p.PAMRSteps != want.PAMR.Steps || (p.PAMRSteps > 0 && !equalInts(p.PAMRDilations, want.PAMR.Dilations)) {
+				p.PAMRSteps != want.PAMR.Steps || (p.PAMRSteps > 0 && !slices.Equal(p.PAMRDilations, want.PAMR.Dilations)) {
 				t.Errorf("%s/%s: preset %+v, config %+v", peer, bench, p, want)
 			}
 			if b.Classes != want.NumClasses || b.ReduceZeroLabel != want.Dataset.ReduceZero || want.Dataset.Ignore != IgnoreIndex {
@@ -74,10 +75,10 @@ func TestProtocolsMatchConfigs(t *testing.T) {
 				t.Fatal(err)
 			}
 			names, idx := queries(cs)
-			if !equalStrings(names, want.Words) || !equalInts(idx, want.Idx) {
+			if !slices.Equal(names, want.Words) || !slices.Equal(idx, want.Idx) {
 				t.Errorf("%s/%s: class file %s differs from the peer's", peer, bench, p.ClassFile)
 			}
-			if !equalStrings(p.TemplateSet(), want.Templates.List) {
+			if !slices.Equal(p.TemplateSet(), want.Templates.List) {
 				t.Errorf("%s/%s: templates differ", peer, bench)
 			}
 		}
@@ -85,28 +86,4 @@ func TestProtocolsMatchConfigs(t *testing.T) {
 	if n != 24 {
 		t.Fatalf("%d cells, want 3 peers × 8 benchmarks", n)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
