@@ -29,6 +29,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
+	"github.com/clipsurgery/clipsurgery/tools/internal/evalcli"
 )
 
 func main() {
@@ -46,79 +47,14 @@ func main() {
 	}
 }
 
-type config struct {
-	data, layout, split, classes string
-	benchmark                    string
-	ckpt                         cli.Checkpoint // -model, -weights, -cache, -offline
-	methods                      []clip.Method
-	run                          evaluate.Config
-	jsonOut, csvOut              string
-	quiet                        bool
-}
-
-func parseArgs(args []string, stderr io.Writer) (*config, error) {
-	c := &config{}
-	var methods string
-	var thresholds, templates string
+// parseArgs reads the command line (the flags are evalcli's, shared with tools/pipeline).
+func parseArgs(args []string, stderr io.Writer) (*evalcli.Config, error) {
 	fs := flag.NewFlagSet("evaluate", flag.ContinueOnError)
-	fs.StringVar(&c.data, "data", "", "dataset folder (Pascal VOC layout or images/ + masks/ + classes.txt)")
-	fs.StringVar(&c.layout, "layout", "", "force the layout: voc or generic (default: detected)")
-	fs.StringVar(&c.benchmark, "benchmark", "", "open -data as one of the field's benchmarks: "+strings.Join(evaluate.BenchmarkNames(), ", ")+
-		" (mmsegmentation's converted layouts; default: detected when -layout is not given)")
-	fs.StringVar(&c.split, "split", "", "split: VOC's ImageSets/Segmentation/<split>.txt (default val), a benchmark's split (default its validation split)")
-	fs.StringVar(&c.classes, "classes", "", "class file: one class per line, names separated by commas (default <data>/classes.txt; VOC: the 21 VOC classes)")
-	fs.StringVar(&methods, "methods", string(clip.MethodSurgery), "comma-separated methods evaluated side by side: "+strings.Join(clip.MethodNames(), ", "))
-	c.ckpt.AddFlags(fs)
-	fs.IntVar(&c.run.Model.Size, "size", 0, "model input side (default the model's, e.g. 224); the window side with -slide")
-	fs.BoolVar(&c.run.Model.Slide, "slide", false, "sliding windows of -size over each image at its own resolution, averaged where they overlap (mmsegmentation's slide mode, as SCLIP, ClearCLIP, NACLIP evaluate)")
-	fs.IntVar(&c.run.Model.Stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
-	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage)
-	fs.IntVar(&c.run.Limit, "limit", 0, "evaluate the first N images only (0 = all)")
-	fs.Float64Var(&c.run.Scoring.ProbThreshold, "prob-thd", 0, "background below this softmax probability (the peers' prob_thd; 0 = plain argmax)")
-	fs.Float64Var(&c.run.Scoring.LogitScale, "logit-scale", evaluate.DefaultLogitScale, "softmax temperature with -prob-thd")
-	fs.BoolVar(&c.run.NoBackground, "no-background", false, "class 0 is an object class, not the background")
-	fs.Float64Var(&c.run.PointingTolerance, "pg-tolerance", evaluate.DefaultPointingTolerance, "pointing game tolerance in pixels")
-	fs.StringVar(&thresholds, "explain-thresholds", "", "explainability threshold grid, comma-separated (default 0.05,0.10,…,0.95)")
-	fs.StringVar(&c.jsonOut, "json", "", "write the full report as JSON to this file")
-	fs.StringVar(&c.csvOut, "csv", "", "write the per-class metrics as CSV to this file")
-	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
+	f := evalcli.Register(fs)
 	if err := cli.Parse(fs, args, stderr, "evaluate -data DIR [-methods surgery,raw] [options]"); err != nil {
 		return nil, err
 	}
-	if c.data == "" {
-		return nil, errors.New("-data is required (see -h)")
-	}
-	if err := c.ckpt.Check(fs); err != nil {
-		return nil, err
-	}
-	if err := cli.CheckInputSize(fs, c.run.Model.Size, c.run.Model.Slide, c.run.Model.Stride); err != nil {
-		return nil, err
-	}
-	var err error
-	if c.methods, err = evaluate.ParseMethods(methods); err != nil {
-		return nil, fmt.Errorf("-methods: %w", err)
-	}
-	c.run.Methods = c.methods
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["templates"] { // given but empty is an error, as in clipsurgery
-		if c.run.Model.Templates, err = cli.ParseTemplates(templates); err != nil {
-			return nil, err
-		}
-	}
-	if thresholds != "" {
-		for _, s := range strings.Split(thresholds, ",") {
-			var v float32
-			if _, err := fmt.Sscan(strings.TrimSpace(s), &v); err != nil {
-				return nil, fmt.Errorf("-explain-thresholds: %q is not a number", s)
-			}
-			c.run.ExplainThresholds = append(c.run.ExplainThresholds, v)
-		}
-	}
-	if c.run.PointingTolerance == 0 {
-		c.run.PointingTolerance = 0.5 // distances are 0 or ≥ 1: 0 asks for the peak inside the mask
-	}
-	return c, nil
+	return f.Resolve(fs)
 }
 
 // run is the whole command, callable in-process by the tests.
@@ -127,22 +63,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ds, err := evaluate.Open(c.data, evaluate.DatasetOptions{Layout: evaluate.Layout(c.layout), Split: c.split,
-		ClassFile: c.classes, Benchmark: c.benchmark})
+	ds, err := c.OpenDataset()
 	if err != nil {
 		return err
 	}
-	if b, err := evaluate.LookupBenchmark(ds.Benchmark); err == nil && !b.Background {
-		c.run.NoBackground = true // VOC20, Context59, …: class 0 is an object
-	}
-	for _, out := range []string{c.jsonOut, c.csvOut} { // fail before hours of work, not after
+	for _, out := range []string{c.JSONOut, c.CSVOut} { // fail before hours of work, not after
 		if out != "" {
 			if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
 				return fmt.Errorf("output %s: folder %s does not exist", out, filepath.Dir(out))
 			}
 		}
 	}
-	m, err := c.ckpt.Load(ctx, clip.LoadOptions{Progress: stderr})
+	m, err := c.Ckpt.Load(ctx, clip.LoadOptions{Progress: stderr})
 	if err != nil {
 		return err
 	}
@@ -150,10 +82,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !c.quiet {
-		c.run.Progress = stderr
+	if !c.Quiet {
+		c.Run.Progress = stderr
 	}
-	rep, err := evaluate.Run(ctx, ex, ds, c.run)
+	rep, err := evaluate.Run(ctx, ex, ds, c.Run)
 	if rep != nil && (err == nil || rep.Interrupted) {
 		if terr := rep.WriteTable(stdout); terr != nil {
 			return terr
@@ -162,13 +94,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if c.jsonOut != "" {
-		if err := writeAtomic(c.jsonOut, rep.WriteJSON); err != nil {
+	if c.JSONOut != "" {
+		if err := writeAtomic(c.JSONOut, rep.WriteJSON); err != nil {
 			return err
 		}
 	}
-	if c.csvOut != "" {
-		if err := writeAtomic(c.csvOut, rep.WriteCSV); err != nil {
+	if c.CSVOut != "" {
+		if err := writeAtomic(c.CSVOut, rep.WriteCSV); err != nil {
 			return err
 		}
 	}
