@@ -30,6 +30,7 @@ import (
 
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
+	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
 // gcPercent is the command's garbage-collection target when GOGC is unset. The model's weights
@@ -74,10 +75,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// The backend is chosen here, at the edge, from GOMLX_BACKEND: a bad value fails before any
 	// download, and both models (CLIP, SAM) run on it.
-	if cfg.backend, err = modelkit.BackendFromEnv(); err != nil {
+	if cfg.Backend, err = modelkit.BackendFromEnv(); err != nil {
 		return err
 	}
-	images, skipped, err := listImages(cfg.image)
+	images, skipped, err := listImages(cfg.Image)
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	removeStaleTemps(cfg.out, outputs)
+	removeStaleTemps(cfg.Out, outputs)
 	// A single image is decoded before the model loads: a bad one fails in milliseconds.
 	var first *imageprep.Pixels
 	if len(images) == 1 {
@@ -99,14 +100,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ex, err := loadExplainer(ctx, cfg, stderr)
+	ex, err := explaincli.LoadExplainer(ctx, &cfg.Config, stderr)
 	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	pred, err := loadSAM(ctx, cfg, stderr)
+	pred, err := explaincli.LoadSAM(ctx, &cfg.Config, stderr)
 	if err != nil {
 		return err
 	}
