@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.Backend, err = modelkit.BackendFromEnv(); err != nil {
 		return err
 	}
-	images, skipped, err := listImages(cfg.Image)
+	images, skipped, err := explaincli.ListImages(cfg.Image)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// A single image is decoded before the model loads: a bad one fails in milliseconds.
 	var first *imageprep.Pixels
 	if len(images) == 1 {
-		if first, err = readImage(images[0]); err != nil {
+		if first, err = explaincli.ReadImage(images[0]); err != nil {
 			return err
 		}
 	}

@@ -23,7 +23,7 @@ import (
 func processImage(ctx context.Context, ex *surgery.Explainer, pred *sam.Predictor, c *config, path string,
 	pix *imageprep.Pixels, base string, stdout io.Writer) (err error) {
 	if pix == nil {
-		if pix, err = readImage(path); err != nil {
+		if pix, err = explaincli.ReadImage(path); err != nil {
 			return err
 		}
 	}
