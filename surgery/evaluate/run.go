@@ -106,7 +106,7 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 		return nil, err
 	}
 	start := time.Now()
-	prog := newProgress(cfg.Progress, len(ev.items))
+	prog := NewProgress(cfg.Progress, len(ev.items))
 	for i, it := range ev.items {
 		if ctx.Err() != nil {
 			rep.Interrupted = true
@@ -120,9 +120,9 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 			break
 		}
 		rep.record(i, it, err)
-		prog.update(i+1, rep.SkipCount)
+		prog.Update(i+1, rep.SkipCount)
 	}
-	prog.finish()
+	prog.Finish()
 	rep.Seconds = time.Since(start).Seconds()
 	rep.Finish()
 	if rep.Interrupted {

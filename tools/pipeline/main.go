@@ -1,0 +1,79 @@
+// Command pipeline runs clipsurgery's dataset-scale jobs as Apache Beam pipelines: in-process on
+// Beam's Prism runner by default (no setup), unchanged on a Flink or Spark cluster through their
+// job servers, or on Dataflow (built with -tags cloud).
+//
+//	pipeline evaluate -data VOCdevkit/VOC2012 -methods surgery,raw -json out/r.json
+//	pipeline explain -image 'photos/*.jpg' -text dog,cat -out maps/ -npy -json
+//	pipeline evaluate -data /shared/VOC2012 -json /shared/r.json --runner flink --endpoint localhost:8099
+//
+// evaluate takes tools/evaluate's flags and writes its table, JSON and CSV (package
+// surgery/evaluate: each image is evaluated into a report of its own and the reports are combined
+// exactly, so the metrics do not depend on how the runner bundled or ordered the images).
+// explain takes tools/clipsurgery's flags and writes its files, for images named by a folder, a
+// glob or a list file, to any Beam filesystem path.
+//
+// The binary is also its own worker: a runner starts it with --worker (Beam's harness flags), and
+// beam.Init then serves bundles instead of returning. Bad flags and datasets end the command with a
+// one-line error before any worker starts; Ctrl-C stops an in-process run and leaves only complete
+// files. This module is nested so that Beam's dependencies stay out of the library's build.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+)
+
+// gcPercent is the garbage-collection target when GOGC is unset, as in tools/clipsurgery: the
+// model's weights are most of the live heap and hold no pointers.
+const gcPercent = 25
+
+// jobs are the command's jobs by name.
+var jobs = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+	"evaluate": runEvaluate,
+	"explain":  runExplain,
+}
+
+const usage = `usage: pipeline evaluate -data DIR [tools/evaluate's flags] [runner flags]
+       pipeline explain -image FILE|DIR|GLOB|@LIST -text TEXT[,TEXT...] [tools/clipsurgery's flags] [runner flags]
+pipeline JOB -h lists a job's flags and the runner flags.`
+
+func main() {
+	if len(os.Args) < 2 || jobs[os.Args[1]] == nil {
+		// A runner starting its worker (--worker ...): Beam's harness takes over in Init and never
+		// returns. Anything else is a bad command line.
+		flag.CommandLine.SetOutput(io.Discard)
+		if err := flag.CommandLine.Parse(os.Args[1:]); err == nil {
+			beam.Init()
+		}
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	ctx, stop := cancelOnSignal()
+	err := jobs[os.Args[1]](ctx, os.Args[2:], os.Stdout, os.Stderr)
+	if sig, ok := interruptedBy(ctx); ok {
+		exitInterrupted(sig)
+	}
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "pipeline "+os.Args[1]+": "+oneLine(err.Error()))
+		os.Exit(1)
+	}
+}
+
+// oneLine folds a multi-line message (Beam's job errors are) into one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}

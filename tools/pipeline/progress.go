@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
+)
+
+// runProgress is what an in-process run shows on the command's stderr: the DoFn instances of this
+// process report each image here, which draws evaluate's "[i/n] rate ETA" line, and print their
+// messages (an image that failed) above it. On a cluster the runner's UI shows the Beam counters,
+// and the messages go to the workers' logs.
+type runProgress struct {
+	mu            sync.Mutex
+	w             io.Writer // nil: no run in this process
+	bar           *evaluate.Progress
+	done, skipped int
+}
+
+var progress = &runProgress{}
+
+// start readies the line of a run of total images on w (bar false: messages only).
+func (p *runProgress) start(w io.Writer, total int, bar bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.w, p.done, p.skipped, p.bar = w, 0, 0, nil
+	if bar {
+		p.bar = evaluate.NewProgress(w, total)
+	}
+}
+
+// add counts one image (skipped or not) and redraws the line.
+func (p *runProgress) add(skipped bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done++
+	if skipped {
+		p.skipped++
+	}
+	if p.bar != nil {
+		p.bar.Update(p.done, p.skipped)
+	}
+}
+
+// message prints a worker's message: on the run's stderr in this process, else in Beam's log.
+func (p *runProgress) message(ctx context.Context, inProcess bool, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !inProcess || p.w == nil {
+		log.Warn(ctx, msg)
+		return
+	}
+	if p.bar != nil {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	fmt.Fprintln(p.w, "pipeline: "+msg)
+}
+
+// finish ends the line of the run.
+func (p *runProgress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+	p.w, p.bar = nil, nil
+}
+
+// initBeam initialises Beam for a pipeline built in this process. Beam's own log (the job
+// server's and the runner's steps) is shown with verbose only: the command's errors say what
+// failed, and the messages above say which image.
+func initBeam(verbose bool) {
+	beam.Init()
+	if !verbose {
+		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+}
