@@ -69,6 +69,12 @@ func decodePartial(b []byte) (partial, error) {
 }
 
 func runEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runEvaluateWith(ctx, args, stdout, stderr, nil)
+}
+
+// runEvaluateWith is runEvaluate with the per-image DoFn wrapped by wrap (nil: none), for the
+// tests that inject failures.
+func runEvaluateWith(ctx context.Context, args []string, stdout, stderr io.Writer, wrap func(*evaluateFn) any) error {
 	fs := flag.NewFlagSet("pipeline evaluate", flag.ContinueOnError)
 	ef := evalcli.Register(fs)
 	table := fs.String("table", "", "also write the table to this file (the table goes to stdout when the pipeline runs in this process)")
@@ -123,7 +129,11 @@ func runEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	initBeam(ro.verbose)
 	p, s := beam.NewPipelineWithRoot()
-	evaluatePipeline(s, refs, &evaluateFn{Args: jobArgs, InProcess: ro.inProcess()}, w)
+	var fn any = &evaluateFn{Args: jobArgs, InProcess: ro.inProcess()}
+	if wrap != nil {
+		fn = wrap(fn.(*evaluateFn))
+	}
+	evaluatePipeline(s, refs, fn, w)
 	progress.start(stderr, len(refs), !c.Quiet)
 	counters, err := execute(ctx, ro, p)
 	progress.finish()
@@ -160,10 +170,11 @@ const (
 // evaluateFn evaluates one image with every method. Args are the job's flags, parsed again on the
 // worker (the same evalcli code as the command line).
 type evaluateFn struct {
-	Args     []string
+	Args      []string
 	InProcess bool // the run's progress line and messages are this process's (Prism in-process)
 
 	ev                 *evaluate.Evaluator
+	textSeconds        float64 // Setup's encoding of the class names, reported with the next image
 	evaluated, skipped beam.Counter
 }
 
@@ -193,7 +204,7 @@ func (f *evaluateFn) Setup(ctx context.Context) error {
 	}
 	f.evaluated = beam.NewCounter(counterNS, counterEvaluated)
 	f.skipped = beam.NewCounter(counterNS, counterSkipped)
-	_, err = f.ev.EncodeTexts()
+	f.textSeconds, err = f.ev.EncodeTexts()
 	return err
 }
 
@@ -207,6 +218,7 @@ func (f *evaluateFn) ProcessElement(ctx context.Context, ref imageRef, emit func
 	if err != nil {
 		return err
 	}
+	rep.TextSeconds, f.textSeconds = f.textSeconds, 0
 	if rep.SkipCount > 0 {
 		f.skipped.Inc(ctx, 1)
 		skip(rep.Skips[0].ID + ": " + rep.Skips[0].Reason)

@@ -44,6 +44,12 @@ type imageJob struct {
 const imageUsage = "images: a file, a folder, a glob ('photos/*.jpg', 'gs://bucket/x/*.png') or @LIST (a file naming one image a line), on any Beam filesystem"
 
 func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runExplainWith(ctx, args, stdout, stderr, nil)
+}
+
+// runExplainWith is runExplain with the per-image DoFn wrapped by wrap (nil: none), for the tests
+// that inject failures.
+func runExplainWith(ctx context.Context, args []string, stdout, stderr io.Writer, wrap func(*explainFn) any) error {
 	fs := flag.NewFlagSet("pipeline explain", flag.ContinueOnError)
 	xf := explaincli.Register(fs, imageUsage)
 	ro, jobArgs, err := parseJob(fs, args, stderr, "pipeline explain -image FILE|DIR|GLOB|@LIST -text TEXT[,TEXT...] [options] [--runner R …]")
@@ -90,7 +96,11 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	initBeam(ro.verbose)
 	p, s := beam.NewPipelineWithRoot()
-	explainPipeline(s, jobs, &explainFn{Args: jobArgs, InProcess: ro.inProcess()})
+	var fn any = &explainFn{Args: jobArgs, InProcess: ro.inProcess()}
+	if wrap != nil {
+		fn = wrap(fn.(*explainFn))
+	}
+	explainPipeline(s, jobs, fn)
 	progress.start(stderr, len(jobs), len(jobs) > 1)
 	counters, err := execute(ctx, ro, p)
 	progress.finish()
