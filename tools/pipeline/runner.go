@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -34,7 +36,7 @@ runner flags (Beam's; also --name value):
   --environment_config C     the worker container image (DOCKER) or {"command": "/path/to/pipeline"} (PROCESS)
   --parallelism N            workers per stage on flink/spark
   --job_name NAME            the job's name in the runner's UI
-  --worker_binary PATH       the worker to stage (default: this binary, which must be linux/amd64 then)
+  --worker_binary PATH       the worker binary the runner stages (default: this binary, when it is linux/amd64)
   dataflow (pipeline built with -tags cloud): --project --region --staging_location --temp_location`
 
 // runOptions are the runner choice of a job's command line.
@@ -86,6 +88,21 @@ func parseJob(fs *flag.FlagSet, args []string, stderr io.Writer, usage string) (
 	if !slices.Contains(runners, ro.runner) {
 		return nil, nil, fmt.Errorf("--runner %q: not in this binary (have %s; dataflow needs a build with -tags cloud)",
 			ro.runner, strings.Join(runners, ", "))
+	}
+	if ro.runner != defaultRunner && ro.runner != "dataflow" && !ro.endpoint {
+		return nil, nil, fmt.Errorf("--runner %s needs --endpoint HOST:PORT, its job server", ro.runner)
+	}
+	if !ro.inProcess() && flag.Lookup("worker_binary").Value.String() == "" {
+		// The workers run this binary (the SDK would otherwise try to compile the program from
+		// its sources): it must be a linux/amd64 build then.
+		if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+			return nil, nil, fmt.Errorf("--runner %s: give --worker_binary, a linux/amd64 build of this command (GOOS=linux GOARCH=amd64 CGO_ENABLED=0)", ro.runner)
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, nil, err
+		}
+		flag.Set("worker_binary", exe)
 	}
 	return ro, jobArgs, nil
 }
