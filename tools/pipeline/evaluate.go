@@ -137,6 +137,9 @@ func runEvaluateWith(ctx context.Context, args []string, stdout, stderr io.Write
 	progress.start(stderr, len(refs), !c.Quiet)
 	counters, err := execute(ctx, ro, p)
 	progress.finish()
+	if ro.inProcess() && ctx.Err() == nil { // interrupted: main exits after its grace period
+		progress.settle(settleLimit)
+	}
 	if err != nil {
 		return err
 	}
@@ -210,6 +213,10 @@ func (f *evaluateFn) Setup(ctx context.Context) error {
 
 // ProcessElement emits the image's report, and "ID: reason" when the image is a counted skip.
 func (f *evaluateFn) ProcessElement(ctx context.Context, ref imageRef, emit func(partial), skip func(string)) error {
+	if f.InProcess {
+		progress.begin()
+		defer progress.end()
+	}
 	items := f.ev.Items()
 	if ref.Index >= len(items) || items[ref.Index].ID != ref.ID {
 		return fmt.Errorf("image %d (%s): this worker lists the dataset differently (is -data the same folder on every worker?)", ref.Index, ref.ID)

@@ -104,6 +104,9 @@ func runExplainWith(ctx context.Context, args []string, stdout, stderr io.Writer
 	progress.start(stderr, len(jobs), len(jobs) > 1)
 	counters, err := execute(ctx, ro, p)
 	progress.finish()
+	if ro.inProcess() && ctx.Err() == nil { // interrupted: main exits after its grace period
+		progress.settle(settleLimit)
+	}
 	if err != nil {
 		return err
 	}
@@ -172,6 +175,10 @@ func (f *explainFn) Setup(ctx context.Context) error {
 // ProcessElement explains the image; a bad image is a counted failure with its name in the log,
 // not a failed bundle (tools/clipsurgery goes on with the other images of a folder too).
 func (f *explainFn) ProcessElement(ctx context.Context, job imageJob) error {
+	if f.InProcess {
+		progress.begin()
+		defer progress.end()
+	}
 	pix, err := readInput(ctx, job.Path)
 	if err == nil {
 		sink := f.sink

@@ -68,6 +68,7 @@ func main() {
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 	case err != nil:
+		temps.abort() // a failed run's bundles in this process leave no temporary file
 		fmt.Fprintln(os.Stderr, "pipeline "+os.Args[1]+": "+oneLine(err.Error()))
 		os.Exit(1)
 	}

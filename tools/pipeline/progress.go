@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
@@ -21,9 +22,50 @@ type runProgress struct {
 	w             io.Writer // nil: no run in this process
 	bar           *evaluate.Progress
 	done, skipped int
+	busy          int        // DoFn calls under way in this process
+	idle          *sync.Cond // signalled when busy drops to 0
 }
 
-var progress = &runProgress{}
+var progress = newRunProgress()
+
+func newRunProgress() *runProgress {
+	p := &runProgress{}
+	p.idle = sync.NewCond(&p.mu)
+	return p
+}
+
+// begin and end bracket a DoFn's work on one element in this process.
+func (p *runProgress) begin() {
+	p.mu.Lock()
+	p.busy++
+	p.mu.Unlock()
+}
+
+func (p *runProgress) end() {
+	p.mu.Lock()
+	if p.busy--; p.busy == 0 {
+		p.idle.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+// settle waits (at most limit) until no DoFn of this process is working: a failed job returns
+// while the workers' other bundles may still be finishing their current image, and the command
+// must not return (or exit) while they write.
+func (p *runProgress) settle(limit time.Duration) {
+	timer := time.AfterFunc(limit, func() {
+		p.mu.Lock()
+		p.idle.Broadcast()
+		p.mu.Unlock()
+	})
+	defer timer.Stop()
+	start := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.busy > 0 && time.Since(start) < limit {
+		p.idle.Wait()
+	}
+}
 
 // start readies the line of a run of total images on w (bar false: messages only).
 func (p *runProgress) start(w io.Writer, total int, bar bool) {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec/optimized" // Beam's generated fast paths
@@ -121,7 +122,7 @@ func execute(ctx context.Context, ro *runOptions, p *beam.Pipeline) (map[string]
 		return nil, context.Cause(ctx)
 	}
 	if err != nil {
-		return nil, err
+		return nil, jobError(err, ro.verbose)
 	}
 	counters := map[string]int64{}
 	if res == nil {
@@ -134,6 +135,20 @@ func execute(ctx context.Context, ro *runOptions, p *beam.Pipeline) (map[string]
 	}
 	return counters, nil
 }
+
+// jobError shortens a failed job's error to its cause, the last line of Beam's message (the
+// stages and plan before it are the runner's); all of it with --beam-log.
+func jobError(err error, verbose bool) error {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	if verbose || len(lines) < 2 {
+		return err
+	}
+	return fmt.Errorf("the job failed: %s (the runner's whole message with --beam-log)", strings.TrimSpace(lines[len(lines)-1]))
+}
+
+// settleLimit bounds the wait for this process's bundles after a run ends (runProgress.settle):
+// one image's work, which checks its context between steps.
+const settleLimit = time.Minute
 
 // counterNS is the namespace of the jobs' Beam counters (shown in the runner's UI).
 const counterNS = "clipsurgery"
