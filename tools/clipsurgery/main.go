@@ -30,6 +30,7 @@ import (
 
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
@@ -45,7 +46,7 @@ func main() {
 	}
 	ctx, stop := cancelOnSignal()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	if sig, ok := interruptedBy(ctx); ok {
+	if sig, ok := cli.InterruptedBy(ctx); ok {
 		exitInterrupted(sig)
 	}
 	stop()

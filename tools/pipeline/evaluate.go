@@ -15,7 +15,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
-	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 	"github.com/clipsurgery/clipsurgery/tools/internal/evalcli"
 )
 
@@ -75,21 +74,11 @@ func runEvaluate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // runEvaluateWith is runEvaluate with the per-image DoFn wrapped by wrap (nil: none), for the
 // tests that inject failures.
 func runEvaluateWith(ctx context.Context, args []string, stdout, stderr io.Writer, wrap func(*evaluateFn) any) error {
-	fs := flag.NewFlagSet("pipeline evaluate", flag.ContinueOnError)
-	ef := evalcli.Register(fs)
-	table := fs.String("table", "", "also write the table to this file (the table goes to stdout when the pipeline runs in this process)")
-	ro, jobArgs, err := parseJob(fs, args, stderr, "pipeline evaluate -data DIR [-methods surgery,raw] [options] [--runner R …]")
+	a, err := parseEvaluate(args, stderr, true)
 	if err != nil {
 		return err
 	}
-	c, err := ef.Resolve(fs)
-	if err != nil {
-		return err
-	}
-	ds, err := c.OpenDataset()
-	if err != nil {
-		return err
-	}
+	c, ds, ro, table := a.c, a.ds, a.ro, &a.table
 	for _, out := range []string{c.JSONOut, c.CSVOut, *table} {
 		if out != "" {
 			if err := checkOutputFile(ctx, out); err != nil {
@@ -129,7 +118,7 @@ func runEvaluateWith(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	initBeam(ro.verbose)
 	p, s := beam.NewPipelineWithRoot()
-	var fn any = &evaluateFn{Args: jobArgs, InProcess: ro.inProcess()}
+	var fn any = &evaluateFn{Args: a.jobArgs, InProcess: ro.inProcess()}
 	if wrap != nil {
 		fn = wrap(fn.(*evaluateFn))
 	}
@@ -153,6 +142,36 @@ func runEvaluateWith(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("%w (%d skipped; the table lists why)", evaluate.ErrNothingEvaluated, counters[counterSkipped])
 	}
 	return nil
+}
+
+// evaluateArgs are the evaluate job's parsed flags and its opened dataset.
+type evaluateArgs struct {
+	c       *evalcli.Config
+	ds      *evaluate.Dataset
+	table   string
+	ro      *runOptions // the launcher's only
+	jobArgs []string    // the launcher's only: the job's own flags, for the workers
+}
+
+// parseEvaluate reads the evaluate job's flags (tools/evaluate's and -table) and opens the
+// dataset: on the launcher from the command line with Beam's flags, on a worker from the job's
+// own flags (evaluateFn.Args).
+func parseEvaluate(args []string, stderr io.Writer, launcher bool) (*evaluateArgs, error) {
+	fs := flag.NewFlagSet("pipeline evaluate", flag.ContinueOnError)
+	ef := evalcli.Register(fs)
+	table := fs.String("table", "", "also write the table to this file (the table goes to stdout when the pipeline runs in this process)")
+	a := &evaluateArgs{}
+	var err error
+	a.ro, a.jobArgs, err = parseFlags(fs, args, stderr, "pipeline evaluate -data DIR [-methods surgery,raw] [options] [--runner R …]", launcher)
+	if err != nil {
+		return nil, err
+	}
+	if a.c, err = ef.Resolve(fs); err != nil {
+		return nil, err
+	}
+	a.table = *table
+	a.ds, err = a.c.OpenDataset()
+	return a, err
 }
 
 // evaluatePipeline adds the evaluate job to s: evalFn (an evaluateFn, or a test's wrapper of one)
@@ -184,20 +203,11 @@ type evaluateFn struct {
 // Setup parses the flags, opens the dataset and takes the process's model (loaded once per
 // worker), then encodes the class names once (the Explainer keeps them).
 func (f *evaluateFn) Setup(ctx context.Context) error {
-	fs := flag.NewFlagSet("pipeline evaluate", flag.ContinueOnError)
-	ef := evalcli.Register(fs)
-	fs.String("table", "", "")
-	if err := cli.Parse(fs, f.Args, io.Discard, ""); err != nil {
-		return err
-	}
-	c, err := ef.Resolve(fs)
+	a, err := parseEvaluate(f.Args, io.Discard, false)
 	if err != nil {
 		return err
 	}
-	ds, err := c.OpenDataset()
-	if err != nil {
-		return err
-	}
+	c, ds := a.c, a.ds
 	ex, err := evaluateExplainer(ctx, c.Ckpt, os.Stderr)
 	if err != nil {
 		return err

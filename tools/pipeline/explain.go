@@ -18,7 +18,6 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/clipsurgery/clipsurgery/surgery"
-	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
@@ -50,17 +49,8 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // runExplainWith is runExplain with the per-image DoFn wrapped by wrap (nil: none), for the tests
 // that inject failures.
 func runExplainWith(ctx context.Context, args []string, stdout, stderr io.Writer, wrap func(*explainFn) any) error {
-	fs := flag.NewFlagSet("pipeline explain", flag.ContinueOnError)
-	xf := explaincli.Register(fs, imageUsage)
-	ro, jobArgs, err := parseJob(fs, args, stderr, "pipeline explain -image FILE|DIR|GLOB|@LIST -text TEXT[,TEXT...] [options] [--runner R …]")
+	c, ro, jobArgs, err := parseExplain(args, stderr, true)
 	if err != nil {
-		return err
-	}
-	c, err := xf.Resolve(fs)
-	if err != nil {
-		return err
-	}
-	if c.Backend, err = modelkit.BackendFromEnv(); err != nil {
 		return err
 	}
 	if err := surgery.CheckTargets(c.Targets, c.Options()); err != nil {
@@ -117,6 +107,26 @@ func runExplainWith(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
+// parseExplain reads the explain job's flags (tools/clipsurgery's) and the backend
+// (GOMLX_BACKEND): on the launcher from the command line with Beam's flags, returning the runner
+// options and the job's own flags for the workers; on a worker from those (explainFn.Args).
+func parseExplain(args []string, stderr io.Writer, launcher bool) (*explaincli.Config, *runOptions, []string, error) {
+	fs := flag.NewFlagSet("pipeline explain", flag.ContinueOnError)
+	xf := explaincli.Register(fs, imageUsage)
+	ro, jobArgs, err := parseFlags(fs, args, stderr, "pipeline explain -image FILE|DIR|GLOB|@LIST -text TEXT[,TEXT...] [options] [--runner R …]", launcher)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := xf.Resolve(fs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if c.Backend, err = modelkit.BackendFromEnv(); err != nil {
+		return nil, nil, nil, err
+	}
+	return c, ro, jobArgs, nil
+}
+
 // explainPipeline adds the explain job to s: fn (an explainFn, or a test's wrapper of one) on
 // every image.
 func explainPipeline(s beam.Scope, jobs []imageJob, fn any) {
@@ -144,16 +154,8 @@ type explainFn struct {
 // Setup parses the flags and takes the process's models (loaded once per worker; a SAM predictor
 // of this instance's own) and the output filesystem.
 func (f *explainFn) Setup(ctx context.Context) error {
-	fs := flag.NewFlagSet("pipeline explain", flag.ContinueOnError)
-	xf := explaincli.Register(fs, imageUsage)
-	if err := cli.Parse(fs, f.Args, io.Discard, ""); err != nil {
-		return err
-	}
-	c, err := xf.Resolve(fs)
+	c, _, _, err := parseExplain(f.Args, io.Discard, false)
 	if err != nil {
-		return err
-	}
-	if c.Backend, err = modelkit.BackendFromEnv(); err != nil {
 		return err
 	}
 	if f.ex, err = explainExplainer(ctx, c, os.Stderr); err != nil {

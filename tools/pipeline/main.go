@@ -29,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 )
 
 // gcPercent is the garbage-collection target when GOGC is unset, as in tools/clipsurgery: the
@@ -61,7 +62,7 @@ func main() {
 	}
 	ctx, stop := cancelOnSignal()
 	err := jobs[os.Args[1]](ctx, os.Args[2:], os.Stdout, os.Stderr)
-	if sig, ok := interruptedBy(ctx); ok {
+	if sig, ok := cli.InterruptedBy(ctx); ok {
 		exitInterrupted(sig)
 	}
 	stop()

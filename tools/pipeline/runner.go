@@ -108,6 +108,16 @@ func parseJob(fs *flag.FlagSet, args []string, stderr io.Writer, usage string) (
 	return ro, jobArgs, nil
 }
 
+// parseFlags parses a job's flags: on the launcher the command line (parseJob, returning the
+// runner options and the job's own flags for the workers); on a worker the job's own flags that
+// the DoFn carries.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, usage string, launcher bool) (*runOptions, []string, error) {
+	if launcher {
+		return parseJob(fs, args, stderr, usage)
+	}
+	return nil, nil, cli.Parse(fs, args, stderr, usage)
+}
+
 // inProcess says the bundles run in this process: Prism without a job server elsewhere.
 func (ro *runOptions) inProcess() bool { return ro.runner == defaultRunner && !ro.endpoint }
 
