@@ -123,7 +123,7 @@ func runEvaluateWith(ctx context.Context, args []string, stdout, stderr io.Write
 		fn = wrap(fn.(*evaluateFn))
 	}
 	evaluatePipeline(s, refs, fn, w)
-	progress.start(stderr, len(refs), !c.Quiet)
+	progress.start(stderr, len(refs), !c.Quiet, ro.workers)
 	counters, err := execute(ctx, ro, p)
 	progress.finish()
 	if ro.inProcess() && ctx.Err() == nil { // interrupted: main exits after its grace period
@@ -224,8 +224,7 @@ func (f *evaluateFn) Setup(ctx context.Context) error {
 // ProcessElement emits the image's report, and "ID: reason" when the image is a counted skip.
 func (f *evaluateFn) ProcessElement(ctx context.Context, ref imageRef, emit func(partial), skip func(string)) error {
 	if f.InProcess {
-		progress.begin()
-		defer progress.end()
+		defer progress.begin()()
 	}
 	items := f.ev.Items()
 	if ref.Index >= len(items) || items[ref.Index].ID != ref.ID {

@@ -91,7 +91,7 @@ func runExplainWith(ctx context.Context, args []string, stdout, stderr io.Writer
 		fn = wrap(fn.(*explainFn))
 	}
 	explainPipeline(s, jobs, fn)
-	progress.start(stderr, len(jobs), len(jobs) > 1)
+	progress.start(stderr, len(jobs), len(jobs) > 1, ro.workers)
 	counters, err := execute(ctx, ro, p)
 	progress.finish()
 	if ro.inProcess() && ctx.Err() == nil { // interrupted: main exits after its grace period
@@ -178,8 +178,7 @@ func (f *explainFn) Setup(ctx context.Context) error {
 // not a failed bundle (tools/clipsurgery goes on with the other images of a folder too).
 func (f *explainFn) ProcessElement(ctx context.Context, job imageJob) error {
 	if f.InProcess {
-		progress.begin()
-		defer progress.end()
+		defer progress.begin()()
 	}
 	pix, err := readInput(ctx, job.Path)
 	if err == nil {

@@ -25,16 +25,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 )
-
-// gcPercent is the garbage-collection target when GOGC is unset, as in tools/clipsurgery: the
-// model's weights are most of the live heap and hold no pointers.
-const gcPercent = 25
 
 // jobs are the command's jobs by name.
 var jobs = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
@@ -56,9 +51,6 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
-	}
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
 	}
 	ctx, stop := cancelOnSignal()
 	err := jobs[os.Args[1]](ctx, os.Args[2:], os.Stdout, os.Stderr)

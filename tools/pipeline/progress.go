@@ -24,6 +24,7 @@ type runProgress struct {
 	done, skipped int
 	busy          int        // DoFn calls under way in this process
 	idle          *sync.Cond // signalled when busy drops to 0
+	slots         chan struct{}
 }
 
 var progress = newRunProgress()
@@ -34,19 +35,27 @@ func newRunProgress() *runProgress {
 	return p
 }
 
-// begin and end bracket a DoFn's work on one element in this process.
-func (p *runProgress) begin() {
+// begin brackets a DoFn's work on one element in this process (call the returned end when done):
+// it waits for one of the run's worker slots, since Prism runs several bundles at once and on a
+// few cores they only compete.
+func (p *runProgress) begin() (end func()) {
 	p.mu.Lock()
 	p.busy++
+	slots := p.slots
 	p.mu.Unlock()
-}
-
-func (p *runProgress) end() {
-	p.mu.Lock()
-	if p.busy--; p.busy == 0 {
-		p.idle.Broadcast()
+	if slots != nil {
+		slots <- struct{}{}
 	}
-	p.mu.Unlock()
+	return func() {
+		if slots != nil {
+			<-slots
+		}
+		p.mu.Lock()
+		if p.busy--; p.busy == 0 {
+			p.idle.Broadcast()
+		}
+		p.mu.Unlock()
+	}
 }
 
 // settle waits (at most limit) until no DoFn of this process is working: a failed job returns
@@ -67,11 +76,13 @@ func (p *runProgress) settle(limit time.Duration) {
 	}
 }
 
-// start readies the line of a run of total images on w (bar false: messages only).
-func (p *runProgress) start(w io.Writer, total int, bar bool) {
+// start readies the line of a run of total images on w (bar false: messages only), with workers
+// images worked on at once.
+func (p *runProgress) start(w io.Writer, total int, bar bool, workers int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.w, p.done, p.skipped, p.bar = w, 0, 0, nil
+	p.slots = make(chan struct{}, workers)
 	if bar {
 		p.bar = evaluate.NewProgress(w, total)
 	}

@@ -32,6 +32,7 @@ const runnerHelp = `
 runner flags (Beam's; also --name value):
   --runner prism|flink|spark|universal|dataflow   where the pipeline runs (default prism: in this process)
   --beam-log                 show Beam's own log on stderr
+  --workers N                in-process runs: images worked on at once (default 1)
   --endpoint HOST:PORT       job server of flink, spark or universal (e.g. localhost:8099)
   --environment_type T       how the runner starts workers: DOCKER (default off Prism), PROCESS, LOOPBACK, EXTERNAL
   --environment_config C     the worker container image (DOCKER) or {"command": "/path/to/pipeline"} (PROCESS)
@@ -45,6 +46,7 @@ type runOptions struct {
 	runner   string
 	endpoint bool // --endpoint given: the job server is elsewhere, even for prism
 	verbose  bool // show Beam's log
+	workers  int  // images worked on at once in this process (in-process runs)
 }
 
 // parseJob parses a job's command line: its own flags (registered on fs) and Beam's (added here,
@@ -57,6 +59,7 @@ func parseJob(fs *flag.FlagSet, args []string, stderr io.Writer, usage string) (
 	ro := &runOptions{}
 	fs.StringVar(&ro.runner, "runner", defaultRunner, "Beam runner")
 	fs.BoolVar(&ro.verbose, "beam-log", false, "show Beam's log (job server, runner and worker messages)")
+	fs.IntVar(&ro.workers, "workers", 1, "in-process runs: images worked on at once (Prism runs up to 8 bundles at once; the backend already spreads one image over the cores)")
 	flag.CommandLine.VisitAll(func(f *flag.Flag) { // Beam's flags live on the default flag set
 		if fs.Lookup(f.Name) == nil {
 			fs.Var(f.Value, f.Name, f.Usage)
@@ -86,6 +89,9 @@ func parseJob(fs *flag.FlagSet, args []string, stderr io.Writer, usage string) (
 		}
 		ro.endpoint = ro.endpoint || f.Name == "endpoint"
 	})
+	if ro.workers < 1 {
+		return nil, nil, fmt.Errorf("--workers %d: want at least 1", ro.workers)
+	}
 	if !slices.Contains(runners, ro.runner) {
 		return nil, nil, fmt.Errorf("--runner %q: not in this binary (have %s; dataflow needs a build with -tags cloud)",
 			ro.runner, strings.Join(runners, ", "))
