@@ -191,3 +191,17 @@ func checkOutputFile(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+// checkWorkerPaths refuses relative local paths when the workers are other processes: they would
+// resolve them against their own working folders.
+func checkWorkerPaths(ro *runOptions, flags map[string]string) error {
+	if ro.inProcess() {
+		return nil
+	}
+	for name, p := range flags {
+		if p != "" && !hasScheme(p) && !filepath.IsAbs(strings.TrimPrefix(p, "@")) {
+			return fmt.Errorf("-%s %s: with --runner %s give an absolute path (the same on every worker) or a filesystem URL", name, p, ro.runner)
+		}
+	}
+	return nil
+}

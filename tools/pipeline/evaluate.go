@@ -79,6 +79,10 @@ func runEvaluateWith(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	c, ds, ro, table := a.c, a.ds, a.ro, &a.table
+	if err := checkWorkerPaths(ro, map[string]string{"data": c.Data, "weights": c.Ckpt.Weights, "classes": c.Classes,
+		"json": c.JSONOut, "csv": c.CSVOut, "table": *table}); err != nil {
+		return err
+	}
 	for _, out := range []string{c.JSONOut, c.CSVOut, *table} {
 		if out != "" {
 			if err := checkOutputFile(ctx, out); err != nil {

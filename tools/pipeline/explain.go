@@ -53,6 +53,10 @@ func runExplainWith(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	if err := checkWorkerPaths(ro, map[string]string{"image": c.Image, "out": c.Out, "weights": c.Ckpt.Weights,
+		"text-weights": c.TextWeights}); err != nil {
+		return err
+	}
 	if err := surgery.CheckTargets(c.Targets, c.Options()); err != nil {
 		return err
 	}

@@ -53,6 +53,7 @@ func TestBadInput(t *testing.T) {
 		{evalJob, []string{"-data", voc, "--runner", "nonesuch"}, `--runner "nonesuch": not in this binary`},
 		{evalJob, []string{"-data", voc, "--runner", "flink"}, "needs --endpoint"},
 		{evalJob, []string{"-data", voc, "--runner", "flink", "--endpoint", "localhost:1"}, "give -json, -csv or -table"},
+		{evalJob, []string{"-data", voc, "-json", "r.json", "--runner", "flink", "--endpoint", "localhost:1"}, "-json r.json: with --runner flink give an absolute path"},
 		{evalJob, []string{"-data", voc, "--nonesuch"}, "flag provided but not defined: -nonesuch"},
 		{evalJob, []string{"-data", voc, "-weights", filepath.Join(out, "w.safetensors")}, "-weights"},
 		{explainJob, []string{"-text", "dog"}, "-image is required"},
