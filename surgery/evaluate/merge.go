@@ -82,7 +82,7 @@ func (e *Explainability) merge(o *Explainability) {
 	addInts(e.scN, o.scN)
 }
 
-// reportState is a Report's accumulated state as MarshalBinary writes it (JSON): what Merge
+// reportState is a Report's accumulated state as MarshalState writes it (JSON): what Merge
 // needs, not the metrics (Finish recomputes them).
 type reportState struct {
 	Dataset     string        `json:"dataset"`
@@ -121,9 +121,11 @@ type methodState struct {
 	SCCount    []int64     `json:"sc_count"`
 }
 
-// MarshalBinary encodes the report's accumulated state (areas, counts, exact sums, skips): a
-// report shipped between machines and decoded by UnmarshalBinary merges as the original.
-func (r *Report) MarshalBinary() ([]byte, error) {
+// MarshalState encodes the report's accumulated state (areas, counts, exact sums, skips): a
+// report shipped between machines and decoded by UnmarshalState merges as the original. (Not
+// MarshalBinary: gob and other encoders keep encoding a Report's exported fields, metrics
+// included, as notebooks/nbutil stores a run.)
+func (r *Report) MarshalState() ([]byte, error) {
 	st := reportState{Dataset: r.Dataset, Layout: r.Layout, Slide: r.Slide, Size: r.Size, Stride: r.Stride,
 		Classes: r.Classes, Listed: r.Listed, Evaluated: r.Evaluated, SkipCount: r.SkipCount,
 		Interrupted: r.Interrupted, Seconds: r.Seconds, TextSeconds: r.TextSeconds}
@@ -139,8 +141,8 @@ func (r *Report) MarshalBinary() ([]byte, error) {
 	return json.Marshal(st)
 }
 
-// UnmarshalBinary decodes what MarshalBinary wrote, checking that the sizes agree.
-func (r *Report) UnmarshalBinary(data []byte) error {
+// UnmarshalState decodes what MarshalState wrote, checking that the sizes agree.
+func (r *Report) UnmarshalState(data []byte) error {
 	var st reportState
 	if err := json.Unmarshal(data, &st); err != nil {
 		return fmt.Errorf("evaluate: report state: %w", err)

@@ -59,7 +59,7 @@ func TestExactSumOrderFree(t *testing.T) {
 	}
 }
 
-// Images evaluated one at a time (Evaluator.Image), shipped as bytes (MarshalBinary) and merged in
+// Images evaluated one at a time (Evaluator.Image), shipped as bytes (MarshalState) and merged in
 // any order give Run's report: the same JSON but for the timings.
 func TestEvaluatorMergeEqualsRun(t *testing.T) {
 	ex := tinyExplainer(t)
@@ -91,7 +91,7 @@ func TestEvaluatorMergeEqualsRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := r.MarshalBinary()
+		b, err := r.MarshalState()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestEvaluatorMergeEqualsRun(t *testing.T) {
 		acc := [2]*Report{ev.Empty(), ev.Empty()}
 		for i, b := range parts {
 			var r Report
-			if err := r.UnmarshalBinary(b); err != nil {
+			if err := r.UnmarshalState(b); err != nil {
 				t.Fatal(err)
 			}
 			if err := acc[i%2].Merge(&r); err != nil {
@@ -128,7 +128,7 @@ func TestEvaluatorMergeEqualsRun(t *testing.T) {
 	if err := ev.Empty().Merge(other); !errors.Is(err, ErrMerge) {
 		t.Errorf("merging reports of other methods: %v, want ErrMerge", err)
 	}
-	if err := new(Report).UnmarshalBinary([]byte(`{"classes":[{"Names":["a"]}],"methods":[{"method":"raw","areas":{"Intersect":[1,2]}}]}`)); err == nil {
+	if err := new(Report).UnmarshalState([]byte(`{"classes":[{"Names":["a"]}],"methods":[{"method":"raw","areas":{"Intersect":[1,2]}}]}`)); err == nil {
 		t.Error("a state whose sizes disagree was accepted")
 	}
 }

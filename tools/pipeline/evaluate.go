@@ -53,7 +53,7 @@ func encodePartial(p partial) ([]byte, error) {
 	if p.rep == nil {
 		return nil, nil
 	}
-	return p.rep.MarshalBinary()
+	return p.rep.MarshalState()
 }
 
 func decodePartial(b []byte) (partial, error) {
@@ -61,7 +61,7 @@ func decodePartial(b []byte) (partial, error) {
 		return partial{}, nil
 	}
 	r := &evaluate.Report{}
-	if err := r.UnmarshalBinary(b); err != nil {
+	if err := r.UnmarshalState(b); err != nil {
 		return partial{}, err
 	}
 	return partial{r}, nil
