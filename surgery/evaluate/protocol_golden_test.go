@@ -25,8 +25,10 @@ func TestProtocolGoldens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pamr := p.PAMRSteps > 0
-			p.PAMRSteps = 0 // the golden seg_logits are before PAMR; PAMR is not implemented yet
+			logitsFile := "seg_logits.f32.npy"
+			if p.PAMRSteps > 0 {
+				logitsFile = "seg_logits_pamr.f32.npy" // what NACLIP's postprocess receives
+			}
 			res, err := PredictProtocol(context.Background(), ex, pix, p, classes)
 			if errors.Is(err, ErrProtocolStep) {
 				t.Skipf("not implemented yet: %v", err) // PAMR, ClearCLIP's small-window padding
@@ -35,15 +37,12 @@ func TestProtocolGoldens(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := "protocols/" + tc.peer + "/" + tc.bench + "/demo128x96/"
-			want := goldens.Load(t, dir+"seg_logits.f32.npy")
+			want := goldens.Load(t, dir+logitsFile)
 			flat := make([]float32, 0, len(res.Logits)*res.W*res.H)
 			for _, l := range res.Logits {
 				flat = append(flat, l...)
 			}
 			goldens.AssertClose(t, "seg_logits", flat, []int{len(res.Logits), res.H, res.W}, want, 1e-4, 1e-4)
-			if pamr {
-				t.Skip("seg_logits match; the class map needs PAMR, not implemented yet")
-			}
 			pred := goldens.Load(t, dir+"seg_pred.u8.npy")
 			diff := 0
 			for i, v := range res.Pred {

@@ -25,15 +25,13 @@ type ProtocolResult struct {
 // PredictProtocol runs a peer's evaluation of one image: mmcv's keep-ratio resize with OpenCV's
 // bilinear, the peer's forward_slide (surgery.PixelSimilarity: mmseg's window placement, each
 // window's logits resized to it and averaged), the bilinear interpolation to the original size
-// that SCLIP and ClearCLIP do inside forward_slide, then postprocess_result (PostProcess).
+// that SCLIP and ClearCLIP do inside forward_slide, NACLIP's PAMR where the preset has it, then
+// postprocess_result (PostProcess).
 // Not yet implemented, refused with ErrProtocolStep: whole-image inference (NACLIP on VOC),
-// windows larger than the image (ClearCLIP's padding to a multiple of 16), PAMR.
+// windows larger than the image (ClearCLIP's padding to a multiple of 16).
 func PredictProtocol(ctx context.Context, ex *surgery.Explainer, pix *imageprep.Pixels, p Protocol, classes []Class) (*ProtocolResult, error) {
 	if p.Window == 0 {
 		return nil, fmt.Errorf("%w: whole-image inference (%s on %s)", ErrProtocolStep, p.Peer, p.Benchmark)
-	}
-	if p.PAMRSteps > 0 {
-		return nil, fmt.Errorf("%w: PAMR (%s)", ErrProtocolStep, p.Peer)
 	}
 	nw, nh, _ := imageprep.RescaleSize(pix.W, pix.H, p.LongSide, p.ShortSide)
 	if nw < p.Window || nh < p.Window {
@@ -65,13 +63,38 @@ func PredictProtocol(ctx context.Context, ex *surgery.Explainer, pix *imageprep.
 		return nil, err
 	}
 	res := &ProtocolResult{W: pix.W, H: pix.H, ResizedW: nw, ResizedH: nh, Logits: make([][]float32, len(names))}
-	for q := range names {
-		if res.Logits[q], err = surgery.ResizeBilinear(planes[col[q]], nh, nw, pix.H, pix.W); err != nil {
+	for j := range planes {
+		if planes[j], err = surgery.ResizeBilinear(planes[j], nh, nw, pix.H, pix.W); err != nil {
 			return nil, err
 		}
 	}
+	if p.PAMRSteps > 0 {
+		if planes, err = refine(ctx, resized.RGB(), planes, pix.W, pix.H, p); err != nil {
+			return nil, err
+		}
+	}
+	for q := range names {
+		res.Logits[q] = planes[col[q]]
+	}
 	res.Pred = PostProcess(res.Logits, nameClass, len(classes), p)
 	return res, nil
+}
+
+// refine is NACLIP's PAMR step (naclip.py predict): the guide is the network input — the resized
+// image through the data pre-processor — resized bilinearly (align_corners=False) to the original
+// w×h, the mask the logits at that size (PAMR's own align_corners=True resize of the mask to the
+// guide's size is then the identity).
+func refine(ctx context.Context, resized *imageprep.RGB, logits [][]float32, w, h int, p Protocol) ([][]float32, error) {
+	input := imageprep.NormalizeMMSeg(resized)
+	n := resized.W * resized.H
+	guide := make([][]float32, 3)
+	for c := range guide {
+		var err error
+		if guide[c], err = surgery.ResizeBilinear(input[c*n:(c+1)*n], resized.H, resized.W, h, w); err != nil {
+			return nil, err
+		}
+	}
+	return PAMR(ctx, guide, logits, h, w, p.PAMRSteps, p.PAMRDilations)
 }
 
 // PostProcess is the peers' postprocess_result on per-name logits [Q][H·W]: softmax over the
