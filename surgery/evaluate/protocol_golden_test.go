@@ -2,7 +2,6 @@ package evaluate
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
@@ -29,10 +28,7 @@ func TestProtocolGoldens(t *testing.T) {
 			if p.PAMRSteps > 0 {
 				logitsFile = "seg_logits_pamr.f32.npy" // what NACLIP's postprocess receives
 			}
-			res, err := PredictProtocol(context.Background(), ex, pix, p, classes)
-			if errors.Is(err, ErrProtocolStep) {
-				t.Skipf("not implemented yet: %v", err) // PAMR, ClearCLIP's small-window padding
-			}
+			res, err := PredictProtocol(context.Background(), ex, pix, p, classes, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,8 +24,16 @@ type Protocol struct {
 	// Window and Stride are the sliding windows (forward_slide); Window 0 = the whole resized image.
 	Window int `json:"window"`
 	Stride int `json:"stride"`
-	// PadMultiple pads a window smaller than the crop to a multiple of this side (ClearCLIP: 16).
-	PadMultiple int `json:"pad_multiple,omitempty"`
+	// PadToPatch pads a window whose side is not a multiple of the patch size (an image smaller
+	// than the window) to one, centred, with zeros of the normalised input, and cuts the window's
+	// logits back out (ClearCLIP's compute_padsize); otherwise the patch convolution drops the
+	// remainder and the grid's logits are stretched over the whole window (SCLIP, NACLIP).
+	PadToPatch bool `json:"pad_to_patch,omitempty"`
+	// InterpolateTwice: whole-image logits are resized to the network input, then to the original
+	// size (NACLIP: forward_feature, then predict); otherwise straight to the original size
+	// (SCLIP's and ClearCLIP's forward_feature with logit_size). Windows are always resized to the
+	// window, averaged, then resized to the original size.
+	InterpolateTwice bool `json:"interpolate_twice,omitempty"`
 	// LogitScale multiplies the logits before the softmax over the query names.
 	LogitScale float64 `json:"logit_scale"`
 	// ProbThd sets class 0 where the best class probability is below it (0 = none).
@@ -106,9 +114,9 @@ func LookupProtocol(peer, benchmark string) (Protocol, error) {
 	case clip.MethodSCLIP:
 		p.LogitScale = 40
 	case clip.MethodNACLIP:
-		p.LogitScale, p.PAMRSteps, p.PAMRDilations = 40, 10, []int{8, 16}
+		p.LogitScale, p.PAMRSteps, p.PAMRDilations, p.InterpolateTwice = 40, 10, []int{8, 16}, true
 	case clip.MethodClearCLIP:
-		p.LogitScale, p.PadMultiple, p.ClassFile = 50, 16, b.ClassFile
+		p.LogitScale, p.PadToPatch, p.ClassFile = 50, true, b.ClassFile
 	}
 	c := protocolCells[spec.Name][b.Name]
 	if c.short > 0 {
@@ -145,7 +153,10 @@ func (p Protocol) TemplateSet() []string {
 
 // Summary is the preset as one line per value, for the report header.
 func (p Protocol) Summary() string {
-	win := "whole image"
+	win := "whole image, logits resized once to the original size"
+	if p.InterpolateTwice {
+		win = "whole image, logits resized to the input then to the original size"
+	}
 	if p.Window > 0 {
 		win = fmt.Sprintf("windows %d stride %d", p.Window, p.Stride)
 	}
@@ -154,8 +165,8 @@ func (p Protocol) Summary() string {
 	if p.AreaThd > 0 {
 		s += fmt.Sprintf(", area_thd %g", p.AreaThd)
 	}
-	if p.PadMultiple > 0 {
-		s += fmt.Sprintf(", windows padded to a multiple of %d", p.PadMultiple)
+	if p.PadToPatch {
+		s += ", small windows zero-padded to a multiple of the patch size"
 	}
 	if p.PAMRSteps > 0 {
 		s += fmt.Sprintf(", PAMR %d steps dilations %v", p.PAMRSteps, p.PAMRDilations)
