@@ -14,7 +14,7 @@ func TestProtocolGoldens(t *testing.T) {
 	ex := tinyExplainer(t)
 	rgb := goldens.ReadPNGRGB(t, goldens.Path(t, "protocols", "images", "demo128x96.png"))
 	pix := &imageprep.Pixels{W: 128, H: 96, C: 3, Pix: rgb}
-	for _, tc := range []struct{ peer, bench string }{{"sclip", "voc21"}, {"naclip", "context60"}, {"clearclip", "voc20"}} {
+	for _, tc := range protocolCases {
 		t.Run(tc.peer+"/"+tc.bench, func(t *testing.T) {
 			p, err := LookupProtocol(tc.peer, tc.bench)
 			if err != nil {
@@ -50,6 +50,16 @@ func TestProtocolGoldens(t *testing.T) {
 				t.Fatalf("%d of %d pixels differ from the peer's class map", diff, len(res.Pred))
 			}
 			t.Logf("%d of %d pixels differ", diff, len(res.Pred))
+			c, err := NewConfusion(len(classes)) // our class map through our IoUMetric: metrics.json
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Add(res.Pred, goldenLabel(t, tc.bench).Pix); err != nil {
+				t.Fatal(err)
+			}
+			if diff == 0 {
+				assertMetricsGolden(t, tc.peer, tc.bench, c)
+			}
 		})
 	}
 }

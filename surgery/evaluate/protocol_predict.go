@@ -56,19 +56,7 @@ func PredictProtocol(ctx context.Context, ex *surgery.Explainer, pix *imageprep.
 	resized := imageprep.ResizeLinearOpenCV(&imageprep.Pixels{W: rgb.W, H: rgb.H, C: 3, Pix: rgb.Pix}, nw, nh).RGB()
 	in := netInput{h: nh, w: nw, x: imageprep.NormalizeMMSeg(resized)}
 	names, nameClass := queries(classes)
-	// A name listed in two classes (SCLIP's COCO-Object "bed") is encoded once.
-	var unique []string
-	col := make([]int, len(names))
-	seen := map[string]int{}
-	for q, n := range names {
-		j, ok := seen[n]
-		if !ok {
-			j = len(unique)
-			seen[n] = j
-			unique = append(unique, n)
-		}
-		col[q] = j
-	}
+	unique, col := distinctNames(names) // a name listed in two classes is encoded once
 	text, err := ex.TextFeaturesContext(ctx, unique, p.TemplateSet())
 	if err != nil {
 		return nil, err

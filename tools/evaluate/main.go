@@ -7,6 +7,7 @@
 //	evaluate -data mydata -weights ViT-B-16.pt -json out.json -csv out.csv -limit 100
 //	evaluate -data VOC2012 -classes cls_voc21.txt -prob-thd 0.1       # peers' background handling
 //	evaluate -data VOC2012 -methods sclip -slide -size 224 -stride 112  # peers' sliding windows
+//	evaluate -data VOCdevkit/VOC2012 -benchmark voc21 -protocol sclip   # SCLIP's published protocol
 //
 // The table goes to stdout, progress with ETA to stderr. Bad images are skipped, counted and
 // listed at the end; every other bad input ends the command with a one-line error. Ctrl-C stops
@@ -22,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
@@ -48,7 +50,7 @@ func main() {
 
 type config struct {
 	data, layout, split, classes string
-	benchmark                    string
+	benchmark, protocol          string
 	ckpt                         cli.Checkpoint // -model, -weights, -cache, -offline
 	methods                      []clip.Method
 	run                          evaluate.Config
@@ -65,6 +67,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.layout, "layout", "", "force the layout: voc or generic (default: detected)")
 	fs.StringVar(&c.benchmark, "benchmark", "", "open -data as one of the field's benchmarks: "+strings.Join(evaluate.BenchmarkNames(), ", ")+
 		" (mmsegmentation's converted layouts; default: detected when -layout is not given)")
+	fs.StringVar(&c.protocol, "protocol", "", "evaluate a peer's published protocol on the -benchmark: "+strings.Join(evaluate.ProtocolNames(), ", ")+
+		" (resize, windows, class file, templates, thresholds, PAMR from its configs; excludes -methods, -classes, -size, -slide, -stride, -templates, -prob-thd, -logit-scale)")
+	fs.IntVar(&c.run.WindowBatch, "window-batch", evaluate.DefaultWindowBatch, "with -protocol: sliding windows of one image per encoder call")
 	fs.StringVar(&c.split, "split", "", "split: VOC's ImageSets/Segmentation/<split>.txt (default val), a benchmark's split (default its validation split)")
 	fs.StringVar(&c.classes, "classes", "", "class file: one class per line, names separated by commas (default <data>/classes.txt; VOC: the 21 VOC classes)")
 	fs.StringVar(&methods, "methods", string(clip.MethodSurgery), "comma-separated methods evaluated side by side: "+strings.Join(clip.MethodNames(), ", "))
@@ -94,13 +99,28 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if err := cli.CheckInputSize(fs, c.run.Model.Size, c.run.Model.Slide, c.run.Model.Stride); err != nil {
 		return nil, err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.protocol != "" && !slices.Contains(evaluate.ProtocolNames(), c.protocol) {
+		return nil, fmt.Errorf("-protocol %q: want one of %s", c.protocol, strings.Join(evaluate.ProtocolNames(), ", "))
+	}
+	if c.protocol != "" {
+		for _, name := range []string{"methods", "classes", "size", "slide", "stride", "templates", "prob-thd", "logit-scale"} {
+			if set[name] {
+				return nil, fmt.Errorf("-%s: -protocol %s sets it", name, c.protocol)
+			}
+		}
+		c.run.Scoring = evaluate.Scoring{} // the flags' defaults are not the preset's
+	} else if set["window-batch"] {
+		return nil, errors.New("-window-batch applies to -protocol only")
+	}
 	var err error
 	if c.methods, err = evaluate.ParseMethods(methods); err != nil {
 		return nil, fmt.Errorf("-methods: %w", err)
 	}
-	c.run.Methods = c.methods
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.protocol == "" {
+		c.run.Methods = c.methods
+	}
 	if set["templates"] { // given but empty is an error, as in clipsurgery
 		if c.run.Model.Templates, err = cli.ParseTemplates(templates); err != nil {
 			return nil, err
@@ -134,6 +154,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if b, err := evaluate.LookupBenchmark(ds.Benchmark); err == nil && !b.Background {
 		c.run.NoBackground = true // VOC20, Context59, …: class 0 is an object
+	}
+	if c.protocol != "" {
+		if ds.Benchmark == "" {
+			return fmt.Errorf("-protocol %s: %s was not opened as a benchmark (name it with -benchmark)", c.protocol, c.data)
+		}
+		p, err := evaluate.LookupProtocol(c.protocol, ds.Benchmark)
+		if err != nil {
+			return err
+		}
+		c.run.Protocol = &p
 	}
 	for _, out := range []string{c.jsonOut, c.csvOut} { // fail before hours of work, not after
 		if out != "" {
