@@ -28,8 +28,8 @@ import (
 //
 // Precision: affinities, softmax and every weighted sum in float64; the weights and the mask
 // between iterations are stored as float32 (the peer runs all of it in float32). Memory: P float32
-// weights per pixel and the C refined planes, besides one scratch plane per worker; the peer
-// materialises the C·P neighbour values at once instead. The input planes are not changed.
+// weights per pixel, the C refined planes and two blocks of 16 planes; the peer materialises the
+// C·P neighbour values at once instead. The input planes are not changed.
 func PAMR(ctx context.Context, guide, mask [][]float32, h, w, steps int, dilations []int) ([][]float32, error) {
 	if h <= 0 || w <= 0 || len(guide) == 0 || len(mask) == 0 || steps < 0 || len(dilations) == 0 {
 		return nil, fmt.Errorf("evaluate: PAMR of %d guide and %d mask planes of %d×%d, %d steps, dilations %v: "+
@@ -50,23 +50,36 @@ func PAMR(ctx context.Context, guide, mask [][]float32, h, w, steps int, dilatio
 	nb := newNeighbours(h, w, dilations)
 	weights := pamrWeights(guide, nb)
 	out := make([][]float32, len(mask))
-	err := forEachParallel(ctx, len(mask), func(c int, scratch *[]float32) {
-		src := append([]float32(nil), mask[c]...)
-		if len(*scratch) != h*w {
-			*scratch = make([]float32, h*w)
+	for c := range out {
+		out[c] = make([]float32, h*w)
+	}
+	// The mask is refined pamrBlock channels at a time, channel-last, so that each neighbour's
+	// weight multiplies a contiguous run of channels.
+	src, dst := make([]float32, h*w*pamrBlock), make([]float32, h*w*pamrBlock)
+	for c0 := 0; c0 < len(mask); c0 += pamrBlock {
+		nc := min(pamrBlock, len(mask)-c0)
+		for p := range h * w {
+			for i := range nc {
+				src[p*pamrBlock+i] = mask[c0+i][p]
+			}
 		}
-		dst := *scratch
 		for range steps {
-			nb.propagate(dst, src, weights)
+			if err := forEachParallel(ctx, h, func(y int, _ *[]float32) { nb.propagateRow(dst, src, weights, y) }); err != nil {
+				return nil, err
+			}
 			src, dst = dst, src
 		}
-		out[c], *scratch = src, dst
-	})
-	if err != nil {
-		return nil, err
+		for p := range h * w {
+			for i := range nc {
+				out[c0+i][p] = src[p*pamrBlock+i]
+			}
+		}
 	}
 	return out, nil
 }
+
+// pamrBlock is how many mask channels one pass refines together.
+const pamrBlock = 16
 
 // neighbours indexes the P clamped neighbours of every pixel: neighbour j of (y, x) is
 // row[j][y]·w + col[j][x].
@@ -117,6 +130,7 @@ func pamrWeights(guide [][]float32, nb *neighbours) [][]float32 {
 		aff := make([]float64, p)
 		for x := range w {
 			i := y*w + x
+			clearAVXUpper() // keeps math.Exp fast (avx_amd64.go)
 			clear(aff)
 			for _, g := range guide {
 				vals = vals[:0]
@@ -160,19 +174,37 @@ func pamrWeights(guide [][]float32, nb *neighbours) [][]float32 {
 	return weights
 }
 
-// propagate is one refinement step: dst(p) = Σ_j weight_j(p)·src(q_j).
-func (nb *neighbours) propagate(dst, src []float32, weights [][]float32) {
+// propagateRowGeneric is one refinement step on row y of a channel-last block of pamrBlock
+// channels: dst(p) = Σ_j weight_j(p)·src(q_j), each product and sum in float64, rounded to
+// float32 once.
+func (nb *neighbours) propagateRowGeneric(dst, src []float32, weights [][]float32, y int) {
 	w := nb.w
-	for y := range nb.h {
-		for x := range w {
-			i := y*w + x
-			var s float64
-			for j, wj := range weights {
-				s += float64(wj[i]) * float64(src[nb.row[j][y]*w+nb.col[j][x]])
+	rows := nb.sourceRows(y)
+	for x := range w {
+		i := y*w + x
+		var acc [pamrBlock]float64
+		for j, wj := range weights {
+			wt := float64(wj[i])
+			q := (rows[j] + nb.col[j][x]) * pamrBlock
+			s := (*[pamrBlock]float32)(src[q : q+pamrBlock])
+			for k := range acc {
+				acc[k] += wt * float64(s[k])
 			}
-			dst[i] = float32(s)
+		}
+		d := dst[i*pamrBlock : (i+1)*pamrBlock]
+		for k := range d {
+			d[k] = float32(acc[k])
 		}
 	}
+}
+
+// sourceRows are the offsets of the P neighbours' rows for row y.
+func (nb *neighbours) sourceRows(y int) []int {
+	rows := make([]int, len(nb.row))
+	for j := range rows {
+		rows[j] = nb.row[j][y] * nb.w
+	}
+	return rows
 }
 
 // forEachParallel runs fn(0..n−1) on up to GOMAXPROCS workers, each with its own scratch slice,

@@ -197,3 +197,22 @@ func TestPAMRBadInput(t *testing.T) {
 		t.Error("cancelled context: no error")
 	}
 }
+
+// The vector refinement step gives the generic loop's bits (a no-op comparison without SIMD).
+func TestPAMRPropagateKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	h, w := 7, 29
+	nb := newNeighbours(h, w, []int{1, 4})
+	weights := randPlanes(rng, len(nb.row), h*w, 1)
+	src := randPlanes(rng, 1, h*w*pamrBlock, 1)[0]
+	want, got := make([]float32, len(src)), make([]float32, len(src))
+	for y := range h {
+		nb.propagateRowGeneric(want, src, weights, y)
+		nb.propagateRow(got, src, weights, y)
+	}
+	for i := range want {
+		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+			t.Fatalf("value %d: %v, generic %v", i, got[i], want[i])
+		}
+	}
+}

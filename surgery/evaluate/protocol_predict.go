@@ -118,6 +118,7 @@ func PostProcess(logits [][]float32, nameClass []int, k int, p Protocol) []uint8
 		prob[c] = make([]float64, n)
 	}
 	for i := range n {
+		clearAVXUpper() // keeps math.Exp fast (avx_amd64.go)
 		m := math.Inf(-1)
 		for q := range logits {
 			m = max(m, p.LogitScale*float64(logits[q][i]))
