@@ -130,7 +130,7 @@ func pamrWeights(guide [][]float32, nb *neighbours) [][]float32 {
 		aff := make([]float64, p)
 		for x := range w {
 			i := y*w + x
-			clearAVXUpper() // keeps math.Exp fast (avx_amd64.go)
+			clearAVXUpper() // keeps math.Exp fast (simd_amd64.go)
 			clear(aff)
 			for _, g := range guide {
 				vals = vals[:0]

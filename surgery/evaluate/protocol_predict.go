@@ -117,20 +117,25 @@ func PostProcess(logits [][]float32, nameClass []int, k int, p Protocol) []uint8
 	for c := range prob {
 		prob[c] = make([]float64, n)
 	}
-	for i := range n {
-		clearAVXUpper() // keeps math.Exp fast (avx_amd64.go)
-		m := math.Inf(-1)
-		for q := range logits {
-			m = max(m, p.LogitScale*float64(logits[q][i]))
+	const chunk = 4096 // pixels per parallel task
+	_ = forEachParallel(context.Background(), (n+chunk-1)/chunk, func(t int, _ *[]float32) {
+		e := make([]float64, len(logits)) // each name's exp(scale·logit − max)
+		for i := t * chunk; i < min(n, (t+1)*chunk); i++ {
+			clearAVXUpper() // keeps math.Exp fast (simd_amd64.go)
+			m := math.Inf(-1)
+			for q := range logits {
+				m = max(m, p.LogitScale*float64(logits[q][i]))
+			}
+			var sum float64
+			for q := range logits {
+				e[q] = math.Exp(p.LogitScale*float64(logits[q][i]) - m)
+				sum += e[q]
+			}
+			for q, c := range nameClass {
+				prob[c][i] = max(prob[c][i], e[q]/sum)
+			}
 		}
-		var sum float64
-		for q := range logits {
-			sum += math.Exp(p.LogitScale*float64(logits[q][i]) - m)
-		}
-		for q, c := range nameClass {
-			prob[c][i] = max(prob[c][i], math.Exp(p.LogitScale*float64(logits[q][i])-m)/sum)
-		}
-	}
+	})
 	pred := argmaxClasses(prob, n)
 	if p.AreaThd > 0 {
 		area := make([]int, k)
