@@ -131,6 +131,10 @@ func LookupProtocol(peer, benchmark string) (Protocol, error) {
 		p.LogitScale, p.PadToPatch, p.ClassFile = 50, true, b.ClassFile
 	}
 	c := protocolCells[spec.Name][b.Name]
+	if spec.Name == clip.MethodSurgery { // SCLIP's resize and windows on this benchmark, nothing else
+		sc := protocolCells[clip.MethodSCLIP][b.Name]
+		c = cell{short: sc.short, window: sc.window, stride: sc.stride}
+	}
 	if c.short > 0 {
 		p.ShortSide = c.short
 	}
