@@ -17,13 +17,7 @@ func TestRunProtocol(t *testing.T) {
 	ex := tinyExplainer(t)
 	for _, peer := range []string{"sclip", "naclip"} { // slide windows; whole image with PAMR
 		t.Run(peer, func(t *testing.T) {
-			root := t.TempDir()
-			b, _ := LookupBenchmark("voc21")
-			writeBenchmark(t, root, b, func(i int) uint8 { return uint8(i % 21) })
-			ds, err := Open(root, DatasetOptions{Benchmark: "voc21"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ds := voc21Benchmark(t)
 			p, err := LookupProtocol(peer, "voc21")
 			if err != nil {
 				t.Fatal(err)
@@ -84,13 +78,7 @@ func TestRunProtocol(t *testing.T) {
 
 func TestRunProtocolBadConfig(t *testing.T) {
 	ex := tinyExplainer(t)
-	root := t.TempDir()
-	b, _ := LookupBenchmark("voc21")
-	writeBenchmark(t, root, b, func(i int) uint8 { return uint8(i % 21) })
-	ds, err := Open(root, DatasetOptions{Benchmark: "voc21"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := voc21Benchmark(t)
 	other, _ := LookupProtocol("sclip", "context60")
 	p, _ := LookupProtocol("sclip", "voc21")
 	for name, cfg := range map[string]Config{
@@ -106,4 +94,17 @@ func TestRunProtocolBadConfig(t *testing.T) {
 			t.Logf("%s: %v", name, err)
 		}
 	}
+}
+
+// voc21Benchmark is a two-image VOC21 dataset (labels 0..20 and every class file's count).
+func voc21Benchmark(t *testing.T) *Dataset {
+	t.Helper()
+	root := t.TempDir()
+	b, _ := LookupBenchmark("voc21")
+	writeBenchmark(t, root, b, func(i int) uint8 { return uint8(i % 21) })
+	ds, err := Open(root, DatasetOptions{Benchmark: "voc21"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
 }
