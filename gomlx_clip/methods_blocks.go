@@ -15,36 +15,37 @@ import (
 
 // LastBlock is the ViT's last residual block as method m changes it (m normalised: not
 // MethodDefault; MethodSurgery is built by encodeViTGraph's dual path, not here). gh×gw is the
-// patch grid, needed by NACLIP's neighbourhood prior; budget is AttendHeads'.
-func LastBlock(x *Node, p Params, prefix string, heads, gh, gw int, opt ImageOptions, budget int) *Node {
+// patch grid, needed by NACLIP's neighbourhood prior; t is the ViT's Tower (heads, eps,
+// activation, score budget).
+func LastBlock(x *Node, p Params, prefix string, t Tower, gh, gw int, opt ImageOptions) *Node {
 	switch opt.Method {
 	case MethodRaw:
-		return ResidualBlock(x, p, prefix, heads, false, budget)
+		return ResidualBlock(x, p, prefix, t, false)
 	case MethodMaskCLIP:
 		// The class token from the unchanged block (MaskCLIP's x[:, 1:] = v[:, 1:]), its row only.
-		q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
+		q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
 		q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1))
-		cls := FinishBlock(Slice(x, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, budget), p, prefix)
-		patches := Slice(ValueEmbeddingBlock(x, v, p, prefix), AxisRange(), AxisRangeToEnd(1))
+		cls := FinishBlock(Slice(x, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, t.Budget), p, prefix, t)
+		patches := Slice(ValueEmbeddingBlock(x, v, p, prefix, t), AxisRange(), AxisRangeToEnd(1))
 		return Concatenate([]*Node{cls, patches}, 1)
 	case MethodSCLIP:
-		q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-		return FinishBlock(x, CorrelativeSelfAttention(q, k, v, budget), p, prefix)
+		q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
+		return FinishBlock(x, CorrelativeSelfAttention(q, k, v, t.Budget), p, prefix, t)
 	case MethodClearCLIP:
-		return ClearCLIPBlock(x, p, prefix, heads, budget)
+		return ClearCLIPBlock(x, p, prefix, t)
 	case MethodNACLIP:
-		_, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
+		_, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
 		prior := NeighbourhoodPrior(x.Graph(), gh, gw, opt.NeighbourhoodStd)
-		return Linear(NeighbourhoodAttention(k, v, prior, budget), p, prefix+".attn.out_proj")
+		return Linear(NeighbourhoodAttention(k, v, prior, t.Budget), p, prefix+".attn.out_proj")
 	}
 	panic(fmt.Errorf("clip: LastBlock: method %q has no changed last block", string(opt.Method)))
 }
 
 // ValueEmbeddingBlock is MaskCLIP's last block: every token attends only to itself, so the
 // attention output is its value embedding v: x + out_proj(v), then the block's FFN with its
-// residual. v is the block's heads-major value [B, heads, N, 64] of ln_1(x).
-func ValueEmbeddingBlock(x, v *Node, p Params, prefix string) *Node {
-	return FinishBlock(x, MergeHeads(v), p, prefix)
+// residual. v is the block's heads-major value [B, heads, N, d] of ln_1(x).
+func ValueEmbeddingBlock(x, v *Node, p Params, prefix string, t Tower) *Node {
+	return FinishBlock(x, MergeHeads(v), p, prefix, t)
 }
 
 // CorrelativeSelfAttention is SCLIP's attention: (softmax(q qᵀ/√d) + softmax(k kᵀ/√d)) v,
@@ -55,9 +56,9 @@ func CorrelativeSelfAttention(q, k, v *Node, budget int) *Node {
 
 // ClearCLIPBlock is ClearCLIP's last block: out_proj(softmax(q qᵀ/√d) v) alone, without the
 // residual connection and without the FFN.
-func ClearCLIPBlock(x *Node, p Params, prefix string, heads, budget int) *Node {
-	q, _, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	return Linear(AttendHeads(q, q, v, false, nil, budget), p, prefix+".attn.out_proj")
+func ClearCLIPBlock(x *Node, p Params, prefix string, t Tower) *Node {
+	q, _, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
+	return Linear(AttendHeads(q, q, v, false, nil, t.Budget), p, prefix+".attn.out_proj")
 }
 
 // NeighbourhoodPrior is NACLIP's Ω for a gh×gw patch grid, [1+gh·gw, 1+gh·gw]: for patch
