@@ -35,6 +35,13 @@ type LoadOptions struct {
 	// (visual.* tensors). When empty, such a file's safetensors metadata "text_tower_from" (a file
 	// name in the same folder) is used if present.
 	TextTower string
+
+	// OpenAIConventions loads the weights as OpenAI's CLIP (QuickGELU, LayerNorm eps 1e-5,
+	// width/64 heads, OpenAI's tokenizer and preprocessing), ignoring any config beside them.
+	OpenAIConventions bool
+	// ConfigFile names the config to read (an open_clip_config.json or a Hugging Face config.json,
+	// told by content) instead of the one beside the weights (see LoadFile).
+	ConfigFile string
 }
 
 // lookupModel is registry.Lookup; tests replace it to serve a small fixture under a registry URL.
@@ -107,17 +114,23 @@ func looksLikePath(s string) bool {
 	return strings.HasPrefix(s, ".") || strings.HasPrefix(s, "/") || strings.HasPrefix(s, "~")
 }
 
-// LoadFile reads a checkpoint file (any format weights.Read accepts), completes a visual-only file
-// with a text tower (LoadOptions.TextTower or the file's "text_tower_from" metadata) and builds the
-// model. It returns the native input resolution: the TorchScript scalar input_resolution when the
-// file has one (it must agree with the positional embedding), else the one the shapes imply.
-// Model.Method is set to MethodSurgery (see Load).
+// LoadFile reads a checkpoint file (any format weights.Read accepts) or the preferred one of a
+// folder (WeightsFileNames: open_clip's hub layout, a Hugging Face CLIPModel), completes a
+// visual-only file with a text tower (LoadOptions.TextTower or the file's "text_tower_from"
+// metadata) and builds the model, its architecture completed by the config beside the weights
+// (open_clip_config.json or config.json; see configFor and LoadOptions.ConfigFile,
+// OpenAIConventions). It returns the native input resolution: the TorchScript scalar
+// input_resolution when the file has one (it must agree with the positional embedding), else the
+// one the shapes imply. Model.Method is set to MethodSurgery (see Load).
 func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m, size, err = nil, 0, fmt.Errorf("clip: loading %s: %v", path, r)
 		}
 	}()
+	if path, err = weightsFile(path); err != nil {
+		return nil, 0, err
+	}
 	id, idOK := embedcache.FileIdentity(path) // before reading: see TextWeightsDigest
 	// Open, not Read: the weights go from the file straight into the backend's buffers.
 	ck, err := weights.Open(path)
@@ -129,6 +142,10 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
+	arch, err := configFor(path, naming, opt)
+	if err != nil {
+		return nil, 0, err
+	}
 	sources := [][]byte{id}
 	if _, hasText := canon["token_embedding.weight"]; !hasText {
 		textID, textOK, closeText, err := addTextTower(canon, path, ck.Metadata, opt.TextTower)
@@ -139,11 +156,14 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 		sources, idOK = append(sources, textID), idOK && textOK
 	}
 	// canon is ours alone: release each host copy once it is on the backend (peak ~1 copy, not 2).
-	m, err = NewModelReleasing(canon, opt.Backend)
+	m, err = newModelWith(canon, opt.Backend, true, arch)
 	if err != nil {
 		return nil, 0, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
-	m.Naming = naming
+	m.Naming, m.Layout = naming, LayoutOpenAI
+	if arch != nil {
+		m.Layout = arch.layout
+	}
 	m.Method = MethodSurgery
 	if opt.ScoreBudget != 0 {
 		m.Config.ScoreBudget = opt.ScoreBudget

@@ -1,0 +1,189 @@
+package clip
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/tokenizer"
+	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
+	"github.com/clipsurgery/clipsurgery/weights"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// Parity with open_clip v3.3.0's own outputs for tiny random models in open_clip's hub layout and
+// as a Hugging Face CLIPModel (../shared/golden/openclip, README there). Every model is loaded
+// from its folder, so the folder's checkpoint choice and config reading are part of the test.
+
+type openCLIPVariant struct {
+	name    string
+	layout  Layout
+	act     Activation
+	epsV    float64
+	epsT    float64
+	weights string // the file the folder must resolve to
+}
+
+var openCLIPVariants = []openCLIPVariant{
+	{"gelu", LayoutOpenCLIP, ActGELU, 1e-5, 1e-5, "open_clip_model.safetensors"},
+	{"quickgelu", LayoutOpenCLIP, ActQuickGELU, 1e-5, 1e-5, "open_clip_pytorch_model.bin"},
+	{"hf_gelu", LayoutHF, ActGELU, 1e-4, 1e-6, "model.safetensors"},
+}
+
+func loadOpenCLIPVariant(t testing.TB, name string) *Model {
+	t.Helper()
+	m, _, err := LoadFile(goldens.Path(t, "openclip", "models", name), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// runImageGraph runs a graph of the model's image weights on the golden input.
+func runImageGraph(t *testing.T, m *Model, name string, input []float32, graph func(Config, Params, *Node) *Node) *Features {
+	t.Helper()
+	f, err := m.run(programKey{graph: "image-test-" + name}, 1, func(p Params, in []*Node) *Node {
+		return graph(m.Config, p, in[0])
+	}, tensors.FromFlatDataAndDimensions(input, 1, 3, 224, 224))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestOpenCLIPParity(t *testing.T) {
+	input := goldens.Load(t, "openclip/preprocess/shortest_bicubic_224/chelsea.openai.f32.npy")
+	tokens := goldens.Load(t, "openclip/text/tokens.i32.npy")
+	var texts struct{ Texts []string }
+	data, err := os.ReadFile(goldens.Path(t, "openclip", "text", "texts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &texts); err != nil {
+		t.Fatal(err)
+	}
+	img, err := imageprep.DecodeFile(goldens.Path(t, "images", "chelsea.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range openCLIPVariants {
+		t.Run(v.name, func(t *testing.T) {
+			m := loadOpenCLIPVariant(t, v.name)
+			c := m.Config
+			vt, tt := c.VisionTower(), c.TextTower()
+			if m.Layout != v.layout || vt.Act != v.act || tt.Act != v.act || vt.Eps != v.epsV || tt.Eps != v.epsT ||
+				vt.Heads != 2 || tt.Heads != 2 || c.VisionMLPWidth() != 512 || c.TextMLPWidth() != 64 {
+				t.Fatalf("config read wrong: layout %s, vision %+v, text %+v, MLP %d/%d", m.Layout, vt, tt, c.VisionMLPWidth(), c.TextMLPWidth())
+			}
+			golden := func(file string) string { return "openclip/" + v.name + "/" + file + ".f32.npy" }
+
+			// The pooled path's own preprocessing gives the golden input, bit for bit.
+			pix, err := m.PreprocessImage(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(pix, input.F32) {
+				t.Fatal("PreprocessImage differs from open_clip's preprocessing of chelsea.png")
+			}
+			pooled, err := m.ImageEmbedding(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			goldens.AssertClose(t, "image_features", pooled.Data, pooled.Shape, goldens.Load(t, golden("image_features")), atol, rtol)
+			dense, err := m.EncodeImage(input.F32, 1, 224, 224, ImageOptions{Method: MethodRaw})
+			if err != nil {
+				t.Fatal(err)
+			}
+			goldens.AssertClose(t, "image_dense", dense.Data, dense.Shape, goldens.Load(t, golden("image_dense")), atol, rtol)
+			last := runImageGraph(t, m, "last", input.F32, VisionBlocksGraph)
+			goldens.AssertClose(t, "image_last_block", last.Data, last.Shape, goldens.Load(t, golden("image_last_block")), atol, rtol)
+			toks := runImageGraph(t, m, "tokens", input.F32, PatchTokensGraph)
+			goldens.AssertClose(t, "image_tokens", toks.Data, toks.Shape, goldens.Load(t, golden("image_tokens")), atol, rtol)
+
+			n, l := tokens.Shape[0], tokens.Shape[1]
+			rows := make([][]int32, n)
+			for i := range rows {
+				rows[i] = tokens.I32[i*l : (i+1)*l]
+			}
+			if v.layout == LayoutOpenCLIP { // open_clip's tokenizer, chosen by the layout
+				got, err := m.Tokenize(texts.Texts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.EqualFunc(got, rows, slices.Equal) {
+					t.Fatalf("Tokenize differs from open_clip's tokens:\n got %v\nwant %v", got, rows)
+				}
+			}
+			text, err := m.EncodeTokenRows(rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			goldens.AssertClose(t, "text_features", text.Data, text.Shape, goldens.Load(t, golden("text_features")), atol, rtol)
+
+			scale := logitScale(t, goldens.Path(t, "openclip", "models", v.name, v.weights))
+			logits := make([]float32, n)
+			for i := range logits {
+				logits[i] = float32(scale * cosine(pooled.Data, text.Data[i*c.EmbedDim:(i+1)*c.EmbedDim]))
+			}
+			goldens.AssertClose(t, "logits_per_image", logits, []int{1, n}, goldens.Load(t, golden("logits_per_image")), atol, rtol)
+		})
+	}
+}
+
+// logitScale is exp(logit_scale) of a checkpoint (not part of the encoders' weights).
+func logitScale(t *testing.T, path string) float64 {
+	t.Helper()
+	ck, err := weights.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	var v [1]float32
+	if err := ck.Tensors["logit_scale"].ReadF32(v[:], 0); err != nil {
+		t.Fatal(err)
+	}
+	return math.Exp(float64(v[0]))
+}
+
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
+}
+
+// The layout picks the tokenizer: open_clip's layout takes open_clip's conventions, a Hugging Face
+// CLIPModel and a plain OpenAI checkpoint OpenAI's (the README's texts 8 and 9 tell them apart).
+func TestTokenizerFollowsLayout(t *testing.T) {
+	long := "a long caption that keeps going"
+	for range 20 {
+		long += " a long caption that keeps going"
+	}
+	for _, c := range []struct {
+		model string
+		want  tokenizer.Convention
+	}{{"gelu", tokenizer.OpenCLIP}, {"quickgelu", tokenizer.OpenCLIP}, {"hf_gelu", tokenizer.OpenAI}} {
+		m := loadOpenCLIPVariant(t, c.model)
+		if m.Config.Tokenizer != c.want {
+			t.Errorf("%s: tokenizer %s, want %s", c.model, m.Config.Tokenizer, c.want)
+		}
+		rows, err := m.Tokenize([]string{"x <|endoftext|> y", long})
+		if c.want == tokenizer.OpenAI {
+			if err == nil {
+				t.Errorf("%s: an over-long text was accepted", c.model)
+			}
+			continue
+		}
+		// "<|endoftext|>" is plain text here: the only EOT closes the row (7 pieces: x <| endoftext |> y ...).
+		if err != nil || slices.Index(rows[0], tokenizer.EOT) < 5 || rows[1][76] != tokenizer.EOT {
+			t.Errorf("%s: rows %v, %v", c.model, rows, err)
+		}
+	}
+}
