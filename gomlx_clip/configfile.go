@@ -37,13 +37,13 @@ const maxConfigBytes = 1 << 20
 // archConfig is what a config file states about a checkpoint. apply checks every size it states
 // against the shapes the weights show and completes a Config with what shapes cannot show.
 type archConfig struct {
-	file   string // base name of the file, for messages
+	file   string // the file's path, for messages
 	layout Layout
 	resNet *bool // the image tower kind the config states (nil: not stated)
 	checks []sizeCheck
 
-	visionHeads, textHeads       int    // heads the config gives (0: keep OpenAI's width/64)
-	visionHeadsKey, textHeadsKey string // their keys, for messages
+	visionHeads, textHeads       int    // heads the config gives
+	visionHeadsKey, textHeadsKey string // their keys ("": not given, keep OpenAI's width/64)
 	visionAct, textAct           Activation
 	visionEps, textEps           float64
 	noLnPre, finalLNAfterPool    bool
@@ -79,10 +79,10 @@ func (a *archConfig) apply(c Config, t map[string]*weights.Tensor) (Config, erro
 			return c, fmt.Errorf("clip: %s: %s %d contradicts the weights (%s: %d)", a.file, k.key, k.want, k.what, got)
 		}
 	}
-	if a.visionHeads != 0 {
+	if a.visionHeadsKey != "" {
 		c.VisionHeads = a.visionHeads
 	}
-	if a.textHeads != 0 {
+	if a.textHeadsKey != "" {
 		c.TextHeads = a.textHeads
 	}
 	vw := c.VisionWidth
@@ -96,7 +96,7 @@ func (a *archConfig) apply(c Config, t map[string]*weights.Tensor) (Config, erro
 		return c, fmt.Errorf("clip: %s: %s gives %d heads, which do not split the text width %d", a.file, a.textHeadsKey, c.TextHeads, c.TextWidth)
 	}
 	if _, has := t["visual.ln_pre.weight"]; a.noLnPre && has {
-		return c, fmt.Errorf("clip: %s: vision_cfg.no_ln_pre is true but the weights hold visual.ln_pre.weight", a.file)
+		return c, fmt.Errorf("clip: %s: model_cfg.vision_cfg.no_ln_pre is true but the weights hold visual.ln_pre.weight", a.file)
 	}
 	c.VisionAct, c.TextAct = a.visionAct, a.textAct
 	c.VisionEps, c.TextEps = a.visionEps, a.textEps
@@ -118,7 +118,7 @@ func readArchConfig(path string) (*archConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: config %w", err)
 	}
-	top, err := parseJSONObject(filepath.Base(path), data)
+	top, err := parseJSONObject(path, data)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func parseHFConfig(top jsonObject, pre *imageprep.Transform) (*archConfig, error
 	if err != nil {
 		return nil, err
 	}
-	tw, err := a.hfTower(text, hfTowerDefaults{width: 512, mlp: 2048, layers: 12, heads: 8},
+	tw, err := a.hfTower(text, hfTowerDefaults{"text", 512, 2048, 12, 8},
 		func(c Config) int { return c.TextWidth }, func(c Config) int { return c.TextLayers }, func(c Config) int { return c.TextMLPWidth() })
 	if err != nil {
 		return nil, err
@@ -65,7 +65,7 @@ func parseHFConfig(top jsonObject, pre *imageprep.Transform) (*archConfig, error
 	if err != nil {
 		return nil, err
 	}
-	vt, err := a.hfTower(vision, hfTowerDefaults{width: 768, mlp: 3072, layers: 12, heads: 12},
+	vt, err := a.hfTower(vision, hfTowerDefaults{"vision", 768, 3072, 12, 12},
 		func(c Config) int { return c.VisionWidth }, func(c Config) int { return c.VisionLayers }, func(c Config) int { return c.VisionMLPWidth() })
 	if err != nil {
 		return nil, err
@@ -86,7 +86,7 @@ func parseHFConfig(top jsonObject, pre *imageprep.Transform) (*archConfig, error
 	a.preprocess = imageprep.OpenAITransform(0) // CLIPImageProcessor's defaults
 	if pre != nil {
 		a.preprocess = *pre
-		a.check(HFPreprocessorName+": crop_size", pre.Size, "the native resolution", func(c Config) int { return c.ImageResolution })
+		a.check(HFPreprocessorName+" crop_size", pre.Size, "the native resolution", func(c Config) int { return c.ImageResolution })
 		a.preprocess.Size = 0
 	}
 	return a, nil
@@ -113,7 +113,11 @@ func hfTowerConfig(top jsonObject, k string) (jsonObject, error) {
 	return o, nil
 }
 
-type hfTowerDefaults struct{ width, mlp, layers, heads int }
+// hfTowerDefaults are CLIPTextConfig's or CLIPVisionConfig's defaults (tower names it).
+type hfTowerDefaults struct {
+	tower                     string
+	width, mlp, layers, heads int
+}
 
 type hfTowerSpec struct {
 	heads int
@@ -133,9 +137,9 @@ func (a *archConfig) hfTower(o jsonObject, def hfTowerDefaults, width, layers, m
 	if err := firstErr(err1, err2, err3, err4, err5, err6); err != nil {
 		return s, err
 	}
-	a.check(o.key("hidden_size"), w, "its width in the weights", width)
-	a.check(o.key("num_hidden_layers"), n, "its blocks in the weights", layers)
-	a.check(o.key("intermediate_size"), inter, "its c_fc rows", mlp)
+	a.check(o.key("hidden_size"), w, def.tower+" width", width)
+	a.check(o.key("num_hidden_layers"), n, def.tower+" blocks", layers)
+	a.check(o.key("intermediate_size"), inter, def.tower+" c_fc rows", mlp)
 	var ok bool
 	if s.act, ok = hfActivations[act]; !ok {
 		return s, o.unsupported("hidden_act", "quick_gelu, gelu and the tanh GELUs only")
@@ -160,7 +164,7 @@ func readHFPreprocessor(path string) (*imageprep.Transform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: preprocessor config %w", err)
 	}
-	o, err := parseJSONObject(HFPreprocessorName, data)
+	o, err := parseJSONObject(path, data)
 	if err != nil {
 		return nil, err
 	}

@@ -176,10 +176,10 @@ func (a *archConfig) openCLIPText(o jsonObject, act Activation) error {
 	if err := o.onlyKeys(openCLIPTextKeys...); err != nil {
 		return err
 	}
-	for k, why := range map[string]string{"hf_model_name": "Hugging Face text towers",
-		"hf_tokenizer_name": "tokenizers other than CLIP's BPE", "tokenizer_mode": "tokenizers other than CLIP's BPE"} {
-		if s, err := o.str(k, ""); err != nil || s != "" {
-			return firstErr(err, o.unsupported(k, why))
+	for _, k := range []struct{ key, why string }{{"hf_model_name", "Hugging Face text towers"},
+		{"hf_tokenizer_name", "tokenizers other than CLIP's BPE"}, {"tokenizer_mode", "tokenizers other than CLIP's BPE"}} {
+		if s, err := o.str(k.key, ""); err != nil || s != "" {
+			return firstErr(err, o.unsupported(k.key, k.why))
 		}
 	}
 	kw, err := o.obj("tokenizer_kwargs")

@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -185,5 +186,61 @@ func TestTokenizerFollowsLayout(t *testing.T) {
 		if err != nil || slices.Index(rows[0], tokenizer.EOT) < 5 || rows[1][76] != tokenizer.EOT {
 			t.Errorf("%s: rows %v, %v", c.model, rows, err)
 		}
+	}
+}
+
+// The text cache keys on the text tower's weights and on what a config changes for the same
+// weights: hf_gelu holds the gelu weights renamed (same tensors once canonical) with other LayerNorm
+// eps and OpenAI's tokenizer, and the gelu weights with quick_gelu set are another model again.
+// None may be served another's rows.
+func TestTextCacheSeparatesConfigs(t *testing.T) {
+	gelu := loadOpenCLIPVariant(t, "gelu")
+	hf := loadOpenCLIPVariant(t, "hf_gelu")
+	quick, _, err := LoadFile(variantFolder(t, "gelu", "open_clip_model.safetensors", OpenCLIPConfigName,
+		func(c map[string]any) { at(c, "model_cfg")["quick_gelu"] = true }), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gelu.hashTextTower() != hf.hashTextTower() || gelu.hashTextTower() != quick.hashTextTower() {
+		t.Fatal("the three models should hold the same text weights")
+	}
+	c, err := OpenTextCache(TextCacheOptions{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digests := map[[32]byte]string{}
+	classes, templates := []string{"cat", "sofa"}, []string{"a photo of a {}.", "a {}."}
+	for _, m := range []struct {
+		name  string
+		model *Model
+	}{{"gelu", gelu}, {"hf_gelu", hf}, {"gelu+quick_gelu", quick}} {
+		d := m.model.TextWeightsDigest(c)
+		if other, dup := digests[d]; dup {
+			t.Errorf("%s shares its text digest with %s", m.name, other)
+		}
+		digests[d] = m.name
+		want, err := m.model.EncodeTextWithPromptEnsemble(classes, templates)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.model.EncodeTextWithPromptEnsembleCached(context.Background(), classes, templates, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameBits(t, m.name+" through the shared cache", got, want)
+	}
+	if st, _ := c.Stats(); st.Entries != 3*len(classes)*len(templates) {
+		t.Errorf("%d entries, want one per prompt and model (%d)", st.Entries, 3*len(classes)*len(templates))
+	}
+}
+
+// Load takes a folder path like a file path.
+func TestLoadFolderPath(t *testing.T) {
+	m, size, err := Load(context.Background(), goldens.Path(t, "openclip", "models", "quickgelu"), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size != 224 || m.Method != MethodSurgery || m.Layout != LayoutOpenCLIP || m.Naming != NamingOpenAI {
+		t.Fatalf("size %d, method %s, layout %s, naming %s", size, m.Method, m.Layout, m.Naming)
 	}
 }
