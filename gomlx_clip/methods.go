@@ -8,9 +8,20 @@ import (
 
 // Method is the training-free change made to the last block(s) of the image encoder: one
 // parameter from the graph (ImageOptions.Method) through surgery.Options, the command line
-// (-method) and the notebooks. Every method keeps CLIP's own weights and backbone (QuickGELU,
-// LayerNorm eps 1e-5, nn.MultiheadAttention's packed projection); only the blocks named below and
-// the positional-embedding resize for inputs other than the native size change.
+// (-method) and the notebooks. Every method keeps the checkpoint's own weights and backbone: its
+// activation, LayerNorm eps and heads as its config gives them (Config.VisionTower: QuickGELU and
+// eps 1e-5 for OpenAI's CLIP, exact GELU for most OpenCLIP models) and nn.MultiheadAttention's
+// packed projection; only the blocks named below and the positional-embedding resize for inputs
+// other than the native size change.
+//
+// On GELU models. The methods were defined and measured on OpenAI's QuickGELU CLIP, but none of
+// them touches the activation: they change attention (which similarity, q-k, v-v, q-q, k-k, with
+// or without a prior) and whether the last block keeps its residual and FFN. The FFNs a method
+// keeps — every block of raw, the original path of surgery, SCLIP's last block, MaskCLIP's last
+// FFN — run the model's own activation, GELU on an OpenCLIP LAION/DataComp model, as it was
+// trained; the new paths that drop the FFN (surgery's, ClearCLIP's, NACLIP's) contain no activation
+// at all. So each definition carries over unchanged to a GELU model; how well it works there is
+// an empirical question the papers answered on OpenAI's weights only.
 //
 // MethodSurgery — CLIP Surgery (Li et al., "A closer look at the explainability of Contrastive
 // Language-Image Pre-training", 2023, method section "architecture surgery"; xmed-lab/CLIP_Surgery
@@ -31,8 +42,9 @@ import (
 // the projection; the class token comes from the unchanged block (x[:, 1:] = v[:, 1:]).
 // ValueEmbeddingBlock. Positional embedding: bicubic, align_corners=False, to the grid size
 // (resize_pos_embed, interpolate_mode='bicubic'). The release's ViT config uses GELU and
-// LayerNorm eps 1e-6 (configs/_base_/models/maskclip_vit16.py); CLIP's QuickGELU and eps 1e-5
-// are kept here. MaskCLIP's ResNet variant is not implemented: ResNets give ErrViTOnly.
+// LayerNorm eps 1e-6 (configs/_base_/models/maskclip_vit16.py); the checkpoint's own activation
+// and eps are used here (QuickGELU and 1e-5 for OpenAI's CLIP). MaskCLIP's ResNet variant is not
+// implemented: ResNets give ErrViTOnly.
 //
 // MethodSCLIP — SCLIP (Wang et al., "SCLIP: Rethinking Self-Attention for Dense Vision-Language
 // Inference", 2023, method section "correlative self-attention"; wangf3014/SCLIP clip/model.py,
