@@ -157,7 +157,7 @@ func TestBadLoad(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := catchPanic(t, func() error {
-				m, _, err := clip.Load(context.Background(), tc.arg, opt)
+				m, err := clip.Load(context.Background(), tc.arg, opt)
 				if m != nil {
 					t.Errorf("model returned with error %v", err)
 				}
@@ -204,7 +204,7 @@ func TestBadImageInputs(t *testing.T) {
 
 // TestLoadUnknownNameIs: callers should be able to tell an unknown name from other failures.
 func TestLoadUnknownNameIs(t *testing.T) {
-	_, _, err := clip.Load(context.Background(), "ViT-B/17", clip.LoadOptions{Offline: true, CacheDir: t.TempDir()})
+	_, err := clip.Load(context.Background(), "ViT-B/17", clip.LoadOptions{Offline: true, CacheDir: t.TempDir()})
 	if !errors.Is(err, registry.ErrUnknownModel) {
 		t.Fatalf("clip.Load(unknown name) = %v, want an error wrapping registry.ErrUnknownModel", err)
 	}

@@ -2,8 +2,9 @@
 // (xmed-lab/CLIP_Surgery) runs it: the same numbers for the same weights.
 //
 // The image encoder runs one of several training-free methods (Method: CLIP Surgery, the
-// original CLIP, MaskCLIP, SCLIP, ClearCLIP, NACLIP), each documented on the Method type with
-// what it changes and where that definition comes from.
+// original CLIP, MaskCLIP, SCLIP, ClearCLIP, NACLIP), each one descriptor of the method table
+// (methods_table.go; Methods, LookupMethod) with what it changes and where that definition comes
+// from.
 //
 // It has two levels:
 //

@@ -36,32 +36,19 @@ func MLP(x *Node, p Params, prefix string, act Activation) *Node {
 	return Linear(Activate(Linear(x, p, prefix+".c_fc"), act), p, prefix+".c_proj")
 }
 
-// SplitQKV projects x [B, N, W] with nn.MultiheadAttention's packed in_proj into q, k, v,
-// each [B, N, heads, W/heads] (attention's BSHD layout).
-func SplitQKV(x *Node, p Params, prefix string, heads int) (q, k, v *Node) {
-	dims := x.Shape().Dimensions
-	b, n, w := dims[0], dims[1], dims[2]
-	qkv := nn.Dense(x, p.Get(prefix+".in_proj_weight"), p.Get(prefix+".in_proj_bias"), compute.DenseLayoutInputOutputs)
-	qkv = Reshape(qkv, b, n, 3, heads, w/heads)
-	part := func(i int) *Node {
-		return Reshape(Slice(qkv, AxisRange(), AxisRange(), AxisElem(i)), b, n, heads, w/heads)
-	}
-	return part(0), part(1), part(2)
-}
-
 // Attend is softmax(a b^T / sqrt(d) [+ causal mask]) c over heads of width d, merged back to [B, N, W].
-// CLIP Surgery's v-v attention is Attend(v, v, v, false). The q, k, v here are [B, N, heads, 64]
-// (SplitQKV, the ResNet's attention pool); the transformers use the faster AttendHeads.
+// CLIP Surgery's v-v attention is Attend(v, v, v, false). The q, k, v here are [B, N, heads, d]
+// (the ResNet's attention pool); the transformers use the faster AttendHeads.
 func Attend(a, b, c *Node, causal bool) *Node {
 	out, _ := attention.Core(a, b, c, attention.LayoutBSHD, attention.CoreOptions{UseCausalMask: causal, DisableFusion: true})
 	dims := out.Shape().Dimensions
 	return Reshape(out, dims[0], dims[1], dims[2]*dims[3])
 }
 
-// SplitQKVHeads is SplitQKV in the heads-major layout: q, k, v each [B, heads, N, 64], taken
-// from one transpose of the packed projection. Why: the attention products then need no
-// transposes of their [N, N] score matrices (in the BSHD layout, each attention transposed
-// two of them, ~50 MB apiece at 512 px).
+// SplitQKVHeads projects x [B, N, W] with nn.MultiheadAttention's packed in_proj into q, k, v
+// in the heads-major layout, each [B, heads, N, 64], taken from one transpose of the packed
+// projection. Why: the attention products then need no transposes of their [N, N] score
+// matrices (in the BSHD layout, each attention transposed two of them, ~50 MB apiece at 512 px).
 func SplitQKVHeads(x *Node, p Params, prefix string, heads int) (q, k, v *Node) {
 	dims := x.Shape().Dimensions
 	b, n, w := dims[0], dims[1], dims[2]

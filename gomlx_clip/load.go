@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -17,15 +14,15 @@ import (
 	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
-// LoadOptions control Load. The zero value downloads into the default cache (~/.cache/clip, or
-// $CLIPSURGERY_CACHE) on the default backend, silently.
+// LoadOptions control Load and LoadFile, with the same shape as sam.LoadOptions. The zero value
+// downloads into the default cache (~/.cache/clip, or $CLIPSURGERY_CACHE) on the default backend,
+// silently.
 type LoadOptions struct {
-	CacheDir string          // checkpoint cache; "" = registry default
-	Offline  bool            // never touch the network (also $CLIPSURGERY_OFFLINE=1)
-	Progress io.Writer       // download progress bar and warnings; nil = silent
-	BaseURL  string          // replaces scheme and host of the download URL (mirrors, tests)
-	Client   *http.Client    // HTTP client for downloads; nil = the registry's default
-	Backend  compute.Backend // nil = modelkit.BackendFromEnv() (GOMLX_BACKEND, pure Go when unset)
+	// Options say where Load caches a released checkpoint and how it downloads it (cache folder,
+	// offline, progress, mirror, HTTP client): registry.Fetch's options, passed on as they are.
+	registry.Options
+
+	Backend compute.Backend // nil = modelkit.BackendFromEnv() (GOMLX_BACKEND, pure Go when unset)
 
 	// ScoreBudget bounds the attention scores built at once, in bytes (Config.ScoreBudget);
 	// 0 = the backend's default (modelkit.ScoreBudgetFor).
@@ -44,65 +41,47 @@ type LoadOptions struct {
 	ConfigFile string
 }
 
-// lookupModel is registry.Lookup; tests replace it to serve a small fixture under a registry URL.
-var lookupModel = registry.Lookup
-
-// Load returns the CLIP model named nameOrPath and its preprocessing size (the checkpoint's native
-// input resolution, e.g. 224 for ViT-B/16, 288 for RN50x4), ready for EncodeImage / EncodeText.
+// Load returns the CLIP model named nameOrPath, ready for EncodeImage / EncodeText. Its
+// preprocessing size, the checkpoint's native input resolution (224 for ViT-B/16, 288 for
+// RN50x4), is m.Config.ImageResolution.
 //
 // nameOrPath is either one of the reference's model names (registry.Names(): "ViT-B/16", "RN50",
 // ..., and their "CS-" twins; Model.Method is MethodSurgery for "CS-" names, MethodRaw for plain
-// ones) — the checkpoint is then taken from the verified cache or downloaded (registry.Fetch) —
-// or the path of a .pt (TorchScript), .pth
-// (torch.save) or .safetensors checkpoint in OpenAI or Hugging Face naming. A file carries no "CS-"
-// prefix: it is loaded for CLIP Surgery (Model.Method = MethodSurgery), the purpose of this module;
-// callers wanting another method set Model.Method or ask for one per call.
+// ones) — the checkpoint is then taken from the checkpoint cache, the Hugging Face cache or hub, or
+// the reference's URL (registry.Obtain; see resolveSource) and checked against ReleasedConfig — or
+// the path of a .pt (TorchScript), .pth (torch.save) or .safetensors checkpoint in OpenAI or Hugging
+// Face naming, or a Hugging Face hub name ("hf-hub:org/name", an open_clip tag such as
+// "ViT-B-16/laion2b_s34b_b88k"). A file or hub name carries no "CS-" prefix: it is loaded for CLIP
+// Surgery (Model.Method = MethodSurgery), the purpose of this module; callers wanting another method
+// set Model.Method or ask for one per call.
 //
 // Names are matched exactly, as the reference does; an unknown name that is not an existing file
 // gives an error listing the valid names.
-func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (m *Model, size int, err error) {
+func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (m *Model, err error) {
 	defer func() { // NewModel and the graph code it reaches may panic; no panic leaves Load
 		if r := recover(); r != nil {
-			m, size, err = nil, 0, fmt.Errorf("clip.Load %q: %v", nameOrPath, r)
+			m, err = nil, fmt.Errorf("clip.Load %q: %v", nameOrPath, r)
 		}
 	}()
 	if nameOrPath == "" {
-		return nil, 0, errors.New("clip.Load: empty model name or path")
+		return nil, errors.New("clip.Load: empty model name or path")
 	}
-	entry, lookupErr := lookupModel(nameOrPath)
-	var path string
-	surgery := true
-	if lookupErr == nil {
-		path, err = registry.Fetch(ctx, entry, registry.Options{CacheDir: opt.CacheDir, Offline: opt.Offline,
-			Progress: opt.Progress, Client: opt.Client, BaseURL: opt.BaseURL})
-		if err != nil {
-			return nil, 0, fmt.Errorf("clip.Load %s: %w", nameOrPath, err)
-		}
-		surgery = entry.Surgery
-	} else {
-		if _, statErr := os.Stat(nameOrPath); statErr != nil {
-			if looksLikePath(nameOrPath) {
-				return nil, 0, fmt.Errorf("clip.Load: checkpoint file %s: %w", nameOrPath, statErr)
-			}
-			return nil, 0, fmt.Errorf("clip.Load: %w %q (neither a file nor a model name); valid names: %s",
-				registry.ErrUnknownModel, nameOrPath, strings.Join(registry.Names(), ", "))
-		}
-		path = nameOrPath
-	}
-	m, size, err = LoadFile(path, opt)
+	src, err := resolveSource(ctx, nameOrPath, opt)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	if lookupErr == nil {
-		if err := checkArch(m.Config, entry); err != nil {
-			return nil, 0, fmt.Errorf("clip.Load %s (%s): %w", nameOrPath, path, err)
-		}
+	m, err = LoadFile(src.path, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := src.check(m.Config); err != nil {
+		return nil, fmt.Errorf("clip.Load %s (%s): %w", nameOrPath, src.path, err)
 	}
 	m.Method = MethodRaw
-	if surgery {
+	if src.surgery {
 		m.Method = MethodSurgery
 	}
-	return m, size, nil
+	return m, nil
 }
 
 // looksLikePath tells a mistyped file name from a mistyped model name, for the error message.
@@ -119,38 +98,38 @@ func looksLikePath(s string) bool {
 // visual-only file with a text tower (LoadOptions.TextTower or the file's "text_tower_from"
 // metadata) and builds the model, its architecture completed by the config beside the weights
 // (open_clip_config.json or config.json; see configFor and LoadOptions.ConfigFile,
-// OpenAIConventions). It returns the native input resolution: the TorchScript scalar
-// input_resolution when the file has one (it must agree with the positional embedding), else the
-// one the shapes imply. Model.Method is set to MethodSurgery (see Load).
-func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
+// OpenAIConventions). Its native input resolution (Config.ImageResolution) is the one the shapes
+// imply; a TorchScript scalar input_resolution in the file must agree with it. Model.Method is set
+// to MethodSurgery (see Load).
+func LoadFile(path string, opt LoadOptions) (m *Model, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			m, size, err = nil, 0, fmt.Errorf("clip: loading %s: %v", path, r)
+			m, err = nil, fmt.Errorf("clip: loading %s: %v", path, r)
 		}
 	}()
 	if path, err = weightsFile(path); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	id, idOK := embedcache.FileIdentity(path) // before reading: see TextWeightsDigest
 	// Open, not Read: the weights go from the file straight into the backend's buffers.
 	ck, err := weights.Open(path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("clip: reading checkpoint %s: %w", path, err)
+		return nil, fmt.Errorf("clip: reading checkpoint %s: %w", path, err)
 	}
 	defer ck.Close()
 	canon, naming, err := Canonicalize(ck.Tensors)
 	if err != nil {
-		return nil, 0, fmt.Errorf("clip: checkpoint %s: %w", path, err)
+		return nil, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
 	arch, err := configFor(path, naming, opt)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	sources := [][]byte{id}
 	if _, hasText := canon["token_embedding.weight"]; !hasText {
 		textID, textOK, closeText, err := addTextTower(canon, path, ck.Metadata, opt.TextTower)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		defer closeText()
 		sources, idOK = append(sources, textID), idOK && textOK
@@ -158,7 +137,7 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 	// canon is ours alone: release each host copy once it is on the backend (peak ~1 copy, not 2).
 	m, err = newModelWith(canon, opt.Backend, true, arch)
 	if err != nil {
-		return nil, 0, fmt.Errorf("clip: checkpoint %s: %w", path, err)
+		return nil, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
 	m.Naming, m.Layout = naming, LayoutOpenAI
 	if arch != nil {
@@ -171,20 +150,19 @@ func LoadFile(path string, opt LoadOptions) (m *Model, size int, err error) {
 	if idOK {
 		m.sources = sources
 	}
-	size = m.Config.ImageResolution
-	if r, ok := scalarInt(ck.Tensors["input_resolution"]); ok && r != size {
-		return nil, 0, fmt.Errorf("clip: checkpoint %s says input_resolution %d but its positional embedding is for %d",
-			path, r, size)
+	if r, ok := scalarInt(ck.Tensors["input_resolution"]); ok && r != m.Config.ImageResolution {
+		return nil, fmt.Errorf("clip: checkpoint %s says input_resolution %d but its positional embedding is for %d",
+			path, r, m.Config.ImageResolution)
 	}
 	if c, ok := scalarInt(ck.Tensors["context_length"]); ok && c != m.Config.ContextLength {
-		return nil, 0, fmt.Errorf("clip: checkpoint %s says context_length %d but its text positional embedding has %d rows",
+		return nil, fmt.Errorf("clip: checkpoint %s says context_length %d but its text positional embedding has %d rows",
 			path, c, m.Config.ContextLength)
 	}
 	if v, ok := scalarInt(ck.Tensors["vocab_size"]); ok && v != m.Config.VocabSize {
-		return nil, 0, fmt.Errorf("clip: checkpoint %s says vocab_size %d but its token embedding has %d rows",
+		return nil, fmt.Errorf("clip: checkpoint %s says vocab_size %d but its token embedding has %d rows",
 			path, v, m.Config.VocabSize)
 	}
-	return m, size, nil
+	return m, nil
 }
 
 // addTextTower copies the text tower (every canonical tensor outside visual.*) of another checkpoint
@@ -241,34 +219,4 @@ func scalarInt(t *weights.Tensor) (int, bool) {
 		return int(v[0]), true
 	}
 	return 0, false
-}
-
-// checkArch verifies that a downloaded checkpoint is the architecture its name promises (the
-// SHA-256 already guarantees it for the real files; this catches a wrong file placed in the cache by
-// hand under the right name only when its digest was also forged, and documents the expectation).
-// Entries without an Arch (tests) are not checked.
-func checkArch(c Config, e registry.Model) error {
-	a := e.Arch
-	if a.EmbedDim == 0 {
-		return nil
-	}
-	var diffs []string
-	want := func(what string, got, exp int) {
-		if got != exp {
-			diffs = append(diffs, fmt.Sprintf("%s %d (expected %d)", what, got, exp))
-		}
-	}
-	if (a.Vision == registry.ResNet) != (c.Vision == ResNet) {
-		diffs = append(diffs, fmt.Sprintf("image tower %s (expected %s)", c.Vision, a.Vision))
-	}
-	want("input resolution", c.ImageResolution, a.InputResolution)
-	want("embedding width", c.EmbedDim, a.EmbedDim)
-	want("text width", c.TextWidth, a.TextWidth)
-	if c.Vision == ViT {
-		want("patch size", c.PatchSize, a.PatchSize)
-	}
-	if len(diffs) > 0 {
-		return fmt.Errorf("checkpoint is not %s: %s", e.Name, strings.Join(diffs, ", "))
-	}
-	return nil
 }

@@ -20,8 +20,10 @@ import (
 )
 
 // serveFixture serves file under the URL path of the registry entry name and makes Load see that
-// entry with the fixture's SHA-256 (the real digest is of the real checkpoint) and no Arch (the tiny
-// model is not ViT-B/16). It returns the server and a request counter.
+// entry with the fixture's SHA-256 (the real digest is of the real checkpoint) and no promised
+// architecture (the tiny model is not ViT-B/16). The hub copy is out of reach ($HF_ENDPOINT of
+// goldens.RunWithPrivateCache refuses connections), so the reference's URL serves. It returns the
+// server and a request counter.
 func serveFixture(t *testing.T, name, file string) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
 	data, err := os.ReadFile(file)
@@ -48,12 +50,20 @@ func serveFixture(t *testing.T, name, file string) (*httptest.Server, *atomic.In
 	lookupModel = func(n string) (registry.Model, error) {
 		m, err := old(n)
 		if err == nil && n == name {
-			m.SHA256, m.Arch = hex.EncodeToString(sum[:]), registry.Arch{}
+			m.SHA256 = hex.EncodeToString(sum[:])
 		}
 		return m, err
 	}
 	t.Cleanup(func() { lookupModel = old })
+	noReleasedConfig(t)
 	return srv, &hits
+}
+
+// noReleasedConfig lets a tiny fixture pass under a reference name for the rest of the test.
+func noReleasedConfig(t *testing.T) {
+	old := releasedConfigOf
+	releasedConfigOf = func(string) (Config, bool) { return Config{}, false }
+	t.Cleanup(func() { releasedConfigOf = old })
 }
 
 // maxRelDiff is max |a-b| / (1 + |b|): the jit file's float16 weights shift features by ~1e-3.
@@ -75,12 +85,12 @@ func TestLoadRegistryNameDownloadsThenCaches(t *testing.T) { // not parallel: re
 	cache := t.TempDir()
 	var progress strings.Builder
 	opt := LoadOptions{CacheDir: cache, BaseURL: srv.URL, Progress: &progress}
-	m, size, err := Load(context.Background(), "CS-ViT-B/16", opt)
+	m, err := Load(context.Background(), "CS-ViT-B/16", opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if size != 224 || m.Method != MethodSurgery || hits.Load() != 1 {
-		t.Fatalf("size %d method %q downloads %d; want 224 surgery 1", size, m.Method, hits.Load())
+	if size := m.Config.ImageResolution; size != 224 || m.Method != MethodSurgery || hits.Load() != 1 {
+		t.Fatalf("size %d method %q downloads %d; want 224 surgery 1", m.Config.ImageResolution, m.Method, hits.Load())
 	}
 	if _, err := os.Stat(filepath.Join(cache, "ViT-B-16.pt")); err != nil {
 		t.Errorf("checkpoint not cached under its reference name: %v", err)
@@ -95,7 +105,7 @@ func TestLoadRegistryNameDownloadsThenCaches(t *testing.T) { // not parallel: re
 	}
 
 	// Second load: verified cache, no network (offline), and the plain name gives Surgery false.
-	m2, _, err := Load(context.Background(), "CS-ViT-B/16", LoadOptions{CacheDir: cache, Offline: true})
+	m2, err := Load(context.Background(), "CS-ViT-B/16", LoadOptions{CacheDir: cache, Offline: true})
 	if err != nil || m2.Method != MethodSurgery {
 		t.Fatalf("cached load: %v", err)
 	}
@@ -107,7 +117,7 @@ func TestLoadRegistryNameDownloadsThenCaches(t *testing.T) { // not parallel: re
 func TestLoadPlainNameIsNotSurgery(t *testing.T) {
 	jit := goldens.Path(t, "models", "vit16.openai.jit.pt")
 	srv, _ := serveFixture(t, "ViT-B/16", jit)
-	m, _, err := Load(context.Background(), "ViT-B/16", LoadOptions{CacheDir: t.TempDir(), BaseURL: srv.URL})
+	m, err := Load(context.Background(), "ViT-B/16", LoadOptions{CacheDir: t.TempDir(), BaseURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +136,7 @@ func TestLoadRealDigestRejectsOtherBytes(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
 	defer srv.Close()
 	cache := t.TempDir()
-	_, _, err = Load(context.Background(), "ViT-B/16", LoadOptions{CacheDir: cache, BaseURL: srv.URL})
+	_, err = Load(context.Background(), "ViT-B/16", LoadOptions{CacheDir: cache, BaseURL: srv.URL})
 	if !errors.Is(err, registry.ErrChecksum) {
 		t.Fatalf("want a checksum error, got %v", err)
 	}
@@ -136,7 +146,7 @@ func TestLoadRealDigestRejectsOtherBytes(t *testing.T) {
 }
 
 func TestLoadOfflineMissing(t *testing.T) {
-	_, _, err := Load(context.Background(), "CS-RN50", LoadOptions{CacheDir: t.TempDir(), Offline: true})
+	_, err := Load(context.Background(), "CS-RN50", LoadOptions{CacheDir: t.TempDir(), Offline: true})
 	if !errors.Is(err, registry.ErrOffline) || !strings.Contains(err.Error(), "RN50.pt") {
 		t.Fatalf("want an offline error naming the file, got %v", err)
 	}
@@ -144,7 +154,7 @@ func TestLoadOfflineMissing(t *testing.T) {
 
 func TestLoadUnknownName(t *testing.T) {
 	for _, name := range []string{"ViT-B/17", "cs-vit-b/16", ""} {
-		_, _, err := Load(context.Background(), name, LoadOptions{CacheDir: t.TempDir(), Offline: true})
+		_, err := Load(context.Background(), name, LoadOptions{CacheDir: t.TempDir(), Offline: true})
 		if err == nil {
 			t.Fatalf("%q accepted", name)
 		}
@@ -152,7 +162,7 @@ func TestLoadUnknownName(t *testing.T) {
 			t.Errorf("%q: error does not list the valid names: %v", name, err)
 		}
 	}
-	_, _, err := Load(context.Background(), "/nonexistent/model.pt", LoadOptions{})
+	_, err := Load(context.Background(), "/nonexistent/model.pt", LoadOptions{})
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
@@ -173,10 +183,11 @@ func TestLoadFiles(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			m, size, err := Load(context.Background(), goldens.Path(t, "models", c.file), LoadOptions{})
+			m, err := Load(context.Background(), goldens.Path(t, "models", c.file), LoadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
+			size := m.Config.ImageResolution
 			if size != 224 || m.Method != MethodSurgery || m.Naming != c.naming {
 				t.Fatalf("size %d method %q naming %s", size, m.Method, m.Naming)
 			}
@@ -207,10 +218,10 @@ func TestLoadVisualOnlyNeedsTextTower(t *testing.T) {
 	if err := weights.WriteSafetensors(bare, list, nil); err != nil { // no text_tower_from metadata
 		t.Fatal(err)
 	}
-	if _, _, err := Load(context.Background(), bare, LoadOptions{}); err == nil || !strings.Contains(err.Error(), "text tower") {
+	if _, err := Load(context.Background(), bare, LoadOptions{}); err == nil || !strings.Contains(err.Error(), "text tower") {
 		t.Fatalf("visual-only file without a text tower: %v", err)
 	}
-	m, _, err := Load(context.Background(), bare, LoadOptions{TextTower: goldens.Path(t, "models", "vit16.hf.safetensors")})
+	m, err := Load(context.Background(), bare, LoadOptions{TextTower: goldens.Path(t, "models", "vit16.hf.safetensors")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +237,7 @@ func TestLoadCorruptFile(t *testing.T) {
 	if err := os.WriteFile(p, []byte("\x10\x00\x00\x00\x00\x00\x00\x00{not json at all"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Load(context.Background(), p, LoadOptions{}); err == nil {
+	if _, err := Load(context.Background(), p, LoadOptions{}); err == nil {
 		t.Fatal("corrupt checkpoint accepted")
 	}
 }
@@ -249,10 +260,10 @@ func TestLoadScalarsMustAgree(t *testing.T) {
 		}
 		return p
 	}
-	if _, size, err := Load(context.Background(), write(224), LoadOptions{}); err != nil || size != 224 {
-		t.Fatalf("agreeing scalar: size %d, %v", size, err)
+	if m, err := Load(context.Background(), write(224), LoadOptions{}); err != nil || m.Config.ImageResolution != 224 {
+		t.Fatalf("agreeing scalar: %v", err)
 	}
-	if _, _, err := Load(context.Background(), write(336), LoadOptions{}); err == nil || !strings.Contains(err.Error(), "input_resolution 336") {
+	if _, err := Load(context.Background(), write(336), LoadOptions{}); err == nil || !strings.Contains(err.Error(), "input_resolution 336") {
 		t.Fatalf("disagreeing scalar: %v", err)
 	}
 }
@@ -264,7 +275,7 @@ func TestLoadFileMatchesHostTensors(t *testing.T) {
 	for _, file := range []string{"vit16.openai.safetensors", "vit16.hf.safetensors", "vit16.openai.jit.pt"} {
 		t.Run(file, func(t *testing.T) {
 			path := goldens.Path(t, "models", file)
-			got, _, err := LoadFile(path, LoadOptions{})
+			got, err := LoadFile(path, LoadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

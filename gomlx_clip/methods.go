@@ -3,16 +3,18 @@ package clip
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
-// Method is the training-free change made to the last block(s) of the image encoder: one
-// parameter from the graph (ImageOptions.Method) through surgery.Options, the command line
-// (-method) and the notebooks. Every method keeps the checkpoint's own weights and backbone: its
-// activation, LayerNorm eps and heads as its config gives them (Config.VisionTower: QuickGELU and
-// eps 1e-5 for OpenAI's CLIP, exact GELU for most OpenCLIP models) and nn.MultiheadAttention's
-// packed projection; only the blocks named below and the positional-embedding resize for inputs
-// other than the native size change.
+// Method names one of the image encoder's training-free methods: one parameter from the graph
+// (ImageOptions.Method) through surgery.Options, the command line (-method) and the notebooks.
+// Every method keeps the checkpoint's own weights and backbone: its activation, LayerNorm eps and
+// heads as its config gives them (Config.VisionTower: QuickGELU and eps 1e-5 for OpenAI's CLIP,
+// exact GELU for most OpenCLIP models) and nn.MultiheadAttention's packed projection; only its last
+// block(s) and the positional-embedding resize for inputs other than the native size change.
 //
 // On GELU models. The methods were defined and measured on OpenAI's QuickGELU CLIP, but none of
 // them touches the activation: they change attention (which similarity, q-k, v-v, q-q, k-k, with
@@ -23,75 +25,90 @@ import (
 // at all. So each definition carries over unchanged to a GELU model; how well it works there is
 // an empirical question the papers answered on OpenAI's weights only.
 //
-// MethodSurgery — CLIP Surgery (Li et al., "A closer look at the explainability of Contrastive
-// Language-Image Pre-training", 2023, method section "architecture surgery"; xmed-lab/CLIP_Surgery
-// clip/clip_surgery_model.py). The last Depth (6) blocks get a second path: v-v self-attention
-// through the block's out_proj, accumulated without FFN and without a LayerNorm of its own; the
-// original path runs on and gives the class token. Positional embedding: bilinear,
-// align_corners=False, to the grid size (ResizePositionalEmbedding). The reference; the goldens
-// check it.
-//
-// MethodRaw — the original CLIP (Radford et al. 2021): every block unchanged; the positional
-// embedding resized as CLIP Surgery's code does (bilinear), since this is its comparison baseline.
-//
-// MethodMaskCLIP — MaskCLIP (Zhou et al., "Extract Free Dense Labels from CLIP", ECCV 2022,
-// method section: the value embedding of the last attention layer as dense features;
-// chongzhou96/MaskCLIP mmseg/models/backbones/vit.py, TransformerEncoderLayer.forward
-// with return_qkv on the last layer): in the last block each patch token keeps only its value
-// embedding — x + out_proj(v(ln_1 x)), then the block's FFN with its residual, then ln_post and
-// the projection; the class token comes from the unchanged block (x[:, 1:] = v[:, 1:]).
-// ValueEmbeddingBlock. Positional embedding: bicubic, align_corners=False, to the grid size
-// (resize_pos_embed, interpolate_mode='bicubic'). The release's ViT config uses GELU and
-// LayerNorm eps 1e-6 (configs/_base_/models/maskclip_vit16.py); the checkpoint's own activation
-// and eps are used here (QuickGELU and 1e-5 for OpenAI's CLIP). MaskCLIP's ResNet variant is not
-// implemented: ResNets give ErrViTOnly.
-//
-// MethodSCLIP — SCLIP (Wang et al., "SCLIP: Rethinking Self-Attention for Dense Vision-Language
-// Inference", 2023, method section "correlative self-attention"; wangf3014/SCLIP clip/model.py,
-// VisionTransformer.custom_attn with csa=True): the last block's attention weights are
-// softmax(q qᵀ/√d) + softmax(k kᵀ/√d) (CorrelativeSelfAttention); residual and FFN are kept.
-// Positional embedding: bicubic, align_corners=False, with scale_factor = (g + 0.1)/native per
-// axis (interpolate_pos_encoding), so source coordinates are (d + 0.5)·native/(g + 0.1) − 0.5,
-// not the size ratio; not resized when the token count equals the native one
-// (ResizePositionalEmbeddingScaled).
-//
-// MethodClearCLIP — ClearCLIP (Lan et al., "ClearCLIP: Decomposing CLIP Representations for
-// Dense Vision-Language Inference", ECCV 2024, method section: drop the residual connection and
-// the FFN of the last block, q-q attention; mc-lan/ClearCLIP
-// open_clip/transformer.py, VisionTransformer.forward with model_type='ClearCLIP',
-// ignore_residual=True, last_n_layers=1): the last block's output is out_proj(softmax(q qᵀ/√d) v)
-// alone — no residual connection, no FFN (ClearCLIPBlock). Positional embedding as SCLIP's
-// (interpolate_pos_encoding, same +0.1 scale factor).
-//
-// MethodNACLIP — NACLIP (Hajimiri et al., "Pay Attention to Your Neighbours: Training-Free
-// Open-Vocabulary Semantic Segmentation", WACV 2025, method section: neighbourhood attention,
-// key-key similarity, reduced architecture; sinahmr/NACLIP clip/model.py,
-// VisionTransformer with arch='reduced', attn_strategy='naclip', gaussian_std=5): the last
-// block's output is out_proj(softmax(k kᵀ/√d + Ω) v) alone — no residual, no FFN — where Ω is
-// a Gaussian over the patch grid, Ω[p, p'] = exp(−|p − p'|²/(2σ²)) with σ =
-// ImageOptions.NeighbourhoodStd (default 5), and 0 in the class token's row and column
-// (gaussian_window, get_attention_addition; NeighbourhoodPrior, NeighbourhoodAttention).
-// Positional embedding as SCLIP's (interpolate_pos_encoding with recompute_scale_factor=False:
-// the same numbers).
+// Each method is one descriptor of the method table (methods_table.go): its names, what it
+// changes, the graph functions that build it and where its definition comes from (paper section,
+// authors' file). Methods and LookupMethod give copies of the descriptors (MethodSpec); the
+// README prints the table.
 //
 // Outside the encoder, and not part of a Method here: the releases run their models in float16
-// on GPU (float32 here); their evaluation resizes each image to a short side of 336 (SCLIP,
-// NACLIP) or 448 (ClearCLIP) before sliding windows of 224 (stride 112) or 448 (stride 224) over
-// it (surgery.Options.Slide and Stride do the sliding; the resize is the caller's); NACLIP's
-// default post-processing PAMR and SCLIP's area threshold are not implemented.
+// on GPU (float32 here); their evaluation protocols (short side, sliding windows) are recorded as
+// data in MethodSpec.Protocol (surgery.Options.Slide and Stride do the sliding; the resize is
+// the caller's); post-processing such as NACLIP's PAMR is not implemented (MethodSpec.Notes).
 type Method string
 
-const (
-	// MethodDefault is the model's default method in Model.EncodeImage (Model.Method: surgery
-	// for "CS-" names and files, raw for plain names) and MethodSurgery in the graph functions.
-	MethodDefault   Method = ""
-	MethodSurgery   Method = "surgery"
-	MethodRaw       Method = "raw"
-	MethodMaskCLIP  Method = "maskclip"
-	MethodSCLIP     Method = "sclip"
-	MethodClearCLIP Method = "clearclip"
-	MethodNACLIP    Method = "naclip"
-)
+// MethodDefault names no method: the model's default in Model.EncodeImage and the surgery package
+// (Model.Method, see Model.ResolveMethod), the table's default (its first descriptor,
+// MethodSurgery) in the graph functions.
+const MethodDefault Method = ""
+
+// MethodSpec is one method's descriptor, a copy of the table's entry. The text fields are what
+// the method's paper and its authors' code define, in this package's words.
+type MethodSpec struct {
+	Name    Method   // the canonical name, lower case (e.g. "sclip")
+	Aliases []string // other names ParseMethod and LookupMethod accept, lower case
+	Title   string   // the method's own name (e.g. "SCLIP")
+	// Changes says in one line what the method changes in the image encoder (the README's table).
+	Changes string
+	// Blocks describes the changed block(s) in full, with the graph functions that build them.
+	Blocks string
+	// PositionalEmbedding says how the ViT's positional table is resized to a grid other than the
+	// native one (PositionalEmbeddingFor).
+	PositionalEmbedding string
+	// ViTOnly: defined for ViT image towers only; a ResNet checkpoint gives ErrViTOnly.
+	ViTOnly bool
+	// FeatureSurgery is the method's own similarity: feature surgery (true) or the plain cosine of
+	// image and text features (false); the default of surgery.Options.FeatureSurgery.
+	FeatureSurgery bool
+	// Protocol is the evaluation protocol the method's authors ship (zero: none recorded).
+	Protocol Protocol
+	Paper    string // authors, title, venue and the section that defines the method
+	Code     string // the authors' repository, file and function the definition is read from
+	Notes    string // what differs from the authors' release on purpose or is not implemented
+}
+
+// Protocol is an evaluation protocol as a method's authors release it: data only, documented
+// here; callers apply it (the image resize is the caller's, sliding windows are
+// surgery.Options.Slide and Stride).
+type Protocol struct {
+	ShortSide int    // images resized to this short side (aspect kept) before inference; 0 = not given
+	Window    int    // sliding-window side in pixels; 0 = the whole image at once
+	Stride    int    // sliding-window step in pixels (with Window)
+	From      string // the authors' files these numbers are read from
+}
+
+// methodDef is one entry of the method table: the descriptor and the graph functions that build
+// the method.
+type methodDef struct {
+	spec MethodSpec
+	// posEmbed resizes the ViT's positional table [1+native², W] to a gh×gw grid.
+	posEmbed func(pos *Node, native, gh, gw int) *Node
+	// changed is the number of last ViT blocks the method builds, from settled options
+	// (nil = 1, the last block).
+	changed func(o ImageOptions) int
+	// tail builds those blocks on x (the output of the unchanged blocks before them) and returns
+	// the tokens before ln_post.
+	tail func(x *Node, t vitTail) *Node
+	// pool is the ResNet attention pool's attention, given the heads-split projections
+	// ("q", "k", "v") of its tokens; nil for a ViT-only method.
+	pool func(project func(which string) *Node) *Node
+	// settle copies into the settled options s the fields of o the method reads, with their
+	// defaults (nil: none), so that equal encoders have equal options (the executable cache's
+	// key).
+	settle func(o, s ImageOptions) ImageOptions
+}
+
+// vitTail is what a method's last ViT blocks are built from.
+type vitTail struct {
+	p      Params
+	first  int          // the first block the method changes; the blocks before it ran unchanged
+	layers int          // the tower's block count
+	tower  Tower        // heads, LayerNorm eps, activation and score budget (Config.VisionTower)
+	gh, gw int          // the patch grid
+	opt    ImageOptions // settled (ImageOptions.normalized)
+}
+
+// last is the name of the tower's last block.
+func (t vitTail) last() string { return visualBlock(t.layers - 1) }
 
 // DefaultNeighbourhoodStd is NACLIP's σ of the Gaussian neighbourhood prior (its gaussian_std).
 const DefaultNeighbourhoodStd = 5.0
@@ -102,52 +119,145 @@ var ErrUnknownMethod = errors.New("clip: unknown method")
 // ErrViTOnly is returned (wrapped) when a ViT-only method is asked of a ResNet checkpoint.
 var ErrViTOnly = errors.New("clip: method works on ViT image towers only")
 
-// AllMethods lists every method, the default first.
-func AllMethods() []Method {
-	return []Method{MethodSurgery, MethodRaw, MethodMaskCLIP, MethodSCLIP, MethodClearCLIP, MethodNACLIP}
-}
-
-// ParseMethod reads a method name (case-insensitive; "" is MethodDefault).
-func ParseMethod(s string) (Method, error) {
-	m := Method(strings.ToLower(strings.TrimSpace(s)))
-	if err := m.Validate(); err != nil {
-		return "", err
-	}
-	return m, nil
-}
-
-// Validate accepts MethodDefault and the methods of AllMethods.
-func (m Method) Validate() error {
+// methodFor finds a method's table entry by its exact name or alias; MethodDefault is the
+// table's first entry. The one place the table is searched.
+func methodFor(m Method) (*methodDef, error) {
 	if m == MethodDefault {
-		return nil
+		return &methodTable[0], nil
 	}
-	for _, k := range AllMethods() {
-		if m == k {
-			return nil
+	for i := range methodTable {
+		d := &methodTable[i]
+		if d.spec.Name == m || slices.Contains(d.spec.Aliases, string(m)) {
+			return d, nil
 		}
 	}
-	return fmt.Errorf("%w %q (want one of %s)", ErrUnknownMethod, string(m), strings.Join(MethodNames(), ", "))
+	return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnknownMethod, string(m), strings.Join(MethodNames(), ", "))
 }
 
-// MethodNames lists AllMethods by name, the default first (for usage texts and forms).
+// mustMethod is methodFor for the graph functions, which panic on bad input.
+func mustMethod(m Method) *methodDef {
+	d, err := methodFor(m)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// copySpec returns the descriptor with its own alias slice.
+func (d *methodDef) copySpec() MethodSpec {
+	s := d.spec
+	s.Aliases = slices.Clone(s.Aliases)
+	return s
+}
+
+// checkFor returns ErrViTOnly (wrapped, naming the method) when the method cannot run on c.
+func (d *methodDef) checkFor(c Config) error {
+	if c.Vision != ResNet || !d.spec.ViTOnly {
+		return nil
+	}
+	var others []string
+	for _, o := range methodTable {
+		if !o.spec.ViTOnly {
+			others = append(others, string(o.spec.Name))
+		}
+	}
+	return fmt.Errorf("%w: %q needs a ViT checkpoint, this one is a %s (use %s)", ErrViTOnly, string(d.spec.Name), c.Vision,
+		strings.Join(others, " or "))
+}
+
+// Methods returns every method's descriptor (copies), the default first.
+func Methods() []MethodSpec {
+	out := make([]MethodSpec, len(methodTable))
+	for i := range methodTable {
+		out[i] = methodTable[i].copySpec()
+	}
+	return out
+}
+
+// LookupMethod returns the descriptor (a copy) of the method named name or one of its aliases
+// (case-insensitive, spaces trimmed). An empty or unknown name gives ErrUnknownMethod.
+func LookupMethod(name string) (MethodSpec, error) {
+	m := Method(strings.ToLower(strings.TrimSpace(name)))
+	if m == MethodDefault {
+		return MethodSpec{}, fmt.Errorf("%w: empty name (want one of %s)", ErrUnknownMethod, strings.Join(MethodNames(), ", "))
+	}
+	d, err := methodFor(m)
+	if err != nil {
+		return MethodSpec{}, err
+	}
+	return d.copySpec(), nil
+}
+
+// ParseMethod reads a method name or alias (case-insensitive) into the method's canonical name;
+// "" is MethodDefault.
+func ParseMethod(s string) (Method, error) {
+	if strings.TrimSpace(s) == "" {
+		return MethodDefault, nil
+	}
+	spec, err := LookupMethod(s)
+	return spec.Name, err
+}
+
+// AllMethods lists every method by its canonical name, the default first.
+func AllMethods() []Method {
+	out := make([]Method, len(methodTable))
+	for i := range methodTable {
+		out[i] = methodTable[i].spec.Name
+	}
+	return out
+}
+
+// MethodNames lists AllMethods as strings, the default first (for usage texts and forms).
 func MethodNames() []string {
-	var names []string
-	for _, m := range AllMethods() {
-		names = append(names, string(m))
+	out := make([]string, len(methodTable))
+	for i := range methodTable {
+		out[i] = string(methodTable[i].spec.Name)
 	}
-	return names
+	return out
 }
 
-// ViTOnly tells whether the method is defined for ViT image towers only (every method but
-// surgery and raw; see the Method documentation).
+// Validate accepts MethodDefault and every method's name and aliases.
+func (m Method) Validate() error {
+	_, err := methodFor(m)
+	return err
+}
+
+// ViTOnly tells whether the method is defined for ViT image towers only (its descriptor's
+// ViTOnly; false for an unknown name).
 func (m Method) ViTOnly() bool {
-	return m != MethodDefault && m != MethodSurgery && m != MethodRaw
+	d, err := methodFor(m)
+	return err == nil && d.spec.ViTOnly
 }
 
-// CheckFor returns ErrViTOnly (wrapped, naming the method) when the method cannot run on c.
+// CheckFor returns ErrUnknownMethod for an unknown name, ErrViTOnly (wrapped, naming the method)
+// when the method cannot run on c.
 func (m Method) CheckFor(c Config) error {
-	if c.Vision == ResNet && m.ViTOnly() {
-		return fmt.Errorf("%w: %q needs a ViT checkpoint, this one is a %s (use surgery or raw)", ErrViTOnly, string(m), c.Vision)
+	d, err := methodFor(m)
+	if err != nil {
+		return err
 	}
-	return nil
+	return d.checkFor(c)
+}
+
+// ResolveMethod settles the method a call naming x runs on this model and returns its descriptor
+// (a copy): x itself (a name or an alias), or Model.Method when x is MethodDefault. An unknown
+// name gives ErrUnknownMethod, a ViT-only method on a ResNet ErrViTOnly. It is the one place a
+// call's default method is resolved: EncodeImage and the surgery package ask it.
+func (m *Model) ResolveMethod(x Method) (MethodSpec, error) {
+	d, err := m.resolveMethod(x)
+	if err != nil {
+		return MethodSpec{}, err
+	}
+	return d.copySpec(), nil
+}
+
+func (m *Model) resolveMethod(x Method) (*methodDef, error) {
+	if x == MethodDefault {
+		x = m.Method
+	}
+	d, err := methodFor(x)
+	if err != nil {
+		return nil, err
+	}
+	return d, d.checkFor(m.Config)
 }

@@ -1,7 +1,7 @@
 package clip
 
 import (
-	"fmt"
+	"cmp"
 	"math"
 
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
@@ -9,36 +9,84 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
-// This file holds the defining step of each method of methods.go as one graph function, and
-// LastBlock, which picks the changed last block of a ViT for a method. q, k, v are heads-major
-// [B, heads, N, 64] (SplitQKVHeads); attention results are heads merged, [B, N, W].
+// This file holds each method's graph functions, which its descriptor in methods_table.go names:
+// the changed last block(s) of a ViT (…LastBlock, surgeryTail), the attention of a ResNet's
+// attention pool and the options the method reads (settle…), and the defining steps they are
+// built from. q, k, v are heads-major [B, heads, N, d] (SplitQKVHeads); attention results are
+// heads merged, [B, N, W].
 
-// LastBlock is the ViT's last residual block as method m changes it (m normalised: not
-// MethodDefault; MethodSurgery is built by encodeViTGraph's dual path, not here). gh×gw is the
-// patch grid, needed by NACLIP's neighbourhood prior; t is the ViT's Tower (heads, eps,
-// activation, score budget).
-func LastBlock(x *Node, p Params, prefix string, t Tower, gh, gw int, opt ImageOptions) *Node {
-	switch opt.Method {
-	case MethodRaw:
-		return ResidualBlock(x, p, prefix, t, false)
-	case MethodMaskCLIP:
-		// The class token from the unchanged block (MaskCLIP's x[:, 1:] = v[:, 1:]), its row only.
-		q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
-		q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1))
-		cls := FinishBlock(Slice(x, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, t.Budget), p, prefix, t)
-		patches := Slice(ValueEmbeddingBlock(x, v, p, prefix, t), AxisRange(), AxisRangeToEnd(1))
-		return Concatenate([]*Node{cls, patches}, 1)
-	case MethodSCLIP:
-		q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
-		return FinishBlock(x, CorrelativeSelfAttention(q, k, v, t.Budget), p, prefix, t)
-	case MethodClearCLIP:
-		return ClearCLIPBlock(x, p, prefix, t)
-	case MethodNACLIP:
-		_, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
-		prior := NeighbourhoodPrior(x.Graph(), gh, gw, opt.NeighbourhoodStd)
-		return Linear(NeighbourhoodAttention(k, v, prior, t.Budget), p, prefix+".attn.out_proj")
+// surgeryTail is CLIP Surgery's dual path over the blocks from t.first on: the new path's
+// patch tokens and the original path's class token (the global image meaning feature surgery
+// weighs the classes with).
+func surgeryTail(x *Node, t vitTail) *Node {
+	xNew, xOri := x, x
+	for i := t.first; i < t.layers-1; i++ {
+		xNew, xOri = ArchitectureSurgeryBlock(xNew, xOri, t.p, visualBlock(i), t.tower, t.opt.Attention)
 	}
-	panic(fmt.Errorf("clip: LastBlock: method %q has no changed last block", string(opt.Method)))
+	xNew, cls := LastSurgeryBlock(xNew, xOri, t.p, t.last(), t.tower, t.opt.Attention)
+	return Concatenate([]*Node{cls, Slice(xNew, AxisRange(), AxisRangeToEnd(1))}, 1)
+}
+
+// settleSurgery keeps the dual path's depth and attention mode, with their defaults.
+func settleSurgery(o, s ImageOptions) ImageOptions {
+	s.Depth, s.Attention = cmp.Or(o.Depth, DefaultSurgeryDepth), cmp.Or(o.Attention, AttentionVV)
+	return s
+}
+
+// rawLastBlock is the last block as trained.
+func rawLastBlock(x *Node, t vitTail) *Node {
+	return ResidualBlock(x, t.p, t.last(), t.tower, false)
+}
+
+// maskCLIPLastBlock is MaskCLIP's last block: value embeddings for the patch tokens
+// (ValueEmbeddingBlock), the class token from the unchanged block (x[:, 1:] = v[:, 1:]), its row
+// only.
+func maskCLIPLastBlock(x *Node, t vitTail) *Node {
+	prefix, tw := t.last(), t.tower
+	q, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1", tw.Eps), t.p, prefix+".attn", tw.Heads)
+	q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1))
+	cls := FinishBlock(Slice(x, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, tw.Budget), t.p, prefix, tw)
+	patches := Slice(ValueEmbeddingBlock(x, v, t.p, prefix, tw), AxisRange(), AxisRangeToEnd(1))
+	return Concatenate([]*Node{cls, patches}, 1)
+}
+
+// sclipLastBlock is SCLIP's last block: correlative self-attention, residual and FFN kept.
+func sclipLastBlock(x *Node, t vitTail) *Node {
+	prefix, tw := t.last(), t.tower
+	q, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1", tw.Eps), t.p, prefix+".attn", tw.Heads)
+	return FinishBlock(x, CorrelativeSelfAttention(q, k, v, tw.Budget), t.p, prefix, tw)
+}
+
+// clearCLIPLastBlock is ClearCLIPBlock on the last block.
+func clearCLIPLastBlock(x *Node, t vitTail) *Node {
+	return ClearCLIPBlock(x, t.p, t.last(), t.tower)
+}
+
+// naclipLastBlock is NACLIP's last block: neighbourhood attention alone, no residual, no FFN.
+func naclipLastBlock(x *Node, t vitTail) *Node {
+	prefix, tw := t.last(), t.tower
+	_, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1", tw.Eps), t.p, prefix+".attn", tw.Heads)
+	prior := NeighbourhoodPrior(x.Graph(), t.gh, t.gw, t.opt.NeighbourhoodStd)
+	return Linear(NeighbourhoodAttention(k, v, prior, tw.Budget), t.p, prefix+".attn.out_proj")
+}
+
+// settleNACLIP keeps the neighbourhood prior's σ, with its default.
+func settleNACLIP(o, s ImageOptions) ImageOptions {
+	s.NeighbourhoodStd = cmp.Or(o.NeighbourhoodStd, DefaultNeighbourhoodStd)
+	return s
+}
+
+// valueValuePool is the attention pool's attention under architecture surgery: v-v on every
+// token (the reference's q/k_proj are unused; the class token's two paths are identical, quirk Q4).
+func valueValuePool(project func(which string) *Node) *Node {
+	v := project("v")
+	return Attend(v, v, v, false)
+}
+
+// queryKeyPool is the attention pool's own attention.
+func queryKeyPool(project func(which string) *Node) *Node {
+	v := project("v")
+	return Attend(project("q"), project("k"), v, false)
 }
 
 // ValueEmbeddingBlock is MaskCLIP's last block: every token attends only to itself, so the

@@ -20,9 +20,9 @@ type Model struct {
 	Config Config
 	Naming Naming
 	Layout Layout // the config file that completed Config (LoadFile); "" = none (NewModel)
-	// Method is the default method of EncodeImage and of the surgery package (an empty
-	// ImageOptions.Method): Load sets MethodSurgery for "CS-" names and files, MethodRaw for plain
-	// names; "" (NewModel) means MethodSurgery.
+	// Method is the model's method for calls that name none (an empty ImageOptions.Method or
+	// surgery.Options.Method; see ResolveMethod): Load sets MethodSurgery for "CS-" names and
+	// files, MethodRaw for plain names; NewModel sets the method table's default, MethodSurgery.
 	Method Method
 
 	weights  *modelkit.Weights
@@ -97,20 +97,24 @@ func newModelWith(ckpt map[string]*weights.Tensor, backend compute.Backend, rele
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
-	return &Model{Config: cfg, Naming: naming, weights: w, programs: modelkit.NewPrograms[programKey](w)}, nil
+	return &Model{Config: cfg, Naming: naming, Method: methodTable[0].spec.Name, weights: w,
+		programs: modelkit.NewPrograms[programKey](w)}, nil
 }
 
 // Backend is the backend the model runs on.
 func (m *Model) Backend() compute.Backend { return m.weights.Backend() }
 
 // Weight returns a copy of a canonical tensor's values in the checkpoint's layout, for tools and
-// tests.
+// tests (its shape: ExpectedShapes(m.Config)[name]).
 func (m *Model) Weight(name string) ([]float32, bool) {
 	v, _, ok := m.weights.Weight(name)
 	return v, ok
 }
 
-// denseWeight matches the weights that Linear / SplitQKV multiply with: stored [out, in] in the
+// Names lists the model's canonical tensor names, sorted.
+func (m *Model) Names() []string { return m.weights.Names() }
+
+// denseWeight matches the weights that Linear / SplitQKVHeads multiply with: stored [out, in] in the
 // checkpoint (torch's nn.Linear), [in, out] on the backend.
 var denseWeight = regexp.MustCompile(`(\.in_proj_weight|\.out_proj\.weight|\.c_fc\.weight|\.c_proj\.weight|attnpool\.[qkv]_proj\.weight)$`)
 
@@ -145,13 +149,12 @@ const DefaultMaxImageSide = 1024
 // gives) into all tokens [B, 1+gh*gw, EmbedDim]. H and W must be multiples of the patch size
 // (32 for ResNets); the positional embedding is resized for the grid on every call.
 func (m *Model) EncodeImage(pixels []float32, batch, h, w int, opt ImageOptions) (*Features, error) {
-	if opt.Method == MethodDefault {
-		opt.Method = m.Method
-	}
-	if err := opt.Validate(); err != nil {
+	method, err := m.resolveMethod(opt.Method)
+	if err != nil {
 		return nil, err
 	}
-	if err := opt.Method.CheckFor(m.Config); err != nil {
+	opt.Method = method.spec.Name
+	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
 	if err := m.checkImageInput(pixels, batch, h, w, opt.MaxSide); err != nil {

@@ -130,7 +130,7 @@ func TestOpenCLIPConfigErrors(t *testing.T) {
 		{"grey-scale input", func(c map[string]any) { at(c, "preprocess_cfg")["mode"] = "L" }, []string{"preprocess_cfg.mode"}},
 	} {
 		dir := variantFolder(t, "gelu", safe, oc, c.edit)
-		m, _, err := LoadFile(dir, LoadOptions{})
+		m, err := LoadFile(dir, LoadOptions{})
 		if m != nil {
 			t.Errorf("%s: a model was loaded", c.name)
 		}
@@ -160,7 +160,7 @@ func TestHFConfigErrors(t *testing.T) {
 		{"projection contradicts", func(c map[string]any) { c["projection_dim"] = 512 }, []string{"projection_dim 512 contradicts"}},
 	} {
 		dir := variantFolder(t, "hf_gelu", safe, hf, c.edit)
-		_, _, err := LoadFile(dir, LoadOptions{})
+		_, err := LoadFile(dir, LoadOptions{})
 		wantOneLineError(t, c.name, err, c.parts...)
 		if err != nil {
 			t.Logf("%s: %v", c.name, err)
@@ -178,7 +178,7 @@ func TestHFConfigErrors(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, HFPreprocessorName), []byte(pre), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := LoadFile(dir, LoadOptions{})
+		_, err := LoadFile(dir, LoadOptions{})
 		wantOneLineError(t, name, err, HFPreprocessorName)
 		if err != nil {
 			t.Logf("%s: %v", name, err)
@@ -189,7 +189,7 @@ func TestHFConfigErrors(t *testing.T) {
 func TestOpenCLIPFolderErrors(t *testing.T) {
 	// A folder with its config but no weights.
 	dir := variantFolder(t, "gelu", "", OpenCLIPConfigName, nil)
-	_, _, err := LoadFile(dir, LoadOptions{})
+	_, err := LoadFile(dir, LoadOptions{})
 	wantOneLineError(t, "no weights", err, dir, "holds no checkpoint", "open_clip_model.safetensors")
 
 	// A .bin in open_clip's layout whose pickle calls a global: the safe reader refuses it.
@@ -210,7 +210,7 @@ func TestOpenCLIPFolderErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	m, _, err := LoadFile(dir, LoadOptions{})
+	m, err := LoadFile(dir, LoadOptions{})
 	if m != nil {
 		t.Error("pickle tricks: a model was loaded")
 	}
@@ -218,19 +218,19 @@ func TestOpenCLIPFolderErrors(t *testing.T) {
 
 	// The two ways of overriding the config exclude each other; a named config must exist.
 	gelu := goldens.Path(t, "openclip", "models", "gelu")
-	_, _, err = LoadFile(gelu, LoadOptions{OpenAIConventions: true, ConfigFile: filepath.Join(gelu, OpenCLIPConfigName)})
+	_, err = LoadFile(gelu, LoadOptions{OpenAIConventions: true, ConfigFile: filepath.Join(gelu, OpenCLIPConfigName)})
 	wantOneLineError(t, "both overrides", err, "exclude each other")
-	_, _, err = LoadFile(gelu, LoadOptions{ConfigFile: filepath.Join(t.TempDir(), "absent.json")})
+	_, err = LoadFile(gelu, LoadOptions{ConfigFile: filepath.Join(t.TempDir(), "absent.json")})
 	wantOneLineError(t, "absent config", err, "absent.json")
 	// Without its config, the tiny model's 16-wide text tower has no heads by OpenAI's rule.
-	_, _, err = LoadFile(gelu, LoadOptions{OpenAIConventions: true})
+	_, err = LoadFile(gelu, LoadOptions{OpenAIConventions: true})
 	wantOneLineError(t, "OpenAI conventions on a 16-wide text tower", err, "need a config saying the heads")
 	// A config that is neither layout.
 	dir = variantFolder(t, "gelu", "open_clip_model.safetensors", OpenCLIPConfigName, func(c map[string]any) {
 		c["cfg"] = c["model_cfg"]
 		delete(c, "model_cfg")
 	})
-	_, _, err = LoadFile(dir, LoadOptions{})
+	_, err = LoadFile(dir, LoadOptions{})
 	wantOneLineError(t, "neither layout", err, "neither an open_clip config")
 }
 
@@ -243,7 +243,7 @@ func TestConfigFileOption(t *testing.T) {
 	if err := os.Symlink(filepath.Join(src, "open_clip_model.safetensors"), weightsPath); err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := LoadFile(weightsPath, LoadOptions{ConfigFile: filepath.Join(src, OpenCLIPConfigName)})
+	m, err := LoadFile(weightsPath, LoadOptions{ConfigFile: filepath.Join(src, OpenCLIPConfigName)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func TestOpenCLIPPoolingOptions(t *testing.T) {
 			v := at(c, "model_cfg", "vision_cfg")
 			v["pool_type"], v["final_ln_after_pool"] = "avg", finalLN
 		})
-		m, _, err := LoadFile(dir, LoadOptions{})
+		m, err := LoadFile(dir, LoadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestOpenCLIPNoLnPre(t *testing.T) {
 	if err := weights.WriteSafetensors(filepath.Join(dir, "open_clip_model.safetensors"), kept, nil); err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := LoadFile(dir, LoadOptions{})
+	m, err := LoadFile(dir, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestOpenCLIPNoLnPre(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, OpenCLIPConfigName)); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = LoadFile(dir, LoadOptions{ConfigFile: filepath.Join(src, OpenCLIPConfigName)})
+	_, err = LoadFile(dir, LoadOptions{ConfigFile: filepath.Join(src, OpenCLIPConfigName)})
 	wantOneLineError(t, "ln_pre missing without no_ln_pre", err, "visual.ln_pre.weight")
 }
 
@@ -157,7 +157,7 @@ func TestOpenCLIPResNetConfig(t *testing.T) {
 		}
 	}
 	write("[1, 1, 1, 1]")
-	m, _, err := LoadFile(filepath.Join(dir, "rn.openai.safetensors"), LoadOptions{})
+	m, err := LoadFile(filepath.Join(dir, "rn.openai.safetensors"), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +167,6 @@ func TestOpenCLIPResNetConfig(t *testing.T) {
 	f := encodeGoldenImage(t, m, 224, ImageOptions{Method: MethodRaw})
 	goldens.AssertClose(t, "image_features_raw", f.Data, f.Shape, goldens.Load(t, "rn/clip/demo_224/image_features_raw.f32.npy"), atol, rtol)
 	write("[1, 2, 1, 1]")
-	_, _, err = LoadFile(filepath.Join(dir, "rn.openai.safetensors"), LoadOptions{})
+	_, err = LoadFile(filepath.Join(dir, "rn.openai.safetensors"), LoadOptions{})
 	wantOneLineError(t, "stage count contradicts", err, "model_cfg.vision_cfg.layers[1] 2 contradicts the weights")
 }

@@ -37,7 +37,7 @@ var openCLIPVariants = []openCLIPVariant{
 
 func loadOpenCLIPVariant(t testing.TB, name string) *Model {
 	t.Helper()
-	m, _, err := LoadFile(goldens.Path(t, "openclip", "models", name), LoadOptions{})
+	m, err := LoadFile(goldens.Path(t, "openclip", "models", name), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestTokenizerFollowsLayout(t *testing.T) {
 func TestTextCacheSeparatesConfigs(t *testing.T) {
 	gelu := loadOpenCLIPVariant(t, "gelu")
 	hf := loadOpenCLIPVariant(t, "hf_gelu")
-	quick, _, err := LoadFile(variantFolder(t, "gelu", "open_clip_model.safetensors", OpenCLIPConfigName,
+	quick, err := LoadFile(variantFolder(t, "gelu", "open_clip_model.safetensors", OpenCLIPConfigName,
 		func(c map[string]any) { at(c, "model_cfg")["quick_gelu"] = true }), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -236,11 +236,11 @@ func TestTextCacheSeparatesConfigs(t *testing.T) {
 
 // Load takes a folder path like a file path.
 func TestLoadFolderPath(t *testing.T) {
-	m, size, err := Load(context.Background(), goldens.Path(t, "openclip", "models", "quickgelu"), LoadOptions{})
+	m, err := Load(context.Background(), goldens.Path(t, "openclip", "models", "quickgelu"), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if size != 224 || m.Method != MethodSurgery || m.Layout != LayoutOpenCLIP || m.Naming != NamingOpenAI {
+	if size := m.Config.ImageResolution; size != 224 || m.Method != MethodSurgery || m.Layout != LayoutOpenCLIP || m.Naming != NamingOpenAI {
 		t.Fatalf("size %d, method %s, layout %s, naming %s", size, m.Method, m.Layout, m.Naming)
 	}
 }

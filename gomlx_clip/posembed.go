@@ -7,17 +7,16 @@ import (
 )
 
 // PositionalEmbeddingFor returns the positional table [1+gh·gw, W] for a gh×gw grid the way
-// method m's authors resize it (see Method): bilinear for surgery and raw (CLIP Surgery's code),
-// bicubic to the grid size for MaskCLIP, bicubic with the +0.1 scale factor for SCLIP, ClearCLIP
-// and NACLIP. Row 0 (class token) is always kept as is.
+// method m's authors resize it (its descriptor's PositionalEmbedding; MethodDefault is the
+// table's default). Row 0 (class token) is always kept as is.
 func PositionalEmbeddingFor(m Method, pos *Node, native, gh, gw int) *Node {
-	switch m {
-	case MethodMaskCLIP:
-		return resizeGrid(pos, native, gh, gw, BicubicMatrix(native, gh, 0), BicubicMatrix(native, gw, 0))
-	case MethodSCLIP, MethodClearCLIP, MethodNACLIP:
-		return ResizePositionalEmbeddingScaled(pos, native, gh, gw)
-	}
-	return ResizePositionalEmbedding(pos, native, gh, gw)
+	return mustMethod(m).posEmbed(pos, native, gh, gw)
+}
+
+// ResizePositionalEmbeddingBicubic is MaskCLIP's resize_pos_embed: F.interpolate(mode='bicubic',
+// align_corners=False) to the grid size.
+func ResizePositionalEmbeddingBicubic(pos *Node, native, gh, gw int) *Node {
+	return resizeGrid(pos, native, gh, gw, BicubicMatrix(native, gh, 0), BicubicMatrix(native, gw, 0))
 }
 
 // ResizePositionalEmbeddingScaled is the interpolate_pos_encoding of SCLIP, ClearCLIP and NACLIP:

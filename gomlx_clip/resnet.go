@@ -73,9 +73,8 @@ func encodeResNetGraph(c Config, p Params, images *Node, opt ImageOptions) *Node
 
 // AttentionPoolGraph is the ResNet's AttentionPool2d returning all tokens [B, 1+HW, EmbedDim]:
 // tokens = [mean of the grid] + grid (row-major), plus the (resized) positional embedding, then
-// multi-head attention with q/k/v_proj and c_proj. With architecture surgery the reference runs
-// v-v attention (q/k_proj unused) on every token, the class token included (its two paths are
-// identical, quirk Q4).
+// multi-head attention with q/k/v_proj and c_proj, the attention as opt.Method's descriptor
+// says (its pool: v-v on every token for architecture surgery, the pool's own q-k for raw).
 func AttentionPoolGraph(c Config, p Params, x *Node, opt ImageOptions) *Node {
 	d := x.Shape().Dimensions
 	b, ch, h, w := d[0], d[1], d[2], d[3]
@@ -85,16 +84,15 @@ func AttentionPoolGraph(c Config, p Params, x *Node, opt ImageOptions) *Node {
 	tokens = Add(tokens, InsertAxes(pos, 0))
 	heads := c.VisionHeads
 	split := func(n *Node) *Node { return Reshape(n, b, 1+h*w, heads, ch/heads) }
-	v := split(Linear(tokens, p, "visual.attnpool.v_proj"))
-	var out *Node
-	if opt.Method == MethodSurgery {
-		out = Attend(v, v, v, false)
-	} else {
-		q := split(Linear(tokens, p, "visual.attnpool.q_proj"))
-		k := split(Linear(tokens, p, "visual.attnpool.k_proj"))
-		out = Attend(q, k, v, false)
+	method := mustMethod(opt.Method)
+	if err := method.checkFor(c); err != nil {
+		panic(err)
 	}
-	return Linear(out, p, "visual.attnpool.c_proj")
+	if method.pool == nil {
+		panic(fmt.Errorf("clip: method %q is not ViT-only but its descriptor has no ResNet attention pool", method.spec.Name))
+	}
+	project := func(which string) *Node { return split(Linear(tokens, p, "visual.attnpool."+which+"_proj")) }
+	return Linear(method.pool(project), p, "visual.attnpool.c_proj")
 }
 
 func relu(x *Node) *Node { return Max(x, ZerosLike(x)) }

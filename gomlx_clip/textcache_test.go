@@ -28,7 +28,7 @@ func sameBits(t *testing.T, what string, got, want *Features) {
 // The cache gives the features computing gives, bit for bit: cold (filling it), warm (reading
 // every row), from another model handle of the same file, and through a damaged entry.
 func TestTextCacheBitIdentical(t *testing.T) {
-	m, _, err := LoadFile(goldens.Path(t, "models", "vit16.openai.safetensors"), LoadOptions{})
+	m, err := LoadFile(goldens.Path(t, "models", "vit16.openai.safetensors"), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestTextCacheBitIdentical(t *testing.T) {
 	}
 
 	// A fresh model of the same file: the digest comes from the remembered file identity.
-	m2, _, err := LoadFile(goldens.Path(t, "models", "vit16.openai.safetensors"), LoadOptions{})
+	m2, err := LoadFile(goldens.Path(t, "models", "vit16.openai.safetensors"), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestTextWeightsDigestFileChangedAfterLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m1, _, err := LoadFile(f, LoadOptions{})
+	m1, err := LoadFile(f, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestTextWeightsDigestFileChangedAfterLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	m1.TextWeightsDigest(c)
-	m2, _, err := LoadFile(f, LoadOptions{})
+	m2, err := LoadFile(f, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

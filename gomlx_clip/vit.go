@@ -23,9 +23,10 @@ const (
 const DefaultSurgeryDepth = 6
 
 // ImageOptions are the inputs of the image encoder besides the pixels. The zero value is CLIP
-// Surgery as the reference runs it (SurgeryOptions); Method chooses another method (methods.go).
+// Surgery as the reference runs it (SurgeryOptions); Method chooses another method (the method
+// table, methods_table.go).
 type ImageOptions struct {
-	Method Method // "" = MethodSurgery here; Model.EncodeImage reads "" as Model.Method
+	Method Method // "" = the table's default, MethodSurgery, here; Model.EncodeImage reads "" as Model.Method
 	// Depth and Attention tune MethodSurgery only (ignored otherwise).
 	Depth     int              // number of dual-path blocks (ViT; clamped to the layer count); 0 = DefaultSurgeryDepth
 	Attention SurgeryAttention // new-path attention; "" means v-v
@@ -41,28 +42,15 @@ func SurgeryOptions() ImageOptions {
 }
 
 // normalized fills the defaults and clears the fields the method ignores, so that equal
-// encoders have equal options (the executable cache's key).
+// encoders have equal options (the executable cache's key): the method by its canonical name
+// (MethodDefault: the table's default), and only the fields its descriptor settles.
 func (o ImageOptions) normalized() ImageOptions {
-	o.MaxSide = 0 // a bound on the input, not part of the graph
-	if o.Method == MethodDefault {
-		o.Method = MethodSurgery
+	d := mustMethod(o.Method)
+	s := ImageOptions{Method: d.spec.Name} // MaxSide dropped: a bound on the input, not part of the graph
+	if d.settle != nil {
+		s = d.settle(o, s)
 	}
-	if o.Method != MethodSurgery {
-		o.Depth, o.Attention = 0, ""
-	} else {
-		if o.Depth == 0 {
-			o.Depth = DefaultSurgeryDepth
-		}
-		if o.Attention == "" {
-			o.Attention = AttentionVV
-		}
-	}
-	if o.Method != MethodNACLIP {
-		o.NeighbourhoodStd = 0
-	} else if o.NeighbourhoodStd == 0 {
-		o.NeighbourhoodStd = DefaultNeighbourhoodStd
-	}
-	return o
+	return s
 }
 
 // Validate rejects unknown methods and attention modes, negative depths and a bad σ.
@@ -87,7 +75,7 @@ func (o ImageOptions) Validate() error {
 // EncodeImageGraph encodes normalized images [B, 3, H, W] into all tokens [B, 1+gh*gw, EmbedDim]:
 // ln_post and the projection are applied to every token, as the reference's encode_image does.
 func EncodeImageGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
-	if err := opt.Method.CheckFor(c); err != nil {
+	if err := mustMethod(opt.Method).checkFor(c); err != nil {
 		panic(err)
 	}
 	if c.Vision == ResNet {
@@ -99,31 +87,19 @@ func EncodeImageGraph(c Config, p Params, images *Node, opt ImageOptions) *Node 
 func encodeViTGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
 	dims := images.Shape().Dimensions
 	gh, gw := dims[2]/c.PatchSize, dims[3]/c.PatchSize
+	method := mustMethod(opt.Method)
 	x := VisionStem(c, p, images, opt.Method)
 	t := c.VisionTower()
 
-	if opt.Method != MethodSurgery {
-		for i := 0; i < c.VisionLayers-1; i++ {
-			x = ResidualBlock(x, p, visualBlock(i), t, false)
-		}
-		x = LastBlock(x, p, visualBlock(c.VisionLayers-1), t, gh, gw, opt)
-		x = LayerNorm(x, p, "visual.ln_post", t.Eps)
-		return Einsum("bnw,we->bne", x, p.Get("visual.proj"))
+	changed := 1
+	if method.changed != nil {
+		changed = method.changed(opt)
 	}
-	firstDual := max(c.VisionLayers-opt.Depth, 0)
-	for i := 0; i < firstDual; i++ {
+	first := max(c.VisionLayers-changed, 0)
+	for i := 0; i < first; i++ {
 		x = ResidualBlock(x, p, visualBlock(i), t, false)
 	}
-	if firstDual < c.VisionLayers {
-		xNew, xOri := x, x
-		for i := firstDual; i < c.VisionLayers-1; i++ {
-			xNew, xOri = ArchitectureSurgeryBlock(xNew, xOri, p, visualBlock(i), t, opt.Attention)
-		}
-		// The class token comes from the original path: it carries the global image meaning
-		// feature surgery weighs the classes with.
-		xNew, cls := LastSurgeryBlock(xNew, xOri, p, visualBlock(c.VisionLayers-1), t, opt.Attention)
-		x = Concatenate([]*Node{cls, Slice(xNew, AxisRange(), AxisRangeToEnd(1))}, 1)
-	}
+	x = method.tail(x, vitTail{p: p, first: first, layers: c.VisionLayers, tower: t, gh: gh, gw: gw, opt: opt})
 	x = LayerNorm(x, p, "visual.ln_post", t.Eps)
 	return Einsum("bnw,we->bne", x, p.Get("visual.proj"))
 }

@@ -87,21 +87,3 @@ func PatchConv2d(x *Node, p Params, prefix string) *Node {
 	}
 	return y
 }
-
-// PatchConvTranspose2d is a ConvTranspose2d whose stride equals its kernel (no padding, no
-// output padding) on NCHW input: every input pixel writes its own k×k output block, so it is
-// one einsum and a reshape. The weight is torch's [in, out, k, k]; the bias is used when
-// present. Output NCHW [B, out, H·k, W·k].
-func PatchConvTranspose2d(x *Node, p Params, prefix string) *Node {
-	w := p.Get(prefix + ".weight")
-	wd := w.Shape().Dimensions
-	o, k := wd[1], wd[2]
-	d := x.Shape().Dimensions
-	b, h, wi := d[0], d[2], d[3]
-	y := Einsum("bcyx,coij->boyixj", x, w)
-	y = Reshape(y, b, o, h*k, wi*k)
-	if bias := p.Optional(prefix + ".bias"); bias != nil {
-		y = Add(y, Reshape(bias, 1, -1, 1, 1))
-	}
-	return y
-}

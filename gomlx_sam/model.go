@@ -36,8 +36,12 @@ func (pr program) run(inputs ...any) ([]*tensors.Tensor, error) {
 	return out, nil
 }
 
-// Weight returns a copy of a state-dict tensor's values and its shape, for tools and tests.
-func (m *Model) Weight(name string) ([]float32, []int, bool) { return m.weights.Weight(name) }
+// Weight returns a copy of a state-dict tensor's values in the checkpoint's layout, for tools and
+// tests (its shape: ExpectedShapes(m.Config)[name]).
+func (m *Model) Weight(name string) ([]float32, bool) {
+	v, _, ok := m.weights.Weight(name)
+	return v, ok
+}
 
 // Names lists the model's state-dict names, sorted.
 func (m *Model) Names() []string { return m.weights.Names() }

@@ -18,13 +18,7 @@ func TestMaskFromPointsGolden(t *testing.T) {
 			p := NewPredictor(m)
 			p.SetEmbedding(goldenEmbedding(t, g.image))
 			pr := g.prompt(t)
-			points := make([][2]int, len(pr.Points))
-			labels := make([]uint8, len(pr.Labels))
-			for i, pt := range pr.Points {
-				points[i] = [2]int{int(pt[0]), int(pt[1])}
-				labels[i] = uint8(pr.Labels[i])
-			}
-			tm, err := p.MaskFromPoints(points, labels)
+			tm, err := p.MaskFromPoints(pr.Points)
 			if err != nil {
 				t.Fatal(err)
 			}

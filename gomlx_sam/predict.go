@@ -5,14 +5,19 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/gomlx/gomlx/core/tensors"
 )
+
+// Point is one point prompt: (X, Y) pixels of the original image and its label, 1 foreground,
+// 0 background or −1 ignored (not-a-point). It is surgery.Point too: CLIP Surgery's points are
+// SAM's input as they are.
+type Point = modelkit.Point
 
 // Prompt is one SamPredictor.predict call's input. Coordinates are (x, y) pixels of the
 // original image.
 type Prompt struct {
-	Points [][2]float64
-	Labels []int       // one per point: 1 foreground, 0 background, -1 ignored (not-a-point)
+	Points []Point     // point_coords and point_labels
 	Box    *[4]float64 // x0, y0, x1, y1, or nil
 	// MaskInput is an earlier prediction's low-res logits (Prediction.LowResLogits[k]), S×S
 	// with S = Config.MaskInputSize() (256), or nil.
@@ -44,15 +49,15 @@ func (p *Prediction) Best() int {
 	return best
 }
 
-// Predict is SamPredictor.predict on the predictor's current image: points (x, y) with labels
-// (1, 0 or −1), an optional box, an optional mask input (an earlier LowResLogits entry) and
-// the multimask switch. At least one point or a box is required.
-func (p *Predictor) Predict(points [][2]float64, labels []int, box *[4]float64, maskInput []float32, multimask bool) (*Prediction, error) {
+// Predict is SamPredictor.predict on the predictor's current image: points (x, y, label 1, 0 or
+// −1), an optional box, an optional mask input (an earlier LowResLogits entry) and the multimask
+// switch. At least one point or a box is required.
+func (p *Predictor) Predict(points []Point, box *[4]float64, maskInput []float32, multimask bool) (*Prediction, error) {
 	emb, err := p.Embedding()
 	if err != nil {
 		return nil, err
 	}
-	return p.Model.PredictEmbedding(emb, Prompt{Points: points, Labels: labels, Box: box, MaskInput: maskInput, Multimask: multimask})
+	return p.Model.PredictEmbedding(emb, Prompt{Points: points, Box: box, MaskInput: maskInput, Multimask: multimask})
 }
 
 // PredictEmbedding is Predict for an embedding computed by EmbedImage (or read from elsewhere).
@@ -70,7 +75,7 @@ func (m *Model) PredictEmbedding(emb *ImageEmbedding, pr Prompt) (res *Predictio
 	if orig[0] <= 0 || orig[1] <= 0 || input[0] <= 0 || input[1] <= 0 || input[0] > m.Config.ImageSize || input[1] > m.Config.ImageSize {
 		return nil, fmt.Errorf("sam: embedding with original size %v and input size %v", orig, input)
 	}
-	tok, err := LayoutSparseTokens(pr.Points, pr.Labels, pr.Box, orig, input)
+	tok, err := LayoutSparseTokens(pr.Points, pr.Box, orig, input)
 	if err != nil {
 		return nil, err
 	}
@@ -123,10 +128,7 @@ var ErrNoPrompt = errors.New("sam: no prompt: give at least one point or a box")
 // predict + PromptEncoder do: points transformed to the input frame (TransformCoords) and
 // shifted by +0.5; without a box, a padding token (0, 0) with label −1 after them; with a
 // box, its two corners (labels 2, 3) after the points. orig and input are (H, W).
-func LayoutSparseTokens(points [][2]float64, labels []int, box *[4]float64, orig, input [2]int) (*SparseTokens, error) {
-	if len(points) != len(labels) {
-		return nil, fmt.Errorf("sam: %d points but %d labels", len(points), len(labels))
-	}
+func LayoutSparseTokens(points []Point, box *[4]float64, orig, input [2]int) (*SparseTokens, error) {
 	if len(points) == 0 && box == nil {
 		return nil, ErrNoPrompt
 	}
@@ -144,15 +146,15 @@ func LayoutSparseTokens(points [][2]float64, labels []int, box *[4]float64, orig
 		tok.Labels = append(tok.Labels, label)
 	}
 	for i, pt := range points {
-		if err := inside(fmt.Sprintf("point %d", i), pt[0], pt[1]); err != nil {
+		if err := inside(fmt.Sprintf("point %d", i), pt.X, pt.Y); err != nil {
 			return nil, err
 		}
-		switch labels[i] {
+		switch pt.Label {
 		case labelForeground, labelBackground, labelPad:
 		default:
-			return nil, fmt.Errorf("sam: point %d has label %d, want 1 (foreground), 0 (background) or -1 (ignore)", i, labels[i])
+			return nil, fmt.Errorf("sam: point %d has label %d, want 1 (foreground), 0 (background) or -1 (ignore)", i, pt.Label)
 		}
-		add(pt[0], pt[1], int32(labels[i]))
+		add(pt.X, pt.Y, int32(pt.Label))
 	}
 	if box == nil {
 		// Upstream pads before its +0.5 is visible to the PE, and the pad's PE is zeroed anyway.

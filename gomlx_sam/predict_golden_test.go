@@ -54,8 +54,7 @@ func (g goldenPromptSet) prompt(t *testing.T) Prompt {
 	labels := goldens.Load(t, g.file("point_labels.npy"))
 	pr := Prompt{Multimask: g.multimask}
 	for i := range labels.I32 {
-		pr.Points = append(pr.Points, [2]float64{float64(coords.F32[2*i]), float64(coords.F32[2*i+1])})
-		pr.Labels = append(pr.Labels, int(labels.I32[i]))
+		pr.Points = append(pr.Points, Point{X: float64(coords.F32[2*i]), Y: float64(coords.F32[2*i+1]), Label: int(labels.I32[i])})
 	}
 	if b := g.optional(t, "box.npy"); b != nil {
 		pr.Box = &[4]float64{float64(b.F32[0]), float64(b.F32[1]), float64(b.F32[2]), float64(b.F32[3])}
@@ -96,7 +95,7 @@ func TestPromptEncoderGolden(t *testing.T) {
 			pr := g.prompt(t)
 			want := goldens.Load(t, g.file("coords_transformed.npy"))
 			for i, p := range pr.Points {
-				x, y := TransformCoords(p[0], p[1], emb.OriginalSize, emb.InputSize)
+				x, y := TransformCoords(p.X, p.Y, emb.OriginalSize, emb.InputSize)
 				if x != want.F32[2*i] || y != want.F32[2*i+1] {
 					t.Errorf("point %d → (%v, %v), golden (%v, %v)", i, x, y, want.F32[2*i], want.F32[2*i+1])
 				}
@@ -108,7 +107,7 @@ func TestPromptEncoderGolden(t *testing.T) {
 					t.Errorf("box → %v, golden %v", got, wb.F32)
 				}
 			}
-			tok, err := LayoutSparseTokens(pr.Points, pr.Labels, pr.Box, emb.OriginalSize, emb.InputSize)
+			tok, err := LayoutSparseTokens(pr.Points, pr.Box, emb.OriginalSize, emb.InputSize)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +150,7 @@ func TestMaskDecoderGolden(t *testing.T) {
 			sparse := goldens.Load(t, g.file("sparse_embeddings.npy"))
 			pe := &PromptEmbeddings{Sparse: &Features{Shape: sparse.Shape, Data: sparse.F32}, Dense: &Features{Shape: noMask.Shape, Data: noMask.F32}}
 			if pr := g.prompt(t); pr.MaskInput != nil {
-				tok, err := LayoutSparseTokens(pr.Points, pr.Labels, pr.Box, emb.OriginalSize, emb.InputSize)
+				tok, err := LayoutSparseTokens(pr.Points, pr.Box, emb.OriginalSize, emb.InputSize)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -28,7 +28,7 @@ func TestPredictFromRGBGolden(t *testing.T) {
 			}
 			t.Run(g.String(), func(t *testing.T) {
 				pr := g.prompt(t)
-				res, err := p.Predict(pr.Points, pr.Labels, pr.Box, pr.MaskInput, pr.Multimask)
+				res, err := p.Predict(pr.Points, pr.Box, pr.MaskInput, pr.Multimask)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -42,34 +42,32 @@ func TestPredictFromRGBGolden(t *testing.T) {
 func TestPredictBadInput(t *testing.T) {
 	m := loadTiny(t)
 	p := NewPredictor(m)
-	one := [][2]float64{{10, 10}}
-	if _, err := p.Predict(one, []int{1}, nil, nil, true); !errors.Is(err, ErrNoImage) {
+	one := []Point{{X: 10, Y: 10, Label: 1}}
+	if _, err := p.Predict(one, nil, nil, true); !errors.Is(err, ErrNoImage) {
 		t.Errorf("predict before SetImage: %v, want ErrNoImage", err)
 	}
 	p.SetEmbedding(goldenEmbedding(t, "demo")) // 375×500
 	s := m.Config.MaskInputSize()
 	for _, c := range []struct {
 		name   string
-		points [][2]float64
-		labels []int
+		points []Point
 		box    *[4]float64
 		mask   []float32
 		want   string
 	}{
-		{"no prompt", nil, nil, nil, nil, "no prompt"},
-		{"mask only", nil, nil, nil, make([]float32, s*s), "no prompt"},
-		{"labels count", one, []int{1, 0}, nil, nil, "1 points but 2 labels"},
-		{"x outside", [][2]float64{{501, 10}}, []int{1}, nil, nil, "outside the 500×375 image"},
-		{"y negative", [][2]float64{{10, -1}}, []int{1}, nil, nil, "outside"},
-		{"NaN point", [][2]float64{{math.NaN(), 1}}, []int{1}, nil, nil, "outside"},
-		{"label 2", one, []int{2}, nil, nil, "label 2"},
-		{"label -2", one, []int{-2}, nil, nil, "label -2"},
-		{"box outside", nil, nil, &[4]float64{0, 0, 600, 10}, nil, "box corner"},
-		{"box reversed", nil, nil, &[4]float64{50, 50, 10, 60}, nil, "x0 ≤ x1"},
-		{"mask size", one, []int{1}, nil, make([]float32, 64*64), "mask input has 4096 values, want 256×256"},
-		{"mask NaN", one, []int{1}, nil, append(make([]float32, s*s-1), float32(math.NaN())), "is NaN"},
+		{"no prompt", nil, nil, nil, "no prompt"},
+		{"mask only", nil, nil, make([]float32, s*s), "no prompt"},
+		{"x outside", []Point{{X: 501, Y: 10, Label: 1}}, nil, nil, "outside the 500×375 image"},
+		{"y negative", []Point{{X: 10, Y: -1, Label: 1}}, nil, nil, "outside"},
+		{"NaN point", []Point{{X: math.NaN(), Y: 1, Label: 1}}, nil, nil, "outside"},
+		{"label 2", []Point{{X: 10, Y: 10, Label: 2}}, nil, nil, "label 2"},
+		{"label -2", []Point{{X: 10, Y: 10, Label: -2}}, nil, nil, "label -2"},
+		{"box outside", nil, &[4]float64{0, 0, 600, 10}, nil, "box corner"},
+		{"box reversed", nil, &[4]float64{50, 50, 10, 60}, nil, "x0 ≤ x1"},
+		{"mask size", one, nil, make([]float32, 64*64), "mask input has 4096 values, want 256×256"},
+		{"mask NaN", one, nil, append(make([]float32, s*s-1), float32(math.NaN())), "is NaN"},
 	} {
-		_, err := p.Predict(c.points, c.labels, c.box, c.mask, true)
+		_, err := p.Predict(c.points, c.box, c.mask, true)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 		}
@@ -78,10 +76,10 @@ func TestPredictBadInput(t *testing.T) {
 	// A malformed embedding is an error too, not a panic inside the graph.
 	bad := goldenEmbedding(t, "demo")
 	bad.Features = &Features{Shape: []int{1, 256, 32, 32}, Data: make([]float32, 256*32*32)}
-	if _, err := m.PredictEmbedding(bad, Prompt{Points: one, Labels: []int{1}}); err == nil || !strings.Contains(err.Error(), "image embedding of shape") {
+	if _, err := m.PredictEmbedding(bad, Prompt{Points: one}); err == nil || !strings.Contains(err.Error(), "image embedding of shape") {
 		t.Errorf("wrong embedding shape: %v", err)
 	}
-	if _, err := m.PredictEmbedding(nil, Prompt{Points: one, Labels: []int{1}}); !errors.Is(err, ErrNoImage) {
+	if _, err := m.PredictEmbedding(nil, Prompt{Points: one}); !errors.Is(err, ErrNoImage) {
 		t.Errorf("nil embedding: %v", err)
 	}
 
@@ -112,15 +110,14 @@ func TestPredictEdgeCases(t *testing.T) {
 	p.SetEmbedding(goldenEmbedding(t, "crop")) // 333×250
 	for _, c := range []struct {
 		name   string
-		points [][2]float64
-		labels []int
+		points []Point
 		box    *[4]float64
 	}{
-		{"ignored point", [][2]float64{{10, 10}, {249.5, 333}}, []int{1, -1}, nil},
-		{"corner point", [][2]float64{{0, 0}}, []int{0}, nil},
-		{"box only", nil, nil, &[4]float64{0, 0, 250, 333}},
+		{"ignored point", []Point{{X: 10, Y: 10, Label: 1}, {X: 249.5, Y: 333, Label: -1}}, nil},
+		{"corner point", []Point{{X: 0, Y: 0, Label: 0}}, nil},
+		{"box only", nil, &[4]float64{0, 0, 250, 333}},
 	} {
-		res, err := p.Predict(c.points, c.labels, c.box, nil, false)
+		res, err := p.Predict(c.points, c.box, nil, false)
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
@@ -134,7 +131,7 @@ func TestPredictEdgeCases(t *testing.T) {
 // The tokens' layout follows upstream: +0.5, a pad token without a box, corners with a box.
 func TestLayoutSparseTokens(t *testing.T) {
 	orig, input := [2]int{375, 500}, [2]int{768, 1024}
-	tok, err := LayoutSparseTokens([][2]float64{{222, 176}}, []int{1}, nil, orig, input)
+	tok, err := LayoutSparseTokens([]Point{{X: 222, Y: 176, Label: 1}}, nil, orig, input)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +142,7 @@ func TestLayoutSparseTokens(t *testing.T) {
 	if got := tok.Labels; len(got) != 2 || got[0] != 1 || got[1] != -1 {
 		t.Errorf("labels %v, want [1 -1]", got)
 	}
-	tok, err = LayoutSparseTokens([][2]float64{{222, 176}}, []int{0}, &[4]float64{1, 2, 3, 4}, orig, input)
+	tok, err = LayoutSparseTokens([]Point{{X: 222, Y: 176, Label: 0}}, &[4]float64{1, 2, 3, 4}, orig, input)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,14 +161,14 @@ func TestPredictConcurrent(t *testing.T) {
 	p := NewPredictor(m)
 	p.SetEmbedding(goldenEmbedding(t, "demo"))
 	prompts := []Prompt{
-		{Points: [][2]float64{{222, 176}}, Labels: []int{1}, Multimask: true},
-		{Points: [][2]float64{{250, 187}, {321, 241}, {464, 26}}, Labels: []int{1, 1, 0}, Multimask: true},
-		{Points: [][2]float64{{222, 176}}, Labels: []int{1}, Box: &[4]float64{165, 70, 440, 340}},
+		{Points: []Point{{X: 222, Y: 176, Label: 1}}, Multimask: true},
+		{Points: []Point{{X: 250, Y: 187, Label: 1}, {X: 321, Y: 241, Label: 1}, {X: 464, Y: 26, Label: 0}}, Multimask: true},
+		{Points: []Point{{X: 222, Y: 176, Label: 1}}, Box: &[4]float64{165, 70, 440, 340}},
 	}
 	want := make([]*Prediction, len(prompts))
 	for i, pr := range prompts {
 		var err error
-		if want[i], err = p.Predict(pr.Points, pr.Labels, pr.Box, nil, pr.Multimask); err != nil {
+		if want[i], err = p.Predict(pr.Points, pr.Box, nil, pr.Multimask); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -180,7 +177,7 @@ func TestPredictConcurrent(t *testing.T) {
 	for range 4 {
 		for i, pr := range prompts {
 			wg.Go(func() {
-				got, err := p.Predict(pr.Points, pr.Labels, pr.Box, nil, pr.Multimask)
+				got, err := p.Predict(pr.Points, pr.Box, nil, pr.Multimask)
 				switch {
 				case err != nil:
 					errs <- err.Error()
@@ -218,12 +215,12 @@ func BenchmarkPredict(b *testing.B) {
 	m := loadTiny(b)
 	p := NewPredictor(m)
 	p.SetEmbedding(goldenEmbedding(b, "demo"))
-	pts, labels := [][2]float64{{250, 187}, {321, 241}, {464, 26}, {35, 348}}, []int{1, 1, 0, 0}
-	if _, err := p.Predict(pts, labels, nil, nil, true); err != nil {
+	pts := []Point{{X: 250, Y: 187, Label: 1}, {X: 321, Y: 241, Label: 1}, {X: 464, Y: 26, Label: 0}, {X: 35, Y: 348, Label: 0}}
+	if _, err := p.Predict(pts, nil, nil, true); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if _, err := p.Predict(pts, labels, nil, nil, true); err != nil {
+		if _, err := p.Predict(pts, nil, nil, true); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,7 +3,6 @@ package sam
 import (
 	"errors"
 	"fmt"
-	"image"
 	"sync"
 
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
@@ -133,8 +132,6 @@ func (p *Predictor) Embedding() (*ImageEmbedding, error) {
 // ResetImage forgets the current image (SamPredictor.reset_image).
 func (p *Predictor) ResetImage() { p.SetEmbedding(nil) }
 
-// RGB is an H×W×3 image, as SetImage takes it (the same type as surgery.RGB).
+// RGB is an H×W×3 image, as SetImage takes it (the same type as surgery.RGB; surgery.ToRGB
+// converts an image.Image the way demo.py's np.array(pil_img) does).
 type RGB = imageprep.RGB
-
-// ToRGB is the image as Pillow's convert("RGB") gives it (demo.py's np.array(pil_img)).
-func ToRGB(img image.Image) *RGB { return imageprep.ToRGB(img) }

@@ -13,14 +13,14 @@ import (
 	"github.com/gomlx/compute"
 )
 
-// LoadOptions control Load and LoadFile. The zero value downloads into the default cache on the
-// backend GOMLX_BACKEND names (pure Go when unset), silently.
+// LoadOptions control Load and LoadFile, with the same shape as clip.LoadOptions. The zero value
+// downloads into the default cache on the default backend, silently.
 type LoadOptions struct {
 	// Options say where Load caches a released checkpoint and how it downloads it (cache folder,
-	// offline, progress, mirror, HTTP client).
+	// offline, progress, mirror, HTTP client): registry.Fetch's options, passed on as they are.
 	registry.Options
 
-	Backend compute.Backend // nil = modelkit.BackendFromEnv()
+	Backend compute.Backend // nil = modelkit.BackendFromEnv() (GOMLX_BACKEND, pure Go when unset)
 
 	// ScoreBudget bounds the encoder's attention logits built at once, in bytes
 	// (Config.ScoreBudget); 0 = the backend's default (modelkit.ScoreBudgetFor).

@@ -77,24 +77,24 @@ func TestBadSurgeryInputs(t *testing.T) {
 			return err
 		}, nil, "finite"},
 		{"map: zero output size", func() error { _, err := surgery.SimilarityMap(sim, []int{0}, 0, 10); return err }, nil, ""},
-		{"points: t = 0", func() error { _, _, err := surgery.SimilarityMapToPoints(col, 64, 64, 0, 2); return err }, nil, "(0, 1]"},
-		{"points: t = 1.5", func() error { _, _, err := surgery.SimilarityMapToPoints(col, 64, 64, 1.5, 2); return err }, nil, "(0, 1]"},
-		{"points: t = -0.2", func() error { _, _, err := surgery.SimilarityMapToPoints(col, 64, 64, -0.2, 2); return err }, nil, "(0, 1]"},
+		{"points: t = 0", func() error { _, err := surgery.SimilarityMapToPoints(col, 64, 64, 0, 2); return err }, nil, "(0, 1]"},
+		{"points: t = 1.5", func() error { _, err := surgery.SimilarityMapToPoints(col, 64, 64, 1.5, 2); return err }, nil, "(0, 1]"},
+		{"points: t = -0.2", func() error { _, err := surgery.SimilarityMapToPoints(col, 64, 64, -0.2, 2); return err }, nil, "(0, 1]"},
 		{"points: t = NaN", func() error {
-			_, _, err := surgery.SimilarityMapToPoints(col, 64, 64, float32(math.NaN()), 2)
+			_, err := surgery.SimilarityMapToPoints(col, 64, 64, float32(math.NaN()), 2)
 			return err
 		}, nil, "(0, 1]"},
-		{"points: downSample 0", func() error { _, _, err := surgery.SimilarityMapToPoints(col, 64, 64, 0.8, 0); return err }, nil, ""},
-		{"points: downSample too large", func() error { _, _, err := surgery.SimilarityMapToPoints(col, 64, 64, 0.8, 4); return err }, nil, ""},
-		{"points: non-square", func() error { _, _, err := surgery.SimilarityMapToPoints(col[:15], 64, 64, 0.8, 2); return err }, nil, "square"},
-		{"points: constant map", func() error { _, _, err := surgery.SimilarityMapToPoints(flat, 64, 64, 0.8, 2); return err }, nil, "constant"},
-		{"points: NaN", func() error { _, _, err := surgery.SimilarityMapToPoints(nan, 64, 64, 0.8, 2); return err }, nil, "finite"},
-		{"points: empty image", func() error { _, _, err := surgery.SimilarityMapToPoints(col, 0, 64, 0.8, 2); return err }, nil, ""},
+		{"points: downSample 0", func() error { _, err := surgery.SimilarityMapToPoints(col, 64, 64, 0.8, 0); return err }, nil, ""},
+		{"points: downSample too large", func() error { _, err := surgery.SimilarityMapToPoints(col, 64, 64, 0.8, 4); return err }, nil, ""},
+		{"points: non-square", func() error { _, err := surgery.SimilarityMapToPoints(col[:15], 64, 64, 0.8, 2); return err }, nil, "square"},
+		{"points: constant map", func() error { _, err := surgery.SimilarityMapToPoints(flat, 64, 64, 0.8, 2); return err }, nil, "constant"},
+		{"points: NaN", func() error { _, err := surgery.SimilarityMapToPoints(nan, 64, 64, 0.8, 2); return err }, nil, "finite"},
+		{"points: empty image", func() error { _, err := surgery.SimilarityMapToPoints(col, 0, 64, 0.8, 2); return err }, nil, ""},
 		{"combined: no targets", func() error {
-			_, _, err := surgery.CombinedTargetPoints(surgery.NewMatrix(16, 0), 64, 64, 0.8)
+			_, err := surgery.CombinedTargetPoints(surgery.NewMatrix(16, 0), 64, 64, 0.8)
 			return err
 		}, nil, ""},
-		{"combined: t = 2", func() error { _, _, err := surgery.CombinedTargetPoints(patches, 64, 64, 2); return err }, nil, "(0, 1]"},
+		{"combined: t = 2", func() error { _, err := surgery.CombinedTargetPoints(patches, 64, 64, 2); return err }, nil, "(0, 1]"},
 		{"combined map: non-square", func() error { _, err := surgery.CombinedTargetMap(mat(15, 2, ramp), 10, 10); return err }, nil, ""},
 		{"overlay: short image", func() error { _, err := surgery.Overlay(rgb[:10], 4, 5, m); return err }, nil, ""},
 		{"overlay: short map", func() error { _, err := surgery.Overlay(rgb, 4, 5, m[:3]); return err }, nil, ""},

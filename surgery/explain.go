@@ -22,8 +22,9 @@ import (
 type FeatureSurgeryMode string
 
 const (
-	// FeatureSurgeryAuto is the method's own similarity: feature surgery for clip.MethodSurgery,
-	// the plain cosine similarity img @ textᵀ for every other method (what their authors use).
+	// FeatureSurgeryAuto is the method's own similarity (clip.MethodSpec.FeatureSurgery): feature
+	// surgery for clip.MethodSurgery, the plain cosine similarity img @ textᵀ for every other
+	// method (what their authors use).
 	FeatureSurgeryAuto FeatureSurgeryMode = ""
 	FeatureSurgeryOn   FeatureSurgeryMode = "on"  // feature surgery on top of any method
 	FeatureSurgeryOff  FeatureSurgeryMode = "off" // img @ textᵀ, also for clip.MethodSurgery
@@ -52,7 +53,8 @@ type Options struct {
 	// encoded and the redundant features are the prompt ensemble of "" (sim = F·(T−R)ᵀ), so any text
 	// works.
 	Single bool
-	// Method is the image encoder's method (clip.MethodDefault: the model's, Model.Method).
+	// Method is the image encoder's method, a name or alias (clip.MethodDefault: the model's,
+	// Model.Method; clip.Model.ResolveMethod settles it).
 	Method clip.Method
 	// FeatureSurgery turns feature surgery on or off on top of Method (default: the method's own).
 	FeatureSurgery FeatureSurgeryMode
@@ -84,18 +86,17 @@ type Target struct {
 	// same pixels as an image.
 	OverlayRGB []uint8
 	Overlay    *image.RGBA
-	// Points are SAM point prompts (x, y) on the original image; Labels[i] is 1 for a positive, 0
-	// for a negative. Plain target: positives (best last) then negatives; combined target:
+	// Points are SAM point prompts on the original image, label 1 for a positive, 0 for a
+	// negative. Plain target: positives (best last) then negatives; combined target:
 	// CombinedTargetPoints' order.
-	Points [][2]int
-	Labels []uint8
+	Points []Point
 }
 
 // Result holds everything one Explain call computed.
 type Result struct {
 	Width, Height int         // original image size: the maps' and overlays' size
 	Size          int         // the model input side used
-	Method        clip.Method // the method used (never clip.MethodDefault)
+	Method        clip.Method // the method used, by its canonical name (never clip.MethodDefault)
 	// FeatureSurgery tells whether feature surgery made Similarity (else img @ textᵀ).
 	FeatureSurgery bool
 	// Redundant is true when the similarity subtracted the "" prompt-ensemble features (single-text

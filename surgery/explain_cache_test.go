@@ -17,7 +17,7 @@ func TestExplainerTextCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	explain := func(opt ExplainerOptions) *Result {
-		m, _, err := clip.Load(context.Background(), path, clip.LoadOptions{})
+		m, err := clip.Load(context.Background(), path, clip.LoadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestExplainerTextCache(t *testing.T) {
 	}
 	t.Setenv(clip.EnvTextCache, "0")
 	explain(ExplainerOptions{NoTextCache: true}) // the variable turns the default off: checked in TextCache()
-	m, _, err := clip.Load(context.Background(), path, clip.LoadOptions{})
+	m, err := clip.Load(context.Background(), path, clip.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

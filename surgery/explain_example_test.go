@@ -13,7 +13,7 @@ import (
 // The README's API snippet, compiled (not run: it downloads CS-ViT-B/16).
 func ExampleExplainer() {
 	ctx := context.Background()
-	m, size, err := clip.Load(ctx, "CS-ViT-B/16", clip.LoadOptions{Progress: os.Stderr})
+	m, err := clip.Load(ctx, "CS-ViT-B/16", clip.LoadOptions{Progress: os.Stderr})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func ExampleExplainer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	res, err := ex.Explain(img, []string{"person", "bench", "person+bench"}, surgery.Options{Size: 2 * size})
+	res, err := ex.Explain(img, []string{"person", "bench", "person+bench"}, surgery.Options{Size: 2 * m.Config.ImageResolution})
 	if err != nil {
 		log.Fatal(err)
 	}

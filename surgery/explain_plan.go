@@ -67,20 +67,14 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 	if p.slide && (p.stride < 1 || p.stride > p.size) {
 		return nil, fmt.Errorf("surgery: stride %d: must be in 1..%d (the window side)", opt.Stride, p.size)
 	}
-	if err := opt.Method.Validate(); err != nil {
+	method, err := e.model.ResolveMethod(opt.Method)
+	if err != nil {
 		return nil, fmt.Errorf("surgery: %w", err)
 	}
-	if p.method = opt.Method; p.method == clip.MethodDefault {
-		if p.method = e.model.Method; p.method == clip.MethodDefault {
-			p.method = clip.MethodSurgery
-		}
-	}
-	if err := p.method.CheckFor(cfg); err != nil {
-		return nil, fmt.Errorf("surgery: %w", err)
-	}
+	p.method = method.Name
 	switch opt.FeatureSurgery {
 	case FeatureSurgeryAuto:
-		p.featureSurgery = p.method == clip.MethodSurgery
+		p.featureSurgery = method.FeatureSurgery
 	case FeatureSurgeryOn, FeatureSurgeryOff:
 		p.featureSurgery = opt.FeatureSurgery == FeatureSurgeryOn
 	default:

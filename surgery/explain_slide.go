@@ -167,7 +167,7 @@ func slideTargets(planes [][]float32, cols []int, p *plan, rgb []uint8, h, w, si
 		if err = minMaxInPlace(out.Map); err != nil {
 			return err
 		}
-		out.Points, out.Labels, err = targetPoints(grid, h, w, p.threshold)
+		out.Points, err = targetPoints(grid, h, w, p.threshold)
 		return err
 	})
 }

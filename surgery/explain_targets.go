@@ -28,12 +28,12 @@ func explainTargets(sim Matrix, p *plan, rgb []uint8, h, w int) ([]Target, error
 		} else if out.Map, err = CombinedTargetMap(sm, h, w); err != nil {
 			return err
 		}
-		out.Points, out.Labels, err = targetPoints(sm, h, w, p.threshold)
+		out.Points, err = targetPoints(sm, h, w, p.threshold)
 		return err
 	})
 }
 
-// drawTargets makes one Target per planned target: draw fills its Map, Points and Labels, and
+// drawTargets makes one Target per planned target: draw fills its Map and Points, and
 // the overlay of the Map on the original RGB (H×W×3) is added here.
 func drawTargets(p *plan, rgb []uint8, h, w int, draw func(t targetSpec, out *Target) error) ([]Target, error) {
 	out := make([]Target, len(p.targets))
@@ -54,7 +54,7 @@ func drawTargets(p *plan, rgb []uint8, h, w int, draw func(t targetSpec, out *Ta
 // targetPoints are a target's SAM point prompts from the patch similarities of its parts sm
 // [N−1, k]: demo.py's points of the one column for a plain target (k = 1), CombinedTargetPoints
 // for a combined one.
-func targetPoints(sm Matrix, h, w int, threshold float32) ([][2]int, []uint8, error) {
+func targetPoints(sm Matrix, h, w int, threshold float32) ([]Point, error) {
 	if sm.Cols == 1 {
 		return SimilarityMapToPoints(sm.Data, h, w, threshold, 2)
 	}

@@ -76,17 +76,6 @@ func assertClose(t testing.TB, name string, got, want []float32, atol float64) f
 	return d
 }
 
-// targetColumns extracts columns cols of a [N, K] matrix as an [N, len(cols)] matrix.
-func targetColumns(m Matrix, cols []int) Matrix {
-	out := NewMatrix(m.Rows, len(cols))
-	for r := 0; r < m.Rows; r++ {
-		for j, c := range cols {
-			out.Data[r*len(cols)+j] = m.At(r, c)
-		}
-	}
-	return out
-}
-
 // dropClassToken returns rows 1.. of m.
 func dropClassToken(m Matrix) Matrix {
 	return Matrix{Rows: m.Rows - 1, Cols: m.Cols, Data: m.Data[m.Cols:]}

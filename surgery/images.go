@@ -40,7 +40,9 @@ func PixelsFromArray(h, w, c int, pix []uint8) (*Pixels, error) {
 	return imageprep.PixelsFromArray(h, w, c, pix)
 }
 
-// ToRGB is the image as Pillow's convert("RGB") gives it.
+// ToRGB is the image as Pillow's convert("RGB") gives it: the module's one public name for
+// imageprep.ToRGB, beside the other image entry points here, for SAM's SetImage (sam.RGB is RGB),
+// Overlay and Resize.
 func ToRGB(img image.Image) *RGB { return imageprep.ToRGB(img) }
 
 // Preprocess is CLIP's preprocessing of img at n×n (Pillow bicubic resize, RGB, normalize): the

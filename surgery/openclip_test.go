@@ -20,7 +20,7 @@ func TestMethodsOnOpenCLIPModels(t *testing.T) {
 	}
 	for _, variant := range []string{"gelu", "hf_gelu", "quickgelu"} {
 		t.Run(variant, func(t *testing.T) {
-			m, _, err := clip.LoadFile(goldens.Path(t, "openclip", "models", variant), clip.LoadOptions{})
+			m, err := clip.LoadFile(goldens.Path(t, "openclip", "models", variant), clip.LoadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

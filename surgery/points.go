@@ -5,7 +5,13 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 )
+
+// Point is a SAM point prompt on the original image: (X, Y) pixel coordinates and its Label
+// (1 positive, 0 negative). It is sam.Point too, so points go from Explain to SAM as they are.
+type Point = modelkit.Point
 
 // SimilarityMapToPoints is the reference's similarity_map_to_points: it turns one class's patch
 // similarities sm (N−1 values, row-major side×side; raw or normalised, it is min-maxed here) into
@@ -20,7 +26,7 @@ import (
 //  5. index i → x = min((i mod ds + 0.5)·float32(w/ds), w−1), y likewise with i div ds and h,
 //     in float32, truncated to int.
 //
-// points holds positives then negatives as (x, y); labels holds num ones then num zeros.
+// The result holds the num positives (label 1) then the num negatives (label 0).
 // The reference sorts with torch.sort, which is not stable; the stored maps have no ties. Here
 // ties keep index order (stable sort), so equal values give the lower index first.
 //
@@ -28,16 +34,16 @@ import (
 // a positive with no labels: rank[-0:] is the whole list), downSample < 1, a non-square or too
 // small map (ds·ds < 2 gives no point), non-finite values, and a constant map (0/0 in the
 // reference).
-func SimilarityMapToPoints(sm []float32, h, w int, t float32, downSample int) (points [][2]int, labels []uint8, err error) {
+func SimilarityMapToPoints(sm []float32, h, w int, t float32, downSample int) ([]Point, error) {
 	v, ds, err := downNorm(sm, downSample)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if !(t > 0 && t <= 1) {
-		return nil, nil, fmt.Errorf("surgery: threshold t=%v must be in (0, 1]", t)
+		return nil, fmt.Errorf("surgery: threshold t=%v must be in (0, 1]", t)
 	}
 	if h <= 0 || w <= 0 {
-		return nil, nil, fmt.Errorf("surgery: image size %d×%d", h, w)
+		return nil, fmt.Errorf("surgery: image size %d×%d", h, w)
 	}
 	rank := make([]int, len(v))
 	for i := range rank {
@@ -53,23 +59,19 @@ func SimilarityMapToPoints(sm []float32, h, w int, t float32, downSample int) (p
 	num := min(above, len(v)/2)
 	scaleW := float32(float64(w) / float64(ds))
 	scaleH := float32(float64(h) / float64(ds))
-	point := func(i int) [2]int {
+	point := func(i, label int) Point {
 		x := float32(float32(i%ds)+0.5) * scaleW
 		y := float32(float32(i/ds)+0.5) * scaleH
-		return [2]int{min(int(x), w-1), min(int(y), h-1)}
+		return Point{X: float64(min(int(x), w-1)), Y: float64(min(int(y), h-1)), Label: label}
 	}
-	points = make([][2]int, 0, 2*num)
-	labels = make([]uint8, 2*num)
+	points := make([]Point, 0, 2*num)
 	for _, i := range rank[len(rank)-num:] {
-		points = append(points, point(i))
+		points = append(points, point(i, 1))
 	}
 	for _, i := range rank[:num] {
-		points = append(points, point(i))
+		points = append(points, point(i, 0))
 	}
-	for i := range num {
-		labels[i] = 1
-	}
-	return points, labels, nil
+	return points, nil
 }
 
 // downNorm is steps 1–2 of SimilarityMapToPoints: the ds×ds down-sampled, min-max normalised map
@@ -113,29 +115,27 @@ func downNorm(sm []float32, downSample int) ([]float32, int, error) {
 //	sm_mean = mean_k minmax_column(sm)            (float32, sum then /K as torch.mean)
 //	points  = negatives(sm_mean) + positives(sm[:,0]) + … + positives(sm[:,K−1])
 //
-// all with SimilarityMapToPoints(·, h, w, t, 2); labels likewise (zeros, then ones per target).
+// all with SimilarityMapToPoints(·, h, w, t, 2), so the labels are zeros, then ones per target.
 // Errors as SimilarityMapToPoints, plus K == 0; a constant target column is an error (the
 // reference would produce NaN).
-func CombinedTargetPoints(sm Matrix, h, w int, t float32) (points [][2]int, labels []uint8, err error) {
+func CombinedTargetPoints(sm Matrix, h, w int, t float32) ([]Point, error) {
 	mean, err := normalizedColumnMean(sm)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	p, l, err := SimilarityMapToPoints(mean, h, w, t, 2)
+	p, err := SimilarityMapToPoints(mean, h, w, t, 2)
 	if err != nil {
-		return nil, nil, fmt.Errorf("surgery: mean map: %w", err)
+		return nil, fmt.Errorf("surgery: mean map: %w", err)
 	}
-	num := len(p) / 2
-	points, labels = append(points, p[num:]...), append(labels, l[num:]...)
+	points := append([]Point(nil), p[len(p)/2:]...)
 	for k := 0; k < sm.Cols; k++ {
-		p, l, err := SimilarityMapToPoints(sm.Column(k), h, w, t, 2)
+		p, err := SimilarityMapToPoints(sm.Column(k), h, w, t, 2)
 		if err != nil {
-			return nil, nil, fmt.Errorf("surgery: target %d: %w", k, err)
+			return nil, fmt.Errorf("surgery: target %d: %w", k, err)
 		}
-		num := len(p) / 2
-		points, labels = append(points, p[:num]...), append(labels, l[:num]...)
+		points = append(points, p[:len(p)/2]...)
 	}
-	return points, labels, nil
+	return points, nil
 }
 
 // normalizedColumnMean min-maxes every column of sm and averages them per row.

@@ -13,14 +13,9 @@ import (
 	"strings"
 )
 
-// ReadTorch reads a PyTorch zip checkpoint: a torch.save state dict (the released SAM .pth files)
-// or a TorchScript archive (the released OpenAI CLIP .pt files). Storages are read straight from
-// the file, so memory is the converted tensors plus a small buffer.
-func ReadTorch(path string) (*Checkpoint, error) {
-	return loadAll(openFile(path, parseTorch))
-}
-
-// ParseTorch reads a PyTorch zip checkpoint from r (size bytes).
+// ParseTorch reads a PyTorch zip checkpoint from r (size bytes): a torch.save state dict (the
+// released SAM .pth files) or a TorchScript archive (the released OpenAI CLIP .pt files). Read and
+// Open take either from a file, deciding by content.
 func ParseTorch(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	return parseTorch(r, size, "torch data", false)
 }

@@ -49,9 +49,6 @@ type filter struct {
 
 var bicubicFilter = filter{fn: bicubic, support: 2}
 
-// newKernel is the BICUBIC kernel (see newFilterKernel).
-func newKernel(inSize, outSize int) *kernel { return newFilterKernel(inSize, outSize, bicubicFilter) }
-
 // newFilterKernel mirrors Pillow 9.4's precompute_coeffs + normalize_coeffs_8bpc for a resize
 // of inSize samples to outSize (box = the whole axis) with filter f.
 func newFilterKernel(inSize, outSize int, f filter) *kernel {

@@ -57,18 +57,15 @@ func toByte(v float32) uint8 {
 
 // DrawSAM returns img as demo.py shows SAM's answer: the mask (row-major, the image's size; nil
 // for none) blended half and half with the demo's colour, the point prompts on top as rings
-// (orange positive, blue negative): textmask.DrawMask with textmask.DemoStyle.
-func DrawSAM(img image.Image, mask []bool, points [][2]int, labels []uint8) (*image.RGBA, error) {
+// (orange positive, blue negative): textmask.DrawMask with textmask.DemoStyle().
+func DrawSAM(img image.Image, mask []bool, points []surgery.Point) (*image.RGBA, error) {
 	rgb := imageprep.ToRGB(img)
-	drawn, err := textmask.DrawMask(rgb.Pix, rgb.H, rgb.W, mask, points, labels, textmask.DemoStyle)
+	drawn, err := textmask.DrawMask(rgb.Pix, rgb.H, rgb.W, mask, points, textmask.DemoStyle())
 	if err != nil {
 		return nil, err
 	}
 	return FromRGB(drawn, rgb.W, rgb.H)
 }
-
-// ToRGB is imageprep.ToRGB (the pixels Pillow's convert("RGB") gives), for SAM and Overlay.
-func ToRGB(img image.Image) *imageprep.RGB { return imageprep.ToRGB(img) }
 
 // Bar is one bar of a chart.
 type Bar struct {

@@ -7,13 +7,11 @@
 package nbutil
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"image"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -22,6 +20,7 @@ import (
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // Environment variables read by the notebooks.
@@ -78,11 +77,11 @@ func LoadCLIP(ctx context.Context, progress io.Writer) (*clip.Model, ModelInfo, 
 	} else if _, err := os.Stat(src); err != nil {
 		return nil, ModelInfo{}, fmt.Errorf("%s=%q: %w", EnvWeights, src, err)
 	}
-	m, size, err := clip.Load(ctx, src, clip.LoadOptions{Progress: progress})
+	m, err := clip.Load(ctx, src, clip.LoadOptions{Progress: progress})
 	if err != nil {
 		return nil, ModelInfo{}, err
 	}
-	return m, ModelInfo{Source: src, Size: size, Tiny: m.Config.EmbedDim < 256}, nil
+	return m, ModelInfo{Source: src, Size: m.Config.ImageResolution, Tiny: m.Config.EmbedDim < 256}, nil
 }
 
 // Image is an example image: a file name looked up in $CLIPSURGERY_IMAGES and the cache, and a
@@ -101,29 +100,22 @@ var (
 	Coffee    = Image{"coffee.png", "https://raw.githubusercontent.com/scikit-image/scikit-image/main/skimage/data/coffee.png", ""}
 )
 
-// CacheDir is where downloaded images are kept: $CLIPSURGERY_CACHE/images, else
-// ~/.cache/clip/images.
+// CacheDir is where downloaded images are kept: the "images" folder of the checkpoint cache
+// ($CLIPSURGERY_CACHE, else ~/.cache/clip; registry.CacheRoot).
 func CacheDir() string {
-	if d := os.Getenv(EnvCache); d != "" {
-		return filepath.Join(d, "images")
-	}
-	home, err := os.UserHomeDir()
+	root, err := registry.CacheRoot("")
 	if err != nil {
 		return filepath.Join(os.TempDir(), "clipsurgery-images")
 	}
-	return filepath.Join(home, ".cache", "clip", "images")
+	return filepath.Join(root, "images")
 }
 
-func offline() bool {
-	switch strings.ToLower(strings.TrimSpace(os.Getenv(EnvOffline))) {
-	case "1", "true", "yes", "on":
-		return true
-	}
-	return false
-}
+// maxImageBytes bounds an example image download.
+const maxImageBytes = 64 << 20
 
 // Path returns a local file holding the image: $Env when set, else $CLIPSURGERY_IMAGES/Name, else
-// the cached copy, else a fresh download into the cache (refused when $CLIPSURGERY_OFFLINE is set).
+// the cached copy, else a fresh download into the cache (refused when $CLIPSURGERY_OFFLINE or
+// $HF_HUB_OFFLINE is set).
 // from says which of these it was.
 func (im Image) Path(ctx context.Context) (path, from string, err error) {
 	if im.Env != "" {
@@ -140,21 +132,31 @@ func (im Image) Path(ctx context.Context) (path, from string, err error) {
 			return p, "$" + EnvImages, nil
 		}
 	}
-	p := filepath.Join(CacheDir(), im.Name)
-	if _, err := os.Stat(p); err == nil {
+	if p := filepath.Join(CacheDir(), im.Name); isFile(p) {
 		return p, "cache", nil
-	}
-	if offline() {
-		return "", "", fmt.Errorf("image %s: not in $%s nor in %s, and $%s forbids downloading %s",
-			im.Name, EnvImages, CacheDir(), EnvOffline, im.URL)
 	}
 	if im.URL == "" {
 		return "", "", fmt.Errorf("image %s: not found and no URL to download it from", im.Name)
 	}
-	if err := download(ctx, im.URL, p); err != nil {
-		return "", "", fmt.Errorf("image %s: %w", im.Name, err)
+	// Downloaded as checkpoints are (registry): into the cache, accepted once it decodes as an
+	// image, refused offline with the place to put it by hand.
+	p, err := registry.FetchAsset(ctx, registry.Asset{File: im.Name, URL: im.URL, MaxBytes: maxImageBytes, Check: decodes},
+		CacheDir(), registry.Options{})
+	if err != nil {
+		return "", "", fmt.Errorf("image %s (not in $%s): %w", im.Name, EnvImages, err)
 	}
 	return p, im.URL, nil
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// decodes accepts a downloaded file that decodes as an image.
+func decodes(path string) error {
+	_, err := imageprep.DecodeFile(path)
+	return err
 }
 
 // Load decodes the image (see Path for where it comes from).
@@ -184,46 +186,6 @@ func LoadOr(ctx context.Context, path string, fallback Image) (img image.Image, 
 		return nil, "", true, err
 	}
 	return img, fmt.Sprintf("%s (from %s; %q was not found)", fallback.Name, from, path), true, nil
-}
-
-func download(ctx context.Context, url, dst string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".download-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, io.LimitReader(resp.Body, 64<<20)); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	b, err := os.ReadFile(tmp.Name())
-	if err != nil {
-		return err
-	}
-	if _, _, err := imageprep.Decode(bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("GET %s: not an image: %w", url, err)
-	}
-	return os.Rename(tmp.Name(), dst)
 }
 
 // Timer reports how long a step took: t := nbutil.Start("encoding"); ...; t.Done().

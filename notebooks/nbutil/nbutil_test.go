@@ -1,12 +1,15 @@
 package nbutil
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"image"
 	"image/color"
 	"image/png"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,7 +85,7 @@ func TestDrawSAM(t *testing.T) {
 	}
 	mask := make([]bool, 400)
 	mask[0] = true
-	out, err := DrawSAM(img, mask, [][2]int{{5, 5}, {19, 19}}, []uint8{1, 0})
+	out, err := DrawSAM(img, mask, []surgery.Point{{X: 5, Y: 5, Label: 1}, {X: 19, Y: 19, Label: 0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,10 +105,7 @@ func TestDrawSAM(t *testing.T) {
 	if img.RGBAAt(8, 5) != black {
 		t.Error("input modified")
 	}
-	if _, err := DrawSAM(img, nil, [][2]int{{1, 1}}, nil); err == nil {
-		t.Error("label count mismatch accepted")
-	}
-	if _, err := DrawSAM(img, mask[:10], nil, nil); err == nil {
+	if _, err := DrawSAM(img, mask[:10], nil); err == nil {
 		t.Error("mask size mismatch accepted")
 	}
 }
@@ -248,6 +248,46 @@ func TestMethodOptions(t *testing.T) {
 	for _, bad := range [][2]string{{"gem", ""}, {"raw", "maybe"}} {
 		if _, err := MethodOptions(bad[0], bad[1], false, 0); err == nil {
 			t.Errorf("MethodOptions(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}
+
+// TestImageDownload: an example image is downloaded through the registry into the cache (mode
+// 0644); a response that is not an image is refused and leaves nothing behind.
+func TestImageDownload(t *testing.T) { // not parallel: t.Setenv
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 4, 3))); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/good.png" {
+			w.Write(buf.Bytes())
+			return
+		}
+		w.Write([]byte("<html>not an image</html>"))
+	}))
+	defer srv.Close()
+	t.Setenv(EnvCache, t.TempDir())
+	t.Setenv(EnvOffline, "")
+	t.Setenv(EnvImages, "")
+	p, from, err := Image{Name: "good.png", URL: srv.URL + "/good.png"}.Path(context.Background())
+	if err != nil || from != srv.URL+"/good.png" || p != filepath.Join(CacheDir(), "good.png") {
+		t.Fatalf("%q %q %v", p, from, err)
+	}
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm()&0o044 != 0o044 { // not CreateTemp's 0600
+		t.Errorf("mode %v, %v", st.Mode(), err)
+	}
+	if _, from, err := (Image{Name: "good.png", URL: srv.URL + "/good.png"}).Path(context.Background()); err != nil || from != "cache" {
+		t.Errorf("second call: %q %v", from, err)
+	}
+	_, _, err = Image{Name: "bad.png", URL: srv.URL + "/bad.png"}.Path(context.Background())
+	if err == nil || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("non-image accepted: %v", err)
+	}
+	entries, _ := os.ReadDir(CacheDir())
+	for _, e := range entries {
+		if e.Name() != "good.png" && !strings.HasSuffix(e.Name(), ".lock") {
+			t.Errorf("left behind: %s", e.Name())
 		}
 	}
 }

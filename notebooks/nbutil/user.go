@@ -12,26 +12,27 @@ import (
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/surgery"
-	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // The user's own picture: every notebook explains it besides its stock images.
 const (
 	// EnvUserImage is the user's picture; unset = UserImageName next to the notebook.
 	EnvUserImage = "CLIPSURGERY_USER_IMAGE"
-	// EnvTargets are the texts to explain in it, comma-separated; unset = DefaultUserTargets.
+	// EnvTargets are the texts to explain in it, comma-separated; unset = DefaultUserTargets().
 	EnvTargets = "CLIPSURGERY_TARGETS"
 	// UserImageName is the picture looked for next to the notebook.
 	UserImageName = "dog.jpg"
 )
 
-// DefaultUserTargets are explained in the user's picture when EnvTargets is unset; the chelsea
-// fallback picture gets FallbackTargets.
-var (
-	DefaultUserTargets = []string{"dog"}
-	FallbackTargets    = []string{"cat"}
-)
+// DefaultUserTargets returns what is explained in the user's picture when EnvTargets is unset;
+// the chelsea fallback picture gets FallbackTargets(). Each call returns a fresh slice.
+func DefaultUserTargets() []string { return []string{"dog"} }
+
+// FallbackTargets returns what is explained in the chelsea fallback picture (see
+// DefaultUserTargets).
+func FallbackTargets() []string { return []string{"cat"} }
 
 // UserInput is the user's picture and what to explain in it.
 type UserInput struct {
@@ -61,12 +62,12 @@ func UserPicture(ctx context.Context, notebookDir string) (UserInput, error) {
 		return UserInput{}, err
 	}
 	if targets == nil {
-		targets = DefaultUserTargets
+		targets = DefaultUserTargets()
 		if fallback {
-			targets = FallbackTargets
+			targets = FallbackTargets()
 		}
 	}
-	return UserInput{Image: img, Used: used, Fallback: fallback, Targets: slices.Clone(targets)}, nil
+	return UserInput{Image: img, Used: used, Fallback: fallback, Targets: targets}, nil
 }
 
 // Targets splits a comma-separated target list; "" gives nil, a list of blanks an error.
@@ -122,7 +123,7 @@ func LoadSAM(ctx context.Context, progress io.Writer) (*sam.Model, string, error
 	if src == "" {
 		return nil, "", nil
 	}
-	m, err := sam.Load(ctx, src, sam.LoadOptions{Options: registry.Options{Progress: progress}})
+	m, err := sam.Load(ctx, src, sam.LoadOptions{Progress: progress})
 	if err != nil {
 		return nil, "", fmt.Errorf("%s=%q: %w", EnvSAMWeights, src, err)
 	}
@@ -132,7 +133,7 @@ func LoadSAM(ctx context.Context, progress io.Writer) (*sam.Model, string, error
 // OverlayImage is demo.py's overlay of a map (values 0..1 at the picture's size, row-major) on
 // the picture: 0.4·image + 0.6·JET(map).
 func OverlayImage(img image.Image, m []float32) (*image.RGBA, error) {
-	rgb := ToRGB(img)
+	rgb := imageprep.ToRGB(img)
 	ov, err := surgery.Overlay(rgb.Pix, rgb.H, rgb.W, m)
 	if err != nil {
 		return nil, err

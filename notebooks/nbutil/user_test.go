@@ -34,13 +34,13 @@ func TestUserPicture(t *testing.T) {
 	t.Setenv(EnvTargets, "")
 	// Nothing next to the notebook: chelsea and "cat".
 	in, err := UserPicture(context.Background(), nbDir)
-	if err != nil || !in.Fallback || !slices.Equal(in.Targets, FallbackTargets) || in.Image.Bounds().Dx() != 451 {
+	if err != nil || !in.Fallback || !slices.Equal(in.Targets, FallbackTargets()) || in.Image.Bounds().Dx() != 451 {
 		t.Fatalf("fallback: %+v %v", in, err)
 	}
 	// dog.jpg next to the notebook (any decodable file under that name) and "dog".
 	writePNG(t, filepath.Join(nbDir, UserImageName), 7, 5)
 	in, err = UserPicture(context.Background(), nbDir)
-	if err != nil || in.Fallback || !slices.Equal(in.Targets, DefaultUserTargets) || in.Image.Bounds().Dx() != 7 {
+	if err != nil || in.Fallback || !slices.Equal(in.Targets, DefaultUserTargets()) || in.Image.Bounds().Dx() != 7 {
 		t.Fatalf("dog.jpg: %+v %v", in, err)
 	}
 	// The variables win.

@@ -141,6 +141,21 @@ func TestClassFileSeveralNames(t *testing.T) {
 	}
 }
 
+// The package's fixed lists are fresh copies: a caller changing one changes nothing else.
+func TestListsAreCopies(t *testing.T) {
+	for name, list := range map[string]func() []string{"VOCClasses": VOCClasses, "SyntheticClasses": SyntheticClasses,
+		"CSVHeader": CSVHeader} {
+		l := list()
+		if len(l) == 0 {
+			t.Fatalf("%s is empty", name)
+		}
+		l[0] = "changed"
+		if list()[0] == "changed" {
+			t.Errorf("a change to %s's result reached the next call", name)
+		}
+	}
+}
+
 func TestParseMethods(t *testing.T) {
 	ms, err := ParseMethods(" surgery, RAW")
 	if err != nil || len(ms) != 2 || ms[0] != clip.MethodSurgery || ms[1] != clip.MethodRaw {

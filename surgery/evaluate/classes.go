@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/clipsurgery/clipsurgery/internal/safefile"
@@ -25,9 +26,11 @@ func (c Class) Name() string { return c.Names[0] }
 // ErrClassFile: the class list cannot be used.
 var ErrClassFile = errors.New("evaluate: bad class file")
 
-// VOCClasses are the 21 class names of Pascal VOC 2012 in label order (0 = background), the
-// default class list of the VOC layout.
-var VOCClasses = []string{"background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
+// VOCClasses returns (a fresh copy of) the 21 class names of Pascal VOC 2012 in label order
+// (0 = background), the default class list of the VOC layout.
+func VOCClasses() []string { return slices.Clone(vocClasses) }
+
+var vocClasses = []string{"background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
 	"cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep",
 	"sofa", "train", "tvmonitor"}
 

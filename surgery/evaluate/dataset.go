@@ -35,7 +35,7 @@ type DatasetOptions struct {
 	// Split is the VOC split file's name without .txt ("" = "val"). Unused for generic folders.
 	Split string
 	// ClassFile is the class file ("" = the folder's classes.txt; for VOC, when absent, the 21
-	// VOCClasses).
+	// VOCClasses()).
 	ClassFile string
 }
 
@@ -107,7 +107,7 @@ func readClasses(dir string, layout Layout, file string) ([]Class, error) {
 	if _, err := os.Stat(def); err == nil || layout == LayoutGeneric {
 		return ReadClassFile(def)
 	}
-	return ClassesFromNames(VOCClasses), nil
+	return ClassesFromNames(vocClasses), nil
 }
 
 func (ds *Dataset) openVOC(split string) error {

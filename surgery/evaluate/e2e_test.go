@@ -26,7 +26,7 @@ func tinyExplainer(t *testing.T) *surgery.Explainer {
 	t.Helper()
 	path := goldens.Path(t, "models", "vit16.openai.safetensors")
 	tinyOnce.Do(func() {
-		m, _, err := clip.Load(context.Background(), path, clip.LoadOptions{})
+		m, err := clip.Load(context.Background(), path, clip.LoadOptions{})
 		if err != nil {
 			tinyErr = err
 			return
@@ -54,7 +54,7 @@ func TestRunSynthetic(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ds.Layout != layout || len(ds.Items) != 4 || len(ds.Classes) != len(SyntheticClasses) {
+			if ds.Layout != layout || len(ds.Items) != 4 || len(ds.Classes) != len(SyntheticClasses()) {
 				t.Fatalf("opened %s with %d items, %d classes", ds.Layout, len(ds.Items), len(ds.Classes))
 			}
 			// An independent tally of what the report must contain, from the predictions themselves.
@@ -163,7 +163,7 @@ func checkOutputs(t *testing.T, rep *Report, methods, k int) {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&cs).ReadAll()
-	if err != nil || len(rows) != 1+methods*k || len(rows[0]) != len(CSVHeader) {
+	if err != nil || len(rows) != 1+methods*k || len(rows[0]) != len(CSVHeader()) {
 		t.Errorf("CSV: %d rows, %v", len(rows), err)
 	}
 }

@@ -10,17 +10,15 @@ import (
 // ErrMethod: a method name that no method has (clip.ErrUnknownMethod, so either sentinel matches).
 var ErrMethod = clip.ErrUnknownMethod
 
-// ResolveMethod turns a method name (any of clip.AllMethods) into the option the Explainer takes.
-// It is the one place the evaluation maps names to methods.
+// ResolveMethod turns a method name or alias (any of clip.Methods) into the method's canonical
+// name, the option the Explainer takes; an empty name is an error (an evaluation names its
+// methods). It is the one place the evaluation maps names to methods.
 func ResolveMethod(name string) (clip.Method, error) {
-	m, err := clip.ParseMethod(name)
+	spec, err := clip.LookupMethod(name)
 	if err != nil {
 		return "", fmt.Errorf("evaluate: %w", err)
 	}
-	if m == clip.MethodDefault {
-		return "", fmt.Errorf("evaluate: %w: empty method name", ErrMethod)
-	}
-	return m, nil
+	return spec.Name, nil
 }
 
 // ParseMethods parses a comma-separated method list such as "surgery,raw" (the -methods flag):

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -206,14 +207,16 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(jr)
 }
 
-// CSVHeader is the per-class CSV's header: one row per (method, class).
-var CSVHeader = []string{"method", "class_index", "class", "iou", "acc", "area_intersect", "area_union",
+// CSVHeader returns (a fresh copy of) the per-class CSV's header: one row per (method, class).
+func CSVHeader() []string { return slices.Clone(csvHeader) }
+
+var csvHeader = []string{"method", "class_index", "class", "iou", "acc", "area_intersect", "area_union",
 	"area_pred", "area_label", "explain_iou", "score_contrast"}
 
 // WriteCSV writes the per-class CSV (fractions; empty where undefined).
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(CSVHeader); err != nil {
+	if err := cw.Write(csvHeader); err != nil {
 		return err
 	}
 	f := func(v float64) string {

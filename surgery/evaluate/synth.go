@@ -8,14 +8,18 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
-// SyntheticClasses are the classes of WriteSynthetic's datasets (class 0 is the background).
-var SyntheticClasses = []string{"background", "red circle", "green square", "blue triangle"}
+// SyntheticClasses returns (a fresh copy of) the classes of WriteSynthetic's datasets (class 0 is
+// the background).
+func SyntheticClasses() []string { return slices.Clone(syntheticClasses) }
+
+var syntheticClasses = []string{"background", "red circle", "green square", "blue triangle"}
 
 // WriteSynthetic writes a small dataset of n images with known masks into dir, in the given
-// layout: coloured shapes (SyntheticClasses) on a textured grey background, image sizes varying
+// layout: coloured shapes (SyntheticClasses()) on a textured grey background, image sizes varying
 // between images. The VOC layout gets JPEG images, palette masks with a 1-pixel 255 border around
 // each shape (as VOC's object boundaries), the "val" split and a classes.txt; the generic layout
 // PNG images, grey index masks and classes.txt. The content depends only on n and the layout. For
@@ -70,7 +74,7 @@ func WriteSynthetic(dir string, layout Layout, n int) error {
 			return err
 		}
 	}
-	return os.WriteFile(filepath.Join(dir, "classes.txt"), []byte(strings.Join(SyntheticClasses, "\n")+"\n"), 0o644)
+	return os.WriteFile(filepath.Join(dir, "classes.txt"), []byte(strings.Join(syntheticClasses, "\n")+"\n"), 0o644)
 }
 
 // syntheticImage draws image i: one or two shapes, the later drawn on top.

@@ -3,6 +3,8 @@ package textmask
 import (
 	"fmt"
 	"math"
+
+	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 )
 
 // DrawStyle says how DrawMask paints a mask and its point prompts on an RGB image.
@@ -25,38 +27,40 @@ type DrawStyle struct {
 // are cv2.circle(radius 3, thickness 3) in BGR (0,102,255) for positives = RGB orange
 // (255,102,0) and BGR (255,102,51) for negatives = RGB blue (51,102,255). OpenCV's thick-circle
 // rasterisation is approximated by the ring 1.5 ≤ distance ≤ 4.5 (not pixel-exact).
-var DemoStyle = DrawStyle{
-	MaskColor: [3]uint8{255, 255, 153},
-	Positive:  [3]uint8{255, 102, 0},
-	Negative:  [3]uint8{51, 102, 255},
-	Radius:    3, Thickness: 3,
+func DemoStyle() DrawStyle {
+	return DrawStyle{
+		MaskColor: [3]uint8{255, 255, 153},
+		Positive:  [3]uint8{255, 102, 0},
+		Negative:  [3]uint8{51, 102, 255},
+		Radius:    3, Thickness: 3,
+	}
 }
 
 // NotebookStyle is segment-anything's notebook look (show_mask, show_points): mask colour
 // (30,144,255) at alpha 0.6, positive points green, negative red, white edge. Its star markers
 // of size 375 pt² (√375 ≈ 19 pt across, ≈ 27 px at 100 dpi) become filled discs of radius 13
 // image pixels; matplotlib sizes them in screen space, so this matches only at 1:1 display.
-var NotebookStyle = DrawStyle{
-	MaskColor: [3]uint8{30, 144, 255},
-	MaskAlpha: 0.6,
-	Positive:  [3]uint8{0, 255, 0},
-	Negative:  [3]uint8{255, 0, 0},
-	Radius:    13,
-	Outline:   &[3]uint8{255, 255, 255},
+func NotebookStyle() DrawStyle {
+	return DrawStyle{
+		MaskColor: [3]uint8{30, 144, 255},
+		MaskAlpha: 0.6,
+		Positive:  [3]uint8{0, 255, 0},
+		Negative:  [3]uint8{255, 0, 0},
+		Radius:    13,
+		Outline:   &[3]uint8{255, 255, 255},
+	}
 }
 
 // DrawMask returns a copy of rgb (h×w×3, row-major) with the mask blended in and the points
-// drawn on top in order (labels 1 positive, 0 negative, anything else in the negative colour).
-// Points may lie partly or wholly outside the image; only their visible pixels are drawn.
-func DrawMask(rgb []uint8, h, w int, mask []bool, points [][2]int, labels []uint8, style DrawStyle) ([]uint8, error) {
+// drawn on top in order (labels 1 positive, 0 negative, anything else in the negative colour),
+// each centred on the pixel that holds it. Points may lie partly or wholly outside the image;
+// only their visible pixels are drawn.
+func DrawMask(rgb []uint8, h, w int, mask []bool, points []sam.Point, style DrawStyle) ([]uint8, error) {
 	if h <= 0 || w <= 0 || len(rgb) != h*w*3 {
 		return nil, fmt.Errorf("textmask: DrawMask: image of %d bytes is not %dx%d RGB", len(rgb), w, h)
 	}
 	if mask != nil && len(mask) != h*w {
 		return nil, fmt.Errorf("textmask: DrawMask: mask of %d pixels for a %dx%d image", len(mask), w, h)
-	}
-	if len(points) != len(labels) {
-		return nil, fmt.Errorf("textmask: DrawMask: %d points but %d labels", len(points), len(labels))
 	}
 	out := append([]uint8(nil), rgb...)
 	for i, on := range mask {
@@ -64,9 +68,9 @@ func DrawMask(rgb []uint8, h, w int, mask []bool, points [][2]int, labels []uint
 			blendPixel(out[3*i:3*i+3], style)
 		}
 	}
-	for i, p := range points {
+	for _, p := range points {
 		col := style.Negative
-		if labels[i] == 1 {
+		if p.Label == 1 {
 			col = style.Positive
 		}
 		drawMarker(out, h, w, p, col, style)
@@ -87,7 +91,8 @@ func blendPixel(px []uint8, s DrawStyle) {
 }
 
 // drawMarker draws one point: the ring (or disc) of the style, then its outline.
-func drawMarker(img []uint8, h, w int, p [2]int, col [3]uint8, s DrawStyle) {
+func drawMarker(img []uint8, h, w int, p sam.Point, col [3]uint8, s DrawStyle) {
+	px, py := pixelOf(p.X), pixelOf(p.Y)
 	inner, outer := 0.0, s.Radius
 	if s.Thickness > 0 {
 		inner, outer = max(s.Radius-s.Thickness/2, 0), s.Radius+s.Thickness/2
@@ -95,7 +100,7 @@ func drawMarker(img []uint8, h, w int, p [2]int, col [3]uint8, s DrawStyle) {
 	reach := int(math.Ceil(outer)) + 1
 	for dy := -reach; dy <= reach; dy++ {
 		for dx := -reach; dx <= reach; dx++ {
-			x, y := p[0]+dx, p[1]+dy
+			x, y := px+dx, py+dy
 			if x < 0 || y < 0 || x >= w || y >= h {
 				continue
 			}
@@ -113,5 +118,14 @@ func drawMarker(img []uint8, h, w int, p [2]int, col [3]uint8, s DrawStyle) {
 
 // Draw paints the text mask and its points on the original image (rgb h×w×3).
 func (t *TextMask) Draw(rgb []uint8, h, w int, style DrawStyle) ([]uint8, error) {
-	return DrawMask(rgb, h, w, t.Mask, t.Points, t.Labels, style)
+	return DrawMask(rgb, h, w, t.Mask, t.Points, style)
+}
+
+// pixelOf is the pixel index holding coordinate v (pixel i covers [i, i+1)); CLIP Surgery's
+// points are whole pixels already. Far-off or NaN coordinates map outside any image.
+func pixelOf(v float64) int {
+	if !(v > -1e9 && v < 1e9) {
+		return -1 << 40
+	}
+	return int(math.Floor(v))
 }

@@ -9,13 +9,12 @@ import (
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/textmask"
-	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // The README's SAM snippets, compiled (not run: they download CS-ViT-B/16 and sam_vit_b).
 func ExampleTextToMask() {
 	ctx := context.Background()
-	cm, _, err := clip.Load(ctx, "CS-ViT-B/16", clip.LoadOptions{Progress: os.Stderr})
+	cm, err := clip.Load(ctx, "CS-ViT-B/16", clip.LoadOptions{Progress: os.Stderr})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -23,7 +22,7 @@ func ExampleTextToMask() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	m, err := sam.Load(ctx, "sam_vit_b", sam.LoadOptions{Options: registry.Options{Progress: os.Stderr}})
+	m, err := sam.Load(ctx, "sam_vit_b", sam.LoadOptions{Progress: os.Stderr})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -36,8 +35,8 @@ func ExampleTextToMask() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rgb := sam.ToRGB(img)
-	drawn, err := masks[0].Draw(rgb.Pix, rgb.H, rgb.W, textmask.DemoStyle)
+	rgb := surgery.ToRGB(img)
+	drawn, err := masks[0].Draw(rgb.Pix, rgb.H, rgb.W, textmask.DemoStyle())
 	if err != nil {
 		log.Fatal(err)
 	}

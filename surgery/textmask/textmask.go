@@ -36,7 +36,7 @@ func TextMasks(p *sam.Predictor, res *surgery.Result) ([]*TextMask, error) {
 	}
 	out := make([]*TextMask, 0, len(res.Targets))
 	for _, t := range res.Targets {
-		pm, err := p.MaskFromPoints(t.Points, t.Labels)
+		pm, err := p.MaskFromPoints(t.Points)
 		if err != nil {
 			return nil, fmt.Errorf("textmask: target %q: %w", t.Text, err)
 		}

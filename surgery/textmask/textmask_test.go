@@ -21,7 +21,7 @@ func TestTextMasksFromExplainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cm, _, err := clip.Load(context.Background(), goldens.Path(t, "models", "vit16.openai.safetensors"), clip.LoadOptions{})
+	cm, err := clip.Load(context.Background(), goldens.Path(t, "models", "vit16.openai.safetensors"), clip.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,13 +53,7 @@ func TestTextMasksFromExplainer(t *testing.T) {
 		if len(tm.Points) == 0 || len(tm.Points) != len(tgt.Points) {
 			t.Fatalf("%s: %d points, target has %d", tm.Text, len(tm.Points), len(tgt.Points))
 		}
-		pts := make([][2]float64, len(tgt.Points))
-		labels := make([]int, len(tgt.Labels))
-		for j, pt := range tgt.Points {
-			pts[j] = [2]float64{float64(pt[0]), float64(pt[1])}
-			labels[j] = int(tgt.Labels[j])
-		}
-		direct, err := p.Predict(pts, labels, nil, nil, true)
+		direct, err := p.Predict(tgt.Points, nil, nil, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +88,7 @@ func TestTextMasksFromExplainer(t *testing.T) {
 	}
 	for i, tm := range masks2 {
 		want := masks[i]
-		if fmt.Sprint(tm.Points, tm.Labels) != fmt.Sprint(want.Points, want.Labels) || fmt.Sprint(res2.Targets[i].Points) != fmt.Sprint(tm.Points) {
+		if fmt.Sprint(tm.Points) != fmt.Sprint(want.Points) || fmt.Sprint(res2.Targets[i].Points) != fmt.Sprint(tm.Points) {
 			t.Errorf("%s: points differ between TextToMaskPixels and TextMasks", tm.Text)
 		}
 		if tm.Best != want.Best || math.Abs(float64(tm.Score-want.Score)) > 1e-5 {
@@ -105,8 +99,8 @@ func TestTextMasksFromExplainer(t *testing.T) {
 	if _, _, err := TextToMask(ex, p, image.NewRGBA(image.Rect(0, 0, 8, 8)), []string{"no such label"}, opt); err == nil {
 		t.Error("TextToMask accepted a target outside the label set")
 	}
-	if _, err := p.MaskFromPoints([][2]int{{1, 1}}, nil); err == nil {
-		t.Error("MaskFromPoints accepted points without labels")
+	if _, err := p.MaskFromPoints([]sam.Point{{X: 1, Y: 1, Label: 2}}); err == nil || !strings.Contains(err.Error(), "label 2") {
+		t.Errorf("MaskFromPoints with a point labelled 2: %v", err)
 	}
 }
 

@@ -59,7 +59,7 @@ func run() error {
 		return err
 	}
 	t0 := time.Now()
-	model, _, err := clip.LoadFile(*path, clip.LoadOptions{}) // what clip.Load and the CLI do
+	model, err := clip.LoadFile(*path, clip.LoadOptions{}) // what clip.Load and the CLI do
 	if err != nil {
 		return err
 	}

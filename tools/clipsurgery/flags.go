@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
-	"github.com/clipsurgery/clipsurgery/internal/safefile"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 	"github.com/gomlx/compute"
@@ -68,7 +67,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.single, "single", false, "single-text mode: any text, redundant features from the empty prompt, no label set")
 	fs.StringVar(&method, "method", "", "image encoder method: "+strings.Join(clip.MethodNames(), ", ")+" (default the model's: surgery for CS- names and files, raw for plain names)")
 	fs.BoolVar(&raw, "raw", false, "original CLIP similarity maps (no surgery), for comparison: same as -method raw")
-	fs.StringVar(&features, "feature-surgery", "", "feature surgery on top of the method: on, off (default: on for surgery, off for the others)")
+	fs.StringVar(&features, "feature-surgery", "", "feature surgery on top of the method: on, off (default the method's own: "+featureSurgeryDefaults()+")")
 	fs.BoolVar(&noFeatures, "no-feature-surgery", false, "same as -feature-surgery off")
 	fs.BoolVar(&c.slide, "slide", false, "sliding windows of the model's input size over the image at its own resolution, averaged where they overlap (for large images)")
 	fs.IntVar(&c.stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
@@ -76,7 +75,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.writeNpy, "npy", false, "also write each map as <image>_<text>.npy (float32 H×W, 0..1)")
 	fs.StringVar(&c.sam, "sam", "", "SAM checkpoint file or name (sam_vit_b, sam_vit_l, sam_vit_h): also write <image>_<text>_sam.png (with -npy the mask as uint8 .npy)")
 	fs.BoolVar(&c.writeJSON, "json", false, "also write the SAM point prompts as <image>_points.json")
-	fs.StringVar(&templates, "templates", "", "prompt templates, {} = the class: comma list or @file (one per line); default the reference's 85")
+	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage)
 	fs.BoolVar(&c.noTextCache, "no-text-cache", false, "do not read or store prompt embeddings in the cache (also CLIPSURGERY_TEXT_CACHE=0)")
 	fs.BoolVar(&c.textCacheInfo, "text-cache-info", false, "print where the prompt-embedding cache is and its size, then exit")
 	fs.BoolVar(&c.textCacheClear, "text-cache-clear", false, "delete the cached prompt embeddings, then exit")
@@ -137,7 +136,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	}
 	if set["templates"] {
 		var err error
-		if c.templates, err = parseTemplates(templates); err != nil {
+		if c.templates, err = cli.ParseTemplates(templates); err != nil {
 			return nil, err
 		}
 	}
@@ -152,41 +151,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-// maxListFileBytes bounds the @file of a list flag (-labels, -templates; read whole): 1 MiB holds
-// surgery.DefaultMaxLabels labels of 256 bytes each.
-const maxListFileBytes = 1 << 20
-
-// parseList reads the value of the list flag -name: "a,b,c" or "@file" (one item per line, blank
-// lines and lines starting with # skipped: the form for items holding a comma), items trimmed and
-// empty ones dropped. The file must be a regular file of at most maxListFileBytes; file is its
-// path ("" for a comma list).
-func parseList(name, v string) (items []string, file string, err error) {
-	path, fromFile := strings.CutPrefix(v, "@")
-	if !fromFile {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				items = append(items, s)
-			}
-		}
-		return items, "", nil
-	}
-	data, err := safefile.ReadFile(path, maxListFileBytes)
-	if err != nil {
-		return nil, path, fmt.Errorf("-%s: %w", name, err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line != "" && !strings.HasPrefix(line, "#") {
-			items = append(items, line)
-		}
-	}
-	return items, path, nil
-}
-
-// parseLabels reads "-labels a,b,c" or "-labels @file" (parseList), at most
+// parseLabels reads "-labels a,b,c" or "-labels @file" (cli.ParseList), at most
 // surgery.DefaultMaxLabels labels.
 func parseLabels(v string) ([]string, error) {
-	items, _, err := parseList("labels", v)
+	items, _, err := cli.ParseList("labels", v)
 	if err != nil {
 		return nil, err
 	}
@@ -203,4 +171,15 @@ func parseLabels(v string) ([]string, error) {
 func (c *config) options() surgery.Options {
 	return surgery.Options{Size: c.size, Labels: c.labels, Templates: c.templates, Single: c.single,
 		Threshold: float32(c.threshold), Method: c.method, FeatureSurgery: c.features, Slide: c.slide, Stride: c.stride}
+}
+
+// featureSurgeryDefaults says which methods use feature surgery by default, from the method table.
+func featureSurgeryDefaults() string {
+	var on []string
+	for _, m := range clip.Methods() {
+		if m.FeatureSurgery {
+			on = append(on, string(m.Name))
+		}
+	}
+	return "on for " + strings.Join(on, ", ") + ", off for the others"
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 )
 
 // runGuarded is runCLI with a guard against hangs (a FIFO opened for reading blocks forever).
@@ -65,7 +66,7 @@ func TestCLIHostileInput(t *testing.T) {
 	syscall.Mkfifo(fifoLabels, 0o644)
 	zero := filepath.Join(dir, "zero.npy")
 	os.Symlink("/dev/zero", zero)
-	bigLabels := write("big.txt", bytes.Repeat([]byte("dog\n"), maxListFileBytes/4+1))
+	bigLabels := write("big.txt", bytes.Repeat([]byte("dog\n"), cli.MaxListFileBytes/4+1))
 	var many strings.Builder
 	for i := range 5000 {
 		many.WriteString("label" + string(rune('a'+i%26)) + strings.Repeat("x", i/26) + "\n")

@@ -79,8 +79,9 @@ func processImage(ctx context.Context, ex *surgery.Explainer, pred *sam.Predicto
 			}
 			fmt.Fprintln(stdout, stem+".npy")
 		}
+		points, labels := pointsJSON(t.Points)
 		report.Targets = append(report.Targets, targetReport{Text: t.Text, Parts: t.Parts,
-			Overlay: filepath.Base(stem + ".png"), Points: t.Points, Labels: labelsInts(t.Labels)})
+			Overlay: filepath.Base(stem + ".png"), Points: points, Labels: labels})
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -142,13 +143,14 @@ type targetReport struct {
 	Labels  []int    `json:"labels"` // 1 positive, 0 negative
 }
 
-// labelsInts keeps JSON labels as numbers ([]uint8 would marshal as base64).
-func labelsInts(l []uint8) []int {
-	out := make([]int, len(l))
-	for i, v := range l {
-		out[i] = int(v)
+// pointsJSON splits points into the file's two arrays: [x, y] pairs (CLIP Surgery's points are
+// whole pixels) and their labels.
+func pointsJSON(points []surgery.Point) ([][2]int, []int) {
+	xy, labels := make([][2]int, len(points)), make([]int, len(points))
+	for i, p := range points {
+		xy[i], labels[i] = [2]int{int(p.X), int(p.Y)}, p.Label
 	}
-	return out
+	return xy, labels
 }
 
 // fileSafe turns a target text into a file-name part: letters, digits, '+', '-' and '.' kept,

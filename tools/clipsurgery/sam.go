@@ -12,7 +12,6 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/textmask"
-	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // loadSAM opens the -sam checkpoint (file or released name) once per run; nil without -sam.
@@ -20,7 +19,7 @@ func loadSAM(ctx context.Context, c *config, stderr io.Writer) (*sam.Predictor, 
 	if c.sam == "" {
 		return nil, nil
 	}
-	m, err := sam.Load(ctx, c.sam, sam.LoadOptions{Options: registry.Options{CacheDir: c.ckpt.CacheDir, Offline: c.ckpt.Offline, Progress: stderr}, Backend: c.backend})
+	m, err := sam.Load(ctx, c.sam, sam.LoadOptions{CacheDir: c.ckpt.CacheDir, Offline: c.ckpt.Offline, Progress: stderr, Backend: c.backend})
 	if err != nil {
 		return nil, fmt.Errorf("-sam: %w", err)
 	}
@@ -41,7 +40,7 @@ func writeSAM(pred *sam.Predictor, c *config, pix *imageprep.Pixels, res *surger
 	}
 	for _, tm := range masks {
 		stem := filepath.Join(c.out, base+"_"+fileSafe(tm.Text)+"_sam")
-		drawn, err := tm.Draw(rgb.Pix, rgb.H, rgb.W, textmask.DemoStyle)
+		drawn, err := tm.Draw(rgb.Pix, rgb.H, rgb.W, textmask.DemoStyle())
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/textmask"
-	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 // TestCLISAM: -sam writes <image>_<text>_sam.png at the image's size and, with -npy, the mask that
@@ -49,7 +48,7 @@ func TestCLISAM(t *testing.T) {
 	}
 
 	// The same through the library.
-	m, _, err := clip.Load(context.Background(), w, clip.LoadOptions{Offline: true})
+	m, err := clip.Load(context.Background(), w, clip.LoadOptions{Offline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +56,7 @@ func TestCLISAM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sm, err := sam.Load(context.Background(), samPath, sam.LoadOptions{Options: registry.Options{Offline: true}})
+	sm, err := sam.Load(context.Background(), samPath, sam.LoadOptions{Offline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +81,8 @@ func TestCLISAM(t *testing.T) {
 		t.Fatalf("CLI points %+v, library points %v", report.Targets, want.Points)
 	}
 	for i, p := range want.Points {
-		if report.Targets[0].Points[i] != p || report.Targets[0].Labels[i] != int(want.Labels[i]) {
-			t.Fatalf("point %d: CLI %v/%d, library %v/%d", i, report.Targets[0].Points[i], report.Targets[0].Labels[i], p, want.Labels[i])
+		if got := report.Targets[0].Points[i]; float64(got[0]) != p.X || float64(got[1]) != p.Y || report.Targets[0].Labels[i] != p.Label {
+			t.Fatalf("point %d: CLI %v/%d, library %+v", i, got, report.Targets[0].Labels[i], p)
 		}
 	}
 	diff, on := 0, 0

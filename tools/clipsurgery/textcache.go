@@ -3,30 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 )
-
-// parseTemplates reads "-templates a,b" or "-templates @file" (parseList; the file form for
-// templates holding a comma). Every template needs the "{}" that the class name replaces.
-func parseTemplates(v string) ([]string, error) {
-	items, file, err := parseList("templates", v)
-	switch {
-	case err != nil:
-		return nil, err
-	case len(items) == 0 && file != "":
-		return nil, fmt.Errorf("-templates: %s holds no templates", file)
-	case len(items) == 0:
-		return nil, fmt.Errorf("-templates %q: no templates", v)
-	}
-	for _, t := range items {
-		if !strings.Contains(t, "{}") {
-			return nil, fmt.Errorf("-templates: template %q has no {} where the class name goes", t)
-		}
-	}
-	return items, nil
-}
 
 // textCache is the prompt-embedding cache the command uses: nil when -no-text-cache or
 // CLIPSURGERY_TEXT_CACHE=0 turn it off.

@@ -53,13 +53,12 @@ type config struct {
 	run                          evaluate.Config
 	jsonOut, csvOut              string
 	quiet                        bool
-	templates                    string
 }
 
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	var methods string
-	var thresholds string
+	var thresholds, templates string
 	fs := flag.NewFlagSet("evaluate", flag.ContinueOnError)
 	fs.StringVar(&c.data, "data", "", "dataset folder (Pascal VOC layout or images/ + masks/ + classes.txt)")
 	fs.StringVar(&c.layout, "layout", "", "force the layout: voc or generic (default: detected)")
@@ -70,7 +69,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.run.Model.Size, "size", 0, "model input side (default the model's, e.g. 224); the window side with -slide")
 	fs.BoolVar(&c.run.Model.Slide, "slide", false, "sliding windows of -size over each image at its own resolution, averaged where they overlap (mmsegmentation's slide mode, as SCLIP, ClearCLIP, NACLIP evaluate)")
 	fs.IntVar(&c.run.Model.Stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
-	fs.StringVar(&c.templates, "templates", "", "prompt templates, '|'-separated with {} for the class (default the 85 of the reference)")
+	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage)
 	fs.IntVar(&c.run.Limit, "limit", 0, "evaluate the first N images only (0 = all)")
 	fs.Float64Var(&c.run.Scoring.ProbThreshold, "prob-thd", 0, "background below this softmax probability (the peers' prob_thd; 0 = plain argmax)")
 	fs.Float64Var(&c.run.Scoring.LogitScale, "logit-scale", evaluate.DefaultLogitScale, "softmax temperature with -prob-thd")
@@ -97,8 +96,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-methods: %w", err)
 	}
 	c.run.Methods = c.methods
-	if c.templates != "" {
-		c.run.Model.Templates = strings.Split(c.templates, "|")
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["templates"] { // given but empty is an error, as in clipsurgery
+		if c.run.Model.Templates, err = cli.ParseTemplates(templates); err != nil {
+			return nil, err
+		}
 	}
 	if thresholds != "" {
 		for _, s := range strings.Split(thresholds, ",") {

@@ -6,8 +6,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,7 +53,7 @@ func TestEvaluateCommand(t *testing.T) {
 	f, _ := os.Open(csvOut)
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(rows) != 1+2*len(evaluate.SyntheticClasses) {
+	if err != nil || len(rows) != 1+2*len(evaluate.SyntheticClasses()) {
 		t.Errorf("CSV: %d rows, %v", len(rows), err)
 	}
 }
@@ -134,6 +136,33 @@ func TestEvaluateCommandBadInput(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Errorf("files written on error: %v", entries)
+	}
+}
+
+// -templates has clipsurgery's syntax (tools/internal/cli): a comma list or an @file, one per
+// line; not given = the reference's 85 (nil); a template without {} is refused.
+func TestEvaluateTemplatesFlag(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "templates.txt")
+	os.WriteFile(file, []byte("# one with a comma\na {}, at night.\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"-templates", "a photo of a {}.,the {}."}, []string{"a photo of a {}.", "the {}."}},
+		{[]string{"-templates", "@" + file}, []string{"a {}, at night."}},
+	} {
+		c, err := parseArgs(append([]string{"-data", "d"}, tc.args...), io.Discard)
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+		} else if !slices.Equal(c.run.Model.Templates, tc.want) {
+			t.Errorf("%q: templates %q, want %q", tc.args, c.run.Model.Templates, tc.want)
+		}
+	}
+	for _, v := range []string{"a photo", ""} {
+		if _, err := parseArgs([]string{"-data", "d", "-templates", v}, io.Discard); err == nil || !strings.Contains(err.Error(), "-templates") {
+			t.Errorf("-templates %q: err %v", v, err)
+		}
 	}
 }
 

@@ -1,10 +1,11 @@
 // Command sambench times SAM's SetImage (resize, normalise, pad, image encoder at 1024×1024) on
 // the go backend with full-size weights. Real checkpoints cannot be downloaded here, so by default
-// it writes seeded random weights with the exact shapes of a released model (from
-// sam.ReleasedConfig and sam.ExpectedShapes) and loads them through the normal loader:
+// it writes seeded random weights with the exact shapes of a released model (tools/randomckpt's
+// writer, tools/internal/randomckpt) and loads them through the normal loader:
 //
 //	sambench -model vit_b -runs 3
 //	sambench -weights sam_vit_b_01ec64.pth -runs 3   # a real checkpoint
+//	sambench -weights sam_vit_b_random.safetensors   # made once by randomckpt -model sam_vit_b
 //
 // It prints the load time, the first SetImage (graph build + compilation + run), every further
 // run, and the process's peak RSS (VmHWM) after each phase.
@@ -13,19 +14,16 @@ package main
 import (
 	"flag"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"time"
 
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
-	"github.com/clipsurgery/clipsurgery/weights"
+	"github.com/clipsurgery/clipsurgery/tools/internal/randomckpt"
 )
 
 func main() {
@@ -60,7 +58,7 @@ func run(model, path, keep string, runs, w, h int, memProfile string) error {
 			path = filepath.Join(dir, "sam_"+model+"_random.safetensors")
 		}
 		start := time.Now()
-		if err := writeRandom(cfg, path); err != nil {
+		if err := randomckpt.WriteSAM(path, cfg, 0); err != nil {
 			return err
 		}
 		fmt.Printf("wrote random %s weights to %s in %v\n", model, path, time.Since(start).Round(time.Millisecond))
@@ -98,51 +96,6 @@ func run(model, path, keep string, runs, w, h int, memProfile string) error {
 		return pprof.Lookup("heap").WriteTo(f, 0)
 	}
 	return nil
-}
-
-// writeRandom writes a checkpoint with cfg's exact tensor names and shapes: LayerNorm weights
-// 1 + 0.1·N, biases 0.02·N, relative/absolute positions and embeddings 0.02·N, other weights
-// N/√fan_in, so activations stay in a realistic range (timing does not depend on the values).
-func writeRandom(cfg sam.Config, path string) error {
-	shapes := sam.ExpectedShapes(cfg)
-	names := make([]string, 0, len(shapes))
-	for n := range shapes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	rng := rand.New(rand.NewPCG(1, 0x5a3))
-	list := make([]*weights.Tensor, 0, len(names))
-	for _, n := range names {
-		list = append(list, &weights.Tensor{Name: n, Shape: shapes[n], DType: "F32", F32: randomValues(rng, n, shapes[n])})
-	}
-	return weights.WriteSafetensors(path, list, map[string]string{"description": "seeded random SAM " + cfg.Name() + " weights for benchmarks"})
-}
-
-func randomValues(rng *rand.Rand, name string, shape []int) []float32 {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	mean, std := 0.0, 0.02
-	isNorm := strings.Contains(name, "norm") || strings.HasPrefix(name, "image_encoder.neck.1") ||
-		strings.HasPrefix(name, "image_encoder.neck.3") || strings.Contains(name, "upscaling.1") ||
-		strings.Contains(name, "downscaling.1") || strings.Contains(name, "downscaling.4")
-	switch {
-	case isNorm && strings.HasSuffix(name, ".weight"):
-		mean, std = 1, 0.1
-	case strings.HasSuffix(name, ".weight") && len(shape) >= 2 && !strings.Contains(name, "embed") &&
-		!strings.Contains(name, "token"):
-		fanIn := 1
-		for _, d := range shape[1:] {
-			fanIn *= d
-		}
-		std = 1 / math.Sqrt(float64(fanIn))
-	}
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = float32(mean + std*rng.NormFloat64())
-	}
-	return v
 }
 
 // syntheticImage is a smooth colour pattern (content does not change the timing).

@@ -17,12 +17,13 @@ import (
 	"github.com/gofrs/flock"
 )
 
-// download completes partial from src and verifies it against want. It resumes an existing partial
-// when the server honours Range (206) and starts clean when the server answers 200 (Range ignored) or
-// 416 (partial longer than the file, or already complete). resumed reports whether bytes from an
-// earlier attempt were kept. On a broken transfer or cancellation the partial stays for the next call;
-// on a checksum mismatch it is deleted.
-func download(ctx context.Context, client *http.Client, src, partial, want, name string, opt Options) (resumed bool, err error) {
+// download completes partial from src and verifies it against fs.want (when set). It resumes an
+// existing partial when the server honours Range (206) and starts clean when the server answers 200
+// (Range ignored) or 416 (partial longer than the file, or already complete). resumed reports whether
+// bytes from an earlier attempt were kept. On a broken transfer or cancellation the partial stays for
+// the next call; on a checksum mismatch or a file above fs.limit it is deleted.
+func download(ctx context.Context, client *http.Client, src, partial string, fs fileSpec, opt Options) (resumed bool, err error) {
+	want, name := fs.want, fs.file
 	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return false, fmt.Errorf("registry: %w", err)
@@ -96,6 +97,14 @@ func download(ctx context.Context, client *http.Client, src, partial, want, name
 	}
 	defer resp.Body.Close()
 	resumed = off > 0
+	if fs.limit > 0 && total > fs.limit {
+		_ = f.Truncate(0)
+		return resumed, fmt.Errorf("registry: %s is %d bytes, above the limit of %d", src, total, fs.limit)
+	}
+	body := io.Reader(resp.Body)
+	if fs.limit > 0 {
+		body = io.LimitReader(resp.Body, fs.limit-off+1) // one byte over tells a file above the limit
+	}
 
 	// The hash covers the kept prefix too, so the file is read once more only when resuming.
 	h := sha256.New()
@@ -113,10 +122,13 @@ func download(ctx context.Context, client *http.Client, src, partial, want, name
 	if bar != nil {
 		dst = append(dst, bar)
 	}
-	n, err := io.Copy(io.MultiWriter(dst...), resp.Body)
+	n, err := io.Copy(io.MultiWriter(dst...), body)
 	got := off + n
 	bar.finish()
 	switch {
+	case fs.limit > 0 && got > fs.limit:
+		_ = f.Truncate(0)
+		return resumed, fmt.Errorf("registry: %s is larger than the limit of %d bytes", src, fs.limit)
 	case fw.err != nil:
 		return resumed, fmt.Errorf("registry: writing %s: %w", partial, fw.err)
 	case err != nil && ctx.Err() != nil:
@@ -137,7 +149,7 @@ func download(ctx context.Context, client *http.Client, src, partial, want, name
 	if err != nil {
 		return resumed, fmt.Errorf("registry: %w", err)
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != want {
+	if sum := hex.EncodeToString(h.Sum(nil)); want != "" && sum != want {
 		_ = os.Remove(partial)
 		return resumed, &ChecksumError{File: name, Source: src, Expected: want, Actual: sum}
 	}
@@ -211,7 +223,13 @@ var pathLocks sync.Map // absolute path → chan struct{} with capacity 1
 // processes. The OS drops the file lock if a process dies, so no stale lock survives a crash; the
 // empty .lock file itself is left in place (deleting it would race with the next locker).
 func lockPath(ctx context.Context, final string) (unlock func(), err error) {
-	abs, err := filepath.Abs(final)
+	return lockFile(ctx, final, final+".lock")
+}
+
+// lockFile is lockPath with the lock file named apart from the guarded path (the hub cache keeps its
+// locks in .locks/, where Python's huggingface_hub takes the same flock).
+func lockFile(ctx context.Context, guarded, lock string) (unlock func(), err error) {
+	abs, err := filepath.Abs(guarded)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +240,7 @@ func lockPath(ctx context.Context, final string) (unlock func(), err error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	fl := flock.New(abs + ".lock")
+	fl := flock.New(lock)
 	ok, err := fl.TryLockContext(ctx, 100*time.Millisecond)
 	if err != nil || !ok {
 		<-sem

@@ -15,33 +15,43 @@ import (
 	"time"
 )
 
-// Environment variables read by Options.
+// Environment variables read by Options. The Hugging Face ones are those of Python's huggingface_hub,
+// so that both share one cache and one offline switch.
 const (
 	EnvCache   = "CLIPSURGERY_CACHE"   // cache folder when Options.CacheDir is empty
 	EnvOffline = "CLIPSURGERY_OFFLINE" // "1"/"true"/"yes"/"on": never touch the network
+
+	EnvHFOffline  = "HF_HUB_OFFLINE" // same values: never touch the network (hub, reference URLs, images)
+	EnvHFHubCache = "HF_HUB_CACHE"   // the hub cache folder (models--org--name/...)
+	EnvHFHome     = "HF_HOME"        // the hub cache is $HF_HOME/hub when HF_HUB_CACHE is unset
+	EnvHFEndpoint = "HF_ENDPOINT"    // the hub's address (mirrors); default https://huggingface.co
 )
 
-// Options controls Fetch and FetchHF. The zero value is ready to use.
+// Options controls Fetch, FetchHF, Obtain and FetchHubModel. The zero value is ready to use.
 type Options struct {
 	// CacheDir holds the checkpoints. Default: $CLIPSURGERY_CACHE, else ~/.cache/clip — the folder the
 	// Python reference downloads into, so checkpoints it already fetched are reused as they are.
 	CacheDir string
-	// Offline forbids network access (also set by CLIPSURGERY_OFFLINE=1): only verified cached files are
-	// returned; otherwise the error says which file to place in which folder.
+	// Offline forbids network access (also set by CLIPSURGERY_OFFLINE=1 or HF_HUB_OFFLINE=1): only
+	// cached files are returned; otherwise the error says which file to place in which folder.
 	Offline bool
 	// Progress receives a throttled one-line progress bar and warnings; nil means silent.
 	Progress io.Writer
-	// Client is the HTTP client for Fetch; nil uses one without an overall timeout (checkpoints are
-	// large) but with a response-header timeout. Cancel through ctx.
+	// Client is the HTTP client for Fetch and for the hub's metadata requests; nil uses one without an
+	// overall timeout (checkpoints are large) but with a response-header timeout. Cancel through ctx.
+	// The hub's file transfers go through go-huggingface's own client.
 	Client *http.Client
-	// BaseURL replaces the scheme and host of the model URL (a path prefix is kept), for tests and
-	// mirrors. For FetchHF it is the hub endpoint.
+	// BaseURL replaces the scheme and host of the reference's URL (a path prefix is kept), for tests and
+	// mirrors. It does not apply to the hub (HFEndpoint).
 	BaseURL string
 
-	// HFCacheDir is FetchHF's cache, in the hub layout; default go-huggingface's hub.DefaultCacheDir()
-	// (~/.cache/huggingface/hub, shared with the Python huggingface_hub library).
+	// HFCacheDir is the hub cache, in huggingface_hub's layout (shared with Python). Default:
+	// $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+	// ~/.cache/huggingface/hub.
 	HFCacheDir string
-	// HFRevision is the hub branch, tag or commit for FetchHF; default "main".
+	// HFEndpoint is the hub's address; default $HF_ENDPOINT, else https://huggingface.co.
+	HFEndpoint string
+	// HFRevision is the hub branch, tag or commit when the name does not give one; default "main".
 	HFRevision string
 }
 
@@ -66,13 +76,14 @@ type UnavailableError struct {
 	Err  error
 }
 
+// Error is one line: what failed, then how to place the file by hand.
 func (e *UnavailableError) Error() string {
 	hint := e.Hint
 	if hint == "" {
 		hint = fmt.Sprintf("to place it by hand, download %s on a machine with network access and save it as %q in the folder %s",
 			e.URL, e.File, e.Dir)
 	}
-	return fmt.Sprintf("cannot obtain %s: %v\n  %s", e.File, e.Err, hint)
+	return fmt.Sprintf("cannot obtain %s: %v; %s", e.File, e.Err, hint)
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
@@ -103,15 +114,25 @@ func (opt Options) cacheDir() (string, error) {
 	return filepath.Join(home, ".cache", "clip"), nil
 }
 
-func (opt Options) offline() bool {
+func (opt Options) offline() bool { return opt.offlineBy() != "" }
+
+// offlineBy says what forbids network access ("" when nothing does), for the error message.
+func (opt Options) offlineBy() string {
 	if opt.Offline {
-		return true
+		return "the offline option"
 	}
-	switch strings.ToLower(strings.TrimSpace(os.Getenv(EnvOffline))) {
-	case "1", "true", "yes", "on":
-		return true
+	for _, env := range []string{EnvOffline, EnvHFOffline} {
+		switch strings.ToLower(strings.TrimSpace(os.Getenv(env))) {
+		case "1", "true", "yes", "on":
+			return "$" + env
+		}
 	}
-	return false
+	return ""
+}
+
+// errOffline is ErrOffline saying what set it.
+func (opt Options) errOffline() error {
+	return fmt.Errorf("%w (%s)", ErrOffline, opt.offlineBy())
 }
 
 func (opt Options) warn(format string, args ...any) {
@@ -161,30 +182,65 @@ func isHex(s string, n int) bool {
 	return err == nil
 }
 
-// Fetch returns the path of m's checkpoint in the cache, downloading it if needed. Like the reference's
-// _download: a cached file with the right SHA-256 is returned without network access; a cached file
-// with the wrong one is re-downloaded (with a warning). Unlike it, bytes go to <file>.partial, a broken
-// transfer is resumed with an HTTP Range request on the next call, and only a verified file is renamed
-// to <file>, so the final name never holds a partial or corrupt checkpoint.
+// Fetch returns the path of m's checkpoint in the cache, downloading it from its URL (the reference's)
+// if needed. Like the reference's _download: a cached file with the right SHA-256 is returned without
+// network access; a cached file with the wrong one is re-downloaded (with a warning). Unlike it, bytes
+// go to <file>.partial, a broken transfer is resumed with an HTTP Range request on the next call, and
+// only a verified file is renamed to <file>, so the final name never holds a partial or corrupt
+// checkpoint. Obtain is the entry point that also knows the hub copy.
 func Fetch(ctx context.Context, m Model, opt Options) (string, error) {
 	if err := m.validate(); err != nil {
 		return "", err
 	}
-	want := strings.ToLower(m.SHA256)
 	dir, err := opt.cacheDir()
 	if err != nil {
 		return "", err
 	}
-	final := filepath.Join(dir, m.File)
-	src, err := rebase(m.URL, opt.BaseURL)
+	return fetchFile(ctx, fileSpec{file: m.File, url: m.URL, want: strings.ToLower(m.SHA256)}, dir, opt)
+}
+
+// Asset is a small file with no published digest (the notebooks' example images), fetched into
+// a folder the way checkpoints are: into <File>.partial, accepted only when Check (may be nil)
+// passes on the complete download, then renamed to File (mode 0644).
+type Asset struct {
+	File, URL string
+	// MaxBytes bounds the download (0: no bound); a larger file is refused.
+	MaxBytes int64
+	// Check validates the downloaded file before it takes its name, e.g. that it decodes as an image.
+	Check func(path string) error
+}
+
+// FetchAsset returns the path of a in dir, downloading it when it is not there. Without a digest, an
+// existing file is trusted as it is; a broken transfer starts over instead of resuming.
+func FetchAsset(ctx context.Context, a Asset, dir string, opt Options) (string, error) {
+	if a.File == "" || a.File != filepath.Base(a.File) || a.File == "." || a.File == ".." || a.URL == "" {
+		return "", fmt.Errorf("registry: asset %q (%s) needs a plain file name and a URL", a.File, a.URL)
+	}
+	return fetchFile(ctx, fileSpec{file: a.File, url: a.URL, limit: a.MaxBytes, check: a.Check}, dir, opt)
+}
+
+// fileSpec is what fetchFile needs: a file name in the cache, its URL, and how to accept it.
+type fileSpec struct {
+	file, url string
+	want      string // lowercase SHA-256; "" when there is none (an Asset)
+	limit     int64  // largest accepted size, 0 = any
+	check     func(path string) error
+}
+
+func fetchFile(ctx context.Context, fs fileSpec, dir string, opt Options) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	final := filepath.Join(dir, fs.file)
+	src, err := rebase(fs.url, opt.BaseURL)
 	if err != nil {
 		return "", err
 	}
-	unavailable := func(err error) error { return &UnavailableError{File: m.File, Dir: dir, URL: m.URL, Err: err} }
+	unavailable := func(err error) error { return &UnavailableError{File: fs.file, Dir: dir, URL: fs.url, Err: err} }
 
 	// Fast path without a lock: the final name only ever receives complete, verified files by
 	// rename, so reading it concurrently is safe.
-	st, ok, err := checkFinal(ctx, final, want)
+	st, ok, err := checkFinal(ctx, final, fs.want)
 	if err != nil {
 		return "", err
 	}
@@ -193,9 +249,9 @@ func Fetch(ctx context.Context, m Model, opt Options) (string, error) {
 	}
 	if opt.offline() {
 		if st != nil {
-			return "", unavailable(fmt.Errorf("%w; %s exists but its SHA256 does not match %s", ErrOffline, final, want))
+			return "", unavailable(fmt.Errorf("%w; %s exists but its SHA256 does not match %s", opt.errOffline(), final, fs.want))
 		}
-		return "", unavailable(ErrOffline)
+		return "", unavailable(opt.errOffline())
 	}
 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -212,7 +268,7 @@ func Fetch(ctx context.Context, m Model, opt Options) (string, error) {
 	if err != nil {
 		st = nil // gone meanwhile: nothing to warn about
 	} else if st == nil || !sameFile(st, st2) {
-		_, ok, err := checkFinal(ctx, final, want)
+		_, ok, err := checkFinal(ctx, final, fs.want)
 		if err != nil {
 			return "", err
 		}
@@ -230,8 +286,11 @@ func Fetch(ctx context.Context, m Model, opt Options) (string, error) {
 		client = defaultClient
 	}
 	partial := final + ".partial"
+	if fs.want == "" {
+		_ = os.Remove(partial) // without a digest a resumed file could not be checked: start clean
+	}
 	for attempt := 0; ; attempt++ {
-		resumed, err := download(ctx, client, src, partial, want, m.File, opt)
+		resumed, err := download(ctx, client, src, partial, fs, opt)
 		if err == nil {
 			break
 		}
@@ -240,10 +299,19 @@ func Fetch(ctx context.Context, m Model, opt Options) (string, error) {
 		}
 		// A resumed file can mix bytes of two server versions; one clean retry settles it.
 		if resumed && attempt == 0 && errors.Is(err, ErrChecksum) {
-			opt.warn("resumed download of %s failed verification; starting over", m.File)
+			opt.warn("resumed download of %s failed verification; starting over", fs.file)
 			continue
 		}
+		if fs.want == "" {
+			_ = os.Remove(partial)
+		}
 		return "", unavailable(err)
+	}
+	if fs.check != nil {
+		if err := fs.check(partial); err != nil {
+			_ = os.Remove(partial)
+			return "", unavailable(fmt.Errorf("downloaded %s refused: %w", src, err))
+		}
 	}
 	if err := os.Rename(partial, final); err != nil {
 		return "", fmt.Errorf("registry: moving verified download into place: %w", err)
@@ -252,7 +320,8 @@ func Fetch(ctx context.Context, m Model, opt Options) (string, error) {
 	return final, nil
 }
 
-// checkFinal reports whether path holds the expected bytes. st is nil when path does not exist.
+// checkFinal reports whether path holds the expected bytes (any bytes when want is ""). st is nil
+// when path does not exist.
 func checkFinal(ctx context.Context, path, want string) (st os.FileInfo, ok bool, err error) {
 	st, err = os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -263,6 +332,9 @@ func checkFinal(ctx context.Context, path, want string) (st os.FileInfo, ok bool
 	}
 	if !st.Mode().IsRegular() {
 		return st, false, fmt.Errorf("registry: %s exists and is not a regular file", path)
+	}
+	if want == "" {
+		return st, true, nil
 	}
 	got, err := hashFile(ctx, path, -1)
 	if err != nil {

@@ -40,6 +40,18 @@ func (b *bar) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// moveTo sets the position to done bytes, for transfers that report a running total rather than
+// hand over their bytes; safe on a nil bar.
+func (b *bar) moveTo(done int64) {
+	if b == nil {
+		return
+	}
+	b.n = done - b.base
+	if now := b.clock(); now.Sub(b.last) >= barInterval {
+		b.draw(now)
+	}
+}
+
 // finish draws the final state and ends the line; safe on a nil bar.
 func (b *bar) finish() {
 	if b == nil {

@@ -75,7 +75,7 @@ func (c *Checkpoint) Load(ctx context.Context, opt clip.LoadOptions) (*clip.Mode
 		}
 	}
 	opt.CacheDir, opt.Offline = c.CacheDir, c.Offline
-	m, _, err := clip.Load(ctx, src, opt)
+	m, err := clip.Load(ctx, src, opt)
 	return m, err
 }
 

@@ -1,4 +1,4 @@
-package main
+package randomckpt
 
 import (
 	"archive/zip"
@@ -33,13 +33,13 @@ func halfInOpenAI(name string) bool {
 		strings.Contains(name, ".mlp.") || name == "visual.proj" || name == "text_projection"
 }
 
-// writeTorchScript writes tensors (float32 or int64 host data) as a TorchScript archive, the
-// float tensors for which half is true as float16. Like weights.WriteSafetensors it writes a
-// temporary file and renames it.
-func writeTorchScript(path string, tensors []*weights.Tensor, half func(name string) bool) error {
+// writeTorchScript writes tensors (float32 or int64 host data) as a TorchScript archive whose
+// root module is the class __torch__.<root> (e.g. "clip.model"), the float tensors for which
+// half is true as float16. Like weights.WriteSafetensors it writes a temporary file and renames it.
+func writeTorchScript(path, root string, tensors []*weights.Tensor, half func(name string) bool) error {
 	fail := func(err error) error { return fmt.Errorf("writing %s: %w", path, err) }
 	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	pkl, storages, err := modulePickle(tensors, half)
+	pkl, storages, err := modulePickle(tensors, root, half)
 	if err != nil {
 		return fail(err)
 	}
@@ -111,9 +111,10 @@ type module struct {
 	tensor   int // index+1 of the tensor at this node, 0 for a module
 }
 
-// modulePickle builds data.pkl for tensors (one storage each, keys "0", "1", ... in order) and
-// returns it with a function per storage that produces its bytes.
-func modulePickle(tensors []*weights.Tensor, half func(name string) bool) ([]byte, []func() []byte, error) {
+// modulePickle builds data.pkl for tensors (one storage each, keys "0", "1", ... in order) under
+// a root module of class __torch__.<rootClass>, and returns it with a function per storage that
+// produces its bytes.
+func modulePickle(tensors []*weights.Tensor, rootClass string, half func(name string) bool) ([]byte, []func() []byte, error) {
 	root := &module{children: map[string]*module{}}
 	for i, t := range tensors {
 		node := root
@@ -155,7 +156,7 @@ func modulePickle(tensors []*weights.Tensor, half func(name string) bool) ([]byt
 		}
 		p.op('u', 'b') // SETITEMS, BUILD
 	}
-	emit(root, "clip.model")
+	emit(root, rootClass)
 	p.op('.')
 	return p.Bytes(), storages, nil
 }

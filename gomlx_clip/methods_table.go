@@ -1,0 +1,147 @@
+package clip
+
+// The method table: every method of the image encoder is one descriptor here, its graph
+// functions in methods_blocks.go, its check in methods_oracle_test.go (the goldens for
+// surgery). Adding a method is one entry, its block function and its oracle case; the method
+// table test checks every entry and that the README's table agrees with it.
+
+// The methods' canonical names, one per descriptor below.
+const (
+	MethodSurgery   Method = "surgery"
+	MethodRaw       Method = "raw"
+	MethodMaskCLIP  Method = "maskclip"
+	MethodSCLIP     Method = "sclip"
+	MethodClearCLIP Method = "clearclip"
+	MethodNACLIP    Method = "naclip"
+)
+
+// methodTable lists the methods, the default first (MethodDefault in the graph functions and
+// NewModel's Model.Method). It is never changed: Methods and LookupMethod hand out copies.
+var methodTable = [...]methodDef{
+	{
+		spec: MethodSpec{
+			Name:    MethodSurgery,
+			Aliases: []string{"clip-surgery", "cs"},
+			Title:   "CLIP Surgery",
+			Changes: "the last 6 blocks (ImageOptions.Depth) get a second path of v-v self-attention without FFN, which gives the patch tokens; " +
+				"the class token from the original path; positional embedding bilinear",
+			Blocks: "The last Depth (ImageOptions.Depth, default 6) blocks get a second path: self-attention (v-v; " +
+				"ImageOptions.Attention) through the block's out_proj, accumulated without FFN and without a LayerNorm of its own; " +
+				"the original path runs on and gives the class token (ArchitectureSurgeryBlock, LastSurgeryBlock). " +
+				"A ResNet's attention pool runs v-v attention on every token, the class token included. The reference; the goldens check it.",
+			PositionalEmbedding: "bilinear, align_corners=False, to the grid size (ResizePositionalEmbedding)",
+			FeatureSurgery:      true,
+			Paper: `Li et al., "A closer look at the explainability of Contrastive Language-Image Pre-training", ` +
+				`Pattern Recognition 2025, method section "architecture surgery"`,
+			Code: "xmed-lab/CLIP_Surgery clip/clip_surgery_model.py",
+		},
+		posEmbed: ResizePositionalEmbedding,
+		changed:  func(o ImageOptions) int { return o.Depth },
+		tail:     surgeryTail,
+		pool:     valueValuePool,
+		settle:   settleSurgery,
+	},
+	{
+		spec: MethodSpec{
+			Name:    MethodRaw,
+			Aliases: []string{"original", "vanilla"},
+			Title:   "CLIP",
+			Changes: "nothing: every block as trained; positional embedding bilinear (CLIP Surgery's comparison baseline)",
+			Blocks:  "Every block unchanged (ResidualBlock); a ResNet's attention pool keeps its q-k attention.",
+			PositionalEmbedding: "bilinear, align_corners=False, to the grid size (ResizePositionalEmbedding), as CLIP Surgery's code " +
+				"resizes it, since this is its comparison baseline",
+			Paper: `Radford et al., "Learning Transferable Visual Models From Natural Language Supervision", ICML 2021, ` +
+				`section 2.4 "Choosing and Scaling a Model"`,
+			Code: "openai/CLIP clip/model.py (VisionTransformer, ModifiedResNet); the resize of xmed-lab/CLIP_Surgery clip/clip_surgery_model.py",
+		},
+		posEmbed: ResizePositionalEmbedding,
+		tail:     rawLastBlock,
+		pool:     queryKeyPool,
+	},
+	{
+		spec: MethodSpec{
+			Name:  MethodMaskCLIP,
+			Title: "MaskCLIP",
+			Changes: "last block: each patch token keeps its value embedding, x + out_proj(v), then the FFN; " +
+				"the class token from the unchanged block; positional embedding bicubic",
+			Blocks: "In the last block each patch token keeps only its value embedding: x + out_proj(v(ln_1 x)), then the block's FFN " +
+				"with its residual, then ln_post and the projection (ValueEmbeddingBlock); the class token comes from the unchanged " +
+				"block (MaskCLIP's x[:, 1:] = v[:, 1:]).",
+			PositionalEmbedding: "bicubic, align_corners=False, to the grid size (resize_pos_embed, interpolate_mode='bicubic'; " +
+				"ResizePositionalEmbeddingBicubic)",
+			ViTOnly: true,
+			Paper: `Zhou et al., "Extract Free Dense Labels from CLIP", ECCV 2022, method section ` +
+				`(the value embedding of the last attention layer as dense features)`,
+			Code: "chongzhou96/MaskCLIP mmseg/models/backbones/vit.py, TransformerEncoderLayer.forward with return_qkv on the last layer",
+			Notes: "The release's ViT config uses GELU and LayerNorm eps 1e-6 (configs/_base_/models/maskclip_vit16.py); the " +
+				"checkpoint's own activation and eps are used here (QuickGELU and 1e-5 for OpenAI's CLIP). MaskCLIP's ResNet " +
+				"variant is not implemented: ResNets give ErrViTOnly.",
+		},
+		posEmbed: ResizePositionalEmbeddingBicubic,
+		tail:     maskCLIPLastBlock,
+	},
+	{
+		spec: MethodSpec{
+			Name:  MethodSCLIP,
+			Title: "SCLIP",
+			Changes: "last block: correlative self-attention, softmax(q qᵀ/√d) + softmax(k kᵀ/√d), residual and FFN kept; " +
+				"positional embedding bicubic with scale factor (g+0.1)/native",
+			Blocks: "The last block's attention weights are softmax(q qᵀ/√d) + softmax(k kᵀ/√d) (CorrelativeSelfAttention); " +
+				"the residual connection and the FFN are kept.",
+			PositionalEmbedding: "bicubic, align_corners=False, with scale_factor = (g + 0.1)/native per axis " +
+				"(interpolate_pos_encoding), so source coordinates are (d + 0.5)·native/(g + 0.1) − 0.5, not the size ratio; " +
+				"not resized when the token count equals the native one (ResizePositionalEmbeddingScaled)",
+			ViTOnly: true,
+			Protocol: Protocol{ShortSide: 336, Window: 224, Stride: 112,
+				From: "wangf3014/SCLIP configs/cfg_voc21.py (Resize scale=(2048, 336)), clip_segmentor.py (slide_crop=224, slide_stride=112)"},
+			Paper: `Wang et al., "SCLIP: Rethinking Self-Attention for Dense Vision-Language Inference", 2023, ` +
+				`method section "correlative self-attention"`,
+			Code:  "wangf3014/SCLIP clip/model.py, VisionTransformer.custom_attn with csa=True",
+			Notes: "SCLIP's area threshold (area_thd) is not implemented.",
+		},
+		posEmbed: ResizePositionalEmbeddingScaled,
+		tail:     sclipLastBlock,
+	},
+	{
+		spec: MethodSpec{
+			Name:    MethodClearCLIP,
+			Title:   "ClearCLIP",
+			Changes: "last block: out_proj(softmax(q qᵀ/√d) v) alone, no residual, no FFN; positional embedding as SCLIP's",
+			Blocks: "The last block's output is out_proj(softmax(q qᵀ/√d) v) alone: no residual connection, no FFN " +
+				"(ClearCLIPBlock).",
+			PositionalEmbedding: "as SCLIP's (interpolate_pos_encoding, the same +0.1 scale factor; ResizePositionalEmbeddingScaled)",
+			ViTOnly:             true,
+			Protocol: Protocol{ShortSide: 448, Window: 448, Stride: 224,
+				From: "mc-lan/ClearCLIP configs/cfg_voc21.py (Resize scale=(2048, 448)), clearclip_segmentor.py (slide_crop=448, slide_stride=224)"},
+			Paper: `Lan et al., "ClearCLIP: Decomposing CLIP Representations for Dense Vision-Language Inference", ECCV 2024, ` +
+				`method section (drop the residual connection and the FFN of the last block, q-q attention)`,
+			Code: "mc-lan/ClearCLIP open_clip/transformer.py, VisionTransformer.forward with model_type='ClearCLIP', " +
+				"ignore_residual=True, last_n_layers=1",
+		},
+		posEmbed: ResizePositionalEmbeddingScaled,
+		tail:     clearCLIPLastBlock,
+	},
+	{
+		spec: MethodSpec{
+			Name:  MethodNACLIP,
+			Title: "NACLIP",
+			Changes: "last block: out_proj(softmax(k kᵀ/√d + Ω) v) alone with a Gaussian neighbourhood prior Ω (σ 5), no residual, no FFN; " +
+				"positional embedding as SCLIP's",
+			Blocks: "The last block's output is out_proj(softmax(k kᵀ/√d + Ω) v) alone (no residual, no FFN), where Ω is a Gaussian " +
+				"over the patch grid, Ω[p, p'] = exp(−|p − p'|²/(2σ²)) with σ = ImageOptions.NeighbourhoodStd (default 5), and 0 in " +
+				"the class token's row and column (gaussian_window, get_attention_addition; NeighbourhoodPrior, NeighbourhoodAttention).",
+			PositionalEmbedding: "as SCLIP's (interpolate_pos_encoding with recompute_scale_factor=False: the same numbers; " +
+				"ResizePositionalEmbeddingScaled)",
+			ViTOnly: true,
+			Protocol: Protocol{ShortSide: 336, Window: 224, Stride: 112,
+				From: "sinahmr/NACLIP configs/cfg_voc21.py (Resize scale=(2048, 336)), naclip.py (slide_crop=224, slide_stride=112)"},
+			Paper: `Hajimiri et al., "Pay Attention to Your Neighbours: Training-Free Open-Vocabulary Semantic Segmentation", ` +
+				`WACV 2025, method section (neighbourhood attention, key-key similarity, reduced architecture)`,
+			Code:  "sinahmr/NACLIP clip/model.py, VisionTransformer with arch='reduced', attn_strategy='naclip', gaussian_std=5",
+			Notes: "NACLIP's default post-processing PAMR (naclip.py, pamr_steps=10) is not implemented.",
+		},
+		posEmbed: ResizePositionalEmbeddingScaled,
+		tail:     naclipLastBlock,
+		settle:   settleNACLIP,
+	},
+}
