@@ -9,6 +9,7 @@ import (
 
 	"github.com/gomlx/compute"
 
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/tokenizer"
 	"github.com/clipsurgery/clipsurgery/internal/embedcache"
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
@@ -39,6 +40,8 @@ type LoadOptions struct {
 	// ConfigFile names the config to read (an open_clip_config.json or a Hugging Face config.json,
 	// told by content) instead of the one beside the weights (see LoadFile).
 	ConfigFile string
+
+	quickGELU bool // open_clip's force_quick_gelu, for a pretrained tag trained with QuickGELU (Load)
 }
 
 // Load returns the CLIP model named nameOrPath, ready for EncodeImage / EncodeText. Its
@@ -70,12 +73,20 @@ func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (m *Model, er
 	if err != nil {
 		return nil, err
 	}
+	// The config beside a hub checkpoint completes it (LoadFile); a pretrained tag open_clip
+	// builds with QuickGELU gets it whatever that config says (open_clip's force_quick_gelu).
+	opt.quickGELU = src.hub != nil && src.hub.QuickGELU
 	m, err = LoadFile(src.path, opt)
 	if err != nil {
 		return nil, err
 	}
 	if err := src.check(m.Config); err != nil {
 		return nil, fmt.Errorf("clip.Load %s (%s): %w", nameOrPath, src.path, err)
+	}
+	if src.release != "" {
+		// The reference's names are its models, tokenized as it does (clip.tokenize), whatever
+		// layout their copy comes in.
+		m.Config.Tokenizer = tokenizer.OpenAI
 	}
 	m.Method = MethodRaw
 	if src.surgery {

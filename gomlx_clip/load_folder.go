@@ -50,22 +50,31 @@ func weightsFile(path string) (string, error) {
 //     ones; none when it is absent (a plain OpenAI checkpoint, today's behaviour).
 //
 // A config that is present but unreadable or malformed is an error, never skipped.
+//
+// With LoadOptions.quickGELU (Load, for an open_clip pretrained tag trained with QuickGELU), an
+// open_clip config's towers get QuickGELU, as open_clip's force_quick_gelu does.
 func configFor(path string, naming Naming, opt LoadOptions) (*archConfig, error) {
+	var file string
 	switch {
 	case opt.OpenAIConventions && opt.ConfigFile != "":
 		return nil, errors.New("clip: LoadOptions.OpenAIConventions and ConfigFile exclude each other")
 	case opt.OpenAIConventions:
 		return nil, nil
 	case opt.ConfigFile != "":
-		return readArchConfig(opt.ConfigFile)
+		file = opt.ConfigFile
+	default:
+		name := OpenCLIPConfigName
+		if naming == NamingHF {
+			name = HFConfigName
+		}
+		file = filepath.Join(filepath.Dir(path), name)
+		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
 	}
-	name := OpenCLIPConfigName
-	if naming == NamingHF {
-		name = HFConfigName
+	arch, err := readArchConfig(file)
+	if err == nil && opt.quickGELU && arch.layout == LayoutOpenCLIP {
+		arch.visionAct, arch.textAct = ActQuickGELU, ActQuickGELU
 	}
-	beside := filepath.Join(filepath.Dir(path), name)
-	if _, err := os.Stat(beside); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	return readArchConfig(beside)
+	return arch, err
 }
