@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
+	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/gomlx/compute/gobackend"
 	. "github.com/gomlx/gomlx/core/graph"
 )
@@ -54,5 +55,27 @@ func TestConfigDefaults(t *testing.T) {
 	d := c.DenseTransform(512)
 	if d.Size != 512 || d.Mean != c.Preprocess.Mean || d.Std != c.Preprocess.Std || d.ResizeMode != imageprep.Squash || d.Interpolation != imageprep.Bicubic {
 		t.Errorf("dense transform %+v", d)
+	}
+}
+
+// An MLP width other than 4·width (open_clip's mlp_ratio, e.g. ViT-bigG's 4.9231) is read off the
+// c_fc shapes; 4·width stays Config's zero, OpenAI's.
+func TestMLPWidthFromShapes(t *testing.T) {
+	want := Config{EmbedDim: 32, Vision: ViT, VisionWidth: 64, VisionLayers: 2, PatchSize: 16, NativeGrid: 2,
+		ImageResolution: 32, VisionHeads: 1, ContextLength: 77, VocabSize: 100, TextWidth: 64, TextHeads: 1, TextLayers: 1,
+		VisionMLP: 315}
+	ts := map[string]*weights.Tensor{}
+	for n, shape := range ExpectedShapes(want) {
+		ts[n] = &weights.Tensor{Name: n, Shape: shape, DType: "F32"}
+	}
+	if got := ts["visual.transformer.resblocks.1.mlp.c_proj.weight"].Shape; got[1] != 315 {
+		t.Fatalf("c_proj shape %v", got)
+	}
+	got, err := InferConfig(ts)
+	if err != nil || got != want {
+		t.Fatalf("inferred %#v, %v", got, err)
+	}
+	if got.TextMLPWidth() != 256 || got.VisionMLPWidth() != 315 {
+		t.Errorf("MLP widths %d / %d", got.VisionMLPWidth(), got.TextMLPWidth())
 	}
 }

@@ -209,13 +209,14 @@ func inferShapes(t map[string]*weights.Tensor) (Config, error) {
 	return c, nil
 }
 
-// mlpRows is the MLP width the first block's c_fc holds; 4·width (OpenAI's) when that tensor is
-// absent or malformed, which CheckTensors then reports with every other missing tensor.
+// mlpRows is the MLP width the first block's c_fc holds, or 0 (Config's "4·width", OpenAI's)
+// when it is that or when the tensor is absent or malformed, which CheckTensors then reports with
+// every other missing tensor.
 func mlpRows(t map[string]*weights.Tensor, name string, width int) int {
-	if x, ok := t[name]; ok && len(x.Shape) == 2 && x.Shape[0] > 0 {
+	if x, ok := t[name]; ok && len(x.Shape) == 2 && x.Shape[0] > 0 && x.Shape[0] != 4*width {
 		return x.Shape[0]
 	}
-	return 4 * width
+	return 0
 }
 
 func squareSide(n int, name string) (int, error) {

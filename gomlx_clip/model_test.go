@@ -78,14 +78,11 @@ func TestConfigInferred(t *testing.T) {
 		want  Config
 	}{
 		{"vit16", Config{EmbedDim: 64, Vision: ViT, VisionWidth: 128, VisionLayers: 8, PatchSize: 16, NativeGrid: 14,
-			ImageResolution: 224, VisionHeads: 2, ContextLength: 77, VocabSize: 49408, TextWidth: 128, TextHeads: 2, TextLayers: 3,
-			VisionMLP: 512, TextMLP: 512}},
+			ImageResolution: 224, VisionHeads: 2, ContextLength: 77, VocabSize: 49408, TextWidth: 128, TextHeads: 2, TextLayers: 3}},
 		{"vit16.hf", Config{EmbedDim: 64, Vision: ViT, VisionWidth: 128, VisionLayers: 8, PatchSize: 16, NativeGrid: 14,
-			ImageResolution: 224, VisionHeads: 2, ContextLength: 77, VocabSize: 49408, TextWidth: 128, TextHeads: 2, TextLayers: 3,
-			VisionMLP: 512, TextMLP: 512}},
+			ImageResolution: 224, VisionHeads: 2, ContextLength: 77, VocabSize: 49408, TextWidth: 128, TextHeads: 2, TextLayers: 3}},
 		{"rn", Config{EmbedDim: 64, Vision: ResNet, VisionWidth: 16, ResNetLayers: [4]int{1, 1, 1, 1}, NativeGrid: 7,
-			ImageResolution: 224, VisionHeads: 8, ContextLength: 77, VocabSize: 49408, TextWidth: 128, TextHeads: 2, TextLayers: 3,
-			TextMLP: 512}},
+			ImageResolution: 224, VisionHeads: 8, ContextLength: 77, VocabSize: 49408, TextWidth: 128, TextHeads: 2, TextLayers: 3}},
 	} {
 		m := loadGoldenModel(t, c.model)
 		if m.Config != c.want {
