@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/clipsurgery/clipsurgery/gomlx_clip/tokenizer"
@@ -17,22 +19,51 @@ import (
 )
 
 // Parity with open_clip v3.3.0's own outputs for tiny random models in open_clip's hub layout and
-// as a Hugging Face CLIPModel (../shared/golden/openclip, README there). Every model is loaded
-// from its folder, so the folder's checkpoint choice and config reading are part of the test.
+// as a Hugging Face CLIPModel (../shared/golden/openclip, README there). The variants are read from
+// the golden folder's checks.json summary (each model folder, its input, its heads, activation and
+// eps), so a variant added there is tested too; the three the README lists must be present. Every
+// model is loaded from its folder, so the folder's checkpoint choice and config reading are part of
+// the test, and its own preprocessing of chelsea.png must give the variant's input bit for bit.
 
+// openCLIPVariant is one entry of checks.json's summary.
 type openCLIPVariant struct {
-	name    string
-	layout  Layout
-	act     Activation
-	epsV    float64
-	epsT    float64
-	weights string // the file the folder must resolve to
+	Folder      string             `json:"model_folder"`
+	Input       string             `json:"input"`
+	VisionHeads int                `json:"vision_heads"`
+	TextHeads   int                `json:"text_heads"`
+	Activation  string             `json:"activation"`
+	Eps         map[string]float64 `json:"eps"`
 }
 
-var openCLIPVariants = []openCLIPVariant{
-	{"gelu", LayoutOpenCLIP, ActGELU, 1e-5, 1e-5, "open_clip_model.safetensors"},
-	{"quickgelu", LayoutOpenCLIP, ActQuickGELU, 1e-5, 1e-5, "open_clip_pytorch_model.bin"},
-	{"hf_gelu", LayoutHF, ActGELU, 1e-4, 1e-6, "model.safetensors"},
+func openCLIPVariants(t *testing.T) map[string]openCLIPVariant {
+	t.Helper()
+	data, err := os.ReadFile(goldens.Path(t, "openclip", "checks.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checks struct{ Summary map[string]openCLIPVariant }
+	if err := json.Unmarshal(data, &checks); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"gelu", "quickgelu", "hf_gelu"} {
+		if _, ok := checks.Summary[v]; !ok {
+			t.Fatalf("checks.json summary lacks variant %s", v)
+		}
+	}
+	return checks.Summary
+}
+
+// activationOf maps the golden summary's names of torch modules to Activations ("" when unknown).
+func activationOf(name string) Activation {
+	switch {
+	case name == "QuickGELU":
+		return ActQuickGELU
+	case name == "GELU":
+		return ActGELU
+	case strings.Contains(name, "tanh"):
+		return ActGELUTanh
+	}
+	return ""
 }
 
 func loadOpenCLIPVariant(t testing.TB, name string) *Model {
@@ -44,12 +75,13 @@ func loadOpenCLIPVariant(t testing.TB, name string) *Model {
 	return m
 }
 
-// runImageGraph runs a graph of the model's image weights on the golden input.
+// runImageGraph runs a graph of the model's image weights on one input image [1, 3, S, S].
 func runImageGraph(t *testing.T, m *Model, name string, input []float32, graph func(Config, Params, *Node) *Node) *Features {
 	t.Helper()
+	s := int(math.Round(math.Sqrt(float64(len(input) / 3))))
 	f, err := m.run(programKey{graph: "image-test-" + name}, 1, func(p Params, in []*Node) *Node {
 		return graph(m.Config, p, in[0])
-	}, tensors.FromFlatDataAndDimensions(input, 1, 3, 224, 224))
+	}, tensors.FromFlatDataAndDimensions(input, 1, 3, s, s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +89,6 @@ func runImageGraph(t *testing.T, m *Model, name string, input []float32, graph f
 }
 
 func TestOpenCLIPParity(t *testing.T) {
-	input := goldens.Load(t, "openclip/preprocess/shortest_bicubic_224/chelsea.openai.f32.npy")
 	tokens := goldens.Load(t, "openclip/text/tokens.i32.npy")
 	var texts struct{ Texts []string }
 	data, err := os.ReadFile(goldens.Path(t, "openclip", "text", "texts.json"))
@@ -71,16 +102,30 @@ func TestOpenCLIPParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range openCLIPVariants {
-		t.Run(v.name, func(t *testing.T) {
-			m := loadOpenCLIPVariant(t, v.name)
+	for name, v := range openCLIPVariants(t) {
+		t.Run(name, func(t *testing.T) {
+			folder := goldens.Path(t, "openclip", v.Folder)
+			m, err := LoadFile(folder, LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
 			c := m.Config
 			vt, tt := c.VisionTower(), c.TextTower()
-			if m.Layout != v.layout || vt.Act != v.act || tt.Act != v.act || vt.Eps != v.epsV || tt.Eps != v.epsT ||
-				vt.Heads != 2 || tt.Heads != 2 || c.VisionMLPWidth() != 512 || c.TextMLPWidth() != 64 {
-				t.Fatalf("config read wrong: layout %s, vision %+v, text %+v, MLP %d/%d", m.Layout, vt, tt, c.VisionMLPWidth(), c.TextMLPWidth())
+			wantLayout := LayoutOpenCLIP
+			if _, err := os.Stat(filepath.Join(folder, OpenCLIPConfigName)); err != nil {
+				wantLayout = LayoutHF
 			}
-			golden := func(file string) string { return "openclip/" + v.name + "/" + file + ".f32.npy" }
+			act := activationOf(v.Activation)
+			if m.Layout != wantLayout || vt.Heads != v.VisionHeads || tt.Heads != v.TextHeads ||
+				vt.Eps != v.Eps["vision"] || tt.Eps != v.Eps["text"] || (act != "" && (vt.Act != act || tt.Act != act)) {
+				t.Fatalf("config read wrong: layout %s, vision %+v, text %+v; golden %+v", m.Layout, vt, tt, v)
+			}
+			if act == "" {
+				t.Logf("activation %q not checked by name", v.Activation)
+			}
+			golden := func(file string) string { return "openclip/" + name + "/" + file + ".f32.npy" }
+			input := goldens.Load(t, "openclip/"+v.Input)
+			s := input.Shape[len(input.Shape)-1]
 
 			// The pooled path's own preprocessing gives the golden input, bit for bit.
 			pix, err := m.PreprocessImage(img)
@@ -88,14 +133,14 @@ func TestOpenCLIPParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !slices.Equal(pix, input.F32) {
-				t.Fatal("PreprocessImage differs from open_clip's preprocessing of chelsea.png")
+				t.Fatalf("PreprocessImage differs from open_clip's preprocessing of chelsea.png (%s)", v.Input)
 			}
 			pooled, err := m.ImageEmbedding(img)
 			if err != nil {
 				t.Fatal(err)
 			}
 			goldens.AssertClose(t, "image_features", pooled.Data, pooled.Shape, goldens.Load(t, golden("image_features")), atol, rtol)
-			dense, err := m.EncodeImage(input.F32, 1, 224, 224, ImageOptions{Method: MethodRaw})
+			dense, err := m.EncodeImage(input.F32, 1, s, s, ImageOptions{Method: MethodRaw})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +155,7 @@ func TestOpenCLIPParity(t *testing.T) {
 			for i := range rows {
 				rows[i] = tokens.I32[i*l : (i+1)*l]
 			}
-			if v.layout == LayoutOpenCLIP { // open_clip's tokenizer, chosen by the layout
+			if m.Layout == LayoutOpenCLIP { // open_clip's tokenizer, chosen by the layout
 				got, err := m.Tokenize(texts.Texts)
 				if err != nil {
 					t.Fatal(err)
@@ -125,13 +170,28 @@ func TestOpenCLIPParity(t *testing.T) {
 			}
 			goldens.AssertClose(t, "text_features", text.Data, text.Shape, goldens.Load(t, golden("text_features")), atol, rtol)
 
-			scale := logitScale(t, goldens.Path(t, "openclip", "models", v.name, v.weights))
+			weightsPath, err := weightsFile(folder)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scale := logitScale(t, weightsPath)
 			logits := make([]float32, n)
 			for i := range logits {
 				logits[i] = float32(scale * cosine(pooled.Data, text.Data[i*c.EmbedDim:(i+1)*c.EmbedDim]))
 			}
 			goldens.AssertClose(t, "logits_per_image", logits, []int{1, n}, goldens.Load(t, golden("logits_per_image")), atol, rtol)
 		})
+	}
+}
+
+// The folders resolve to the files open_clip picks (README §6, checks.json checkpoint_file_loaded).
+func TestOpenCLIPFolderPicksCheckpoint(t *testing.T) {
+	for name, want := range map[string]string{"gelu": "open_clip_model.safetensors",
+		"quickgelu": "open_clip_pytorch_model.bin", "hf_gelu": "model.safetensors"} {
+		got, err := weightsFile(goldens.Path(t, "openclip", "models", name))
+		if err != nil || filepath.Base(got) != want {
+			t.Errorf("%s: %s, %v; want %s", name, got, err, want)
+		}
 	}
 }
 
