@@ -134,7 +134,8 @@ var methodTable = [...]methodDef{
 				"ResizePositionalEmbeddingScaled)",
 			ViTOnly: true,
 			Protocol: Protocol{ShortSide: 336, Window: 224, Stride: 112,
-				From: "sinahmr/NACLIP configs/cfg_voc21.py (Resize scale=(2048, 336)), naclip.py (slide_crop=224, slide_stride=112)"},
+				From: "sinahmr/NACLIP configs/cfg_context60.py (Resize scale=(2048, 336)), naclip.py (slide_crop=224, slide_stride=112); " +
+					"cfg_voc21.py and cfg_voc20.py set slide_crop=0, the whole image"},
 			Paper: `Hajimiri et al., "Pay Attention to Your Neighbours: Training-Free Open-Vocabulary Semantic Segmentation", ` +
 				`WACV 2025, method section (neighbourhood attention, key-key similarity, reduced architecture)`,
 			Code:  "sinahmr/NACLIP clip/model.py, VisionTransformer with arch='reduced', attn_strategy='naclip', gaussian_std=5",

@@ -1,15 +1,12 @@
 package evaluate
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/clipsurgery/clipsurgery/internal/safefile"
 )
 
 // Layout is a dataset's folder layout.
@@ -35,8 +32,11 @@ type DatasetOptions struct {
 	// Split is the VOC split file's name without .txt ("" = "val"). Unused for generic folders.
 	Split string
 	// ClassFile is the class file ("" = the folder's classes.txt; for VOC, when absent, the 21
-	// VOCClasses()).
+	// VOCClasses(); for a benchmark, its peers' class file).
 	ClassFile string
+	// Benchmark opens the folder as one of the eight benchmarks (OpenBenchmark; "" = the
+	// layouts above, then a benchmark's if neither matches).
+	Benchmark string
 }
 
 // Item is one image of a dataset and its mask.
@@ -48,10 +48,12 @@ type Item struct {
 // Dataset is an opened dataset: its class list and its items (paths only; images are read one at
 // a time while evaluating).
 type Dataset struct {
-	Dir     string
-	Layout  Layout
-	Classes []Class
-	Items   []Item
+	Dir    string
+	Layout Layout
+	// Benchmark is the benchmark whose layout and label mapping the dataset has ("" = none).
+	Benchmark string
+	Classes   []Class
+	Items     []Item
 }
 
 // Open reads a dataset folder's layout, class list and item list. Missing masks and unreadable
@@ -64,9 +66,17 @@ func Open(dir string, opt DatasetOptions) (*Dataset, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%w: %s is not a folder", ErrDataset, dir)
 	}
+	if opt.Benchmark != "" || opt.Layout == LayoutBenchmark {
+		return OpenBenchmark(dir, opt.Benchmark, opt.Split, opt.ClassFile)
+	}
 	ds := &Dataset{Dir: dir, Layout: opt.Layout}
 	if ds.Layout == "" {
 		ds.Layout = detectLayout(dir)
+	}
+	// images/ without masks/ is a benchmark's (COCO, ADE20K) rather than the generic layout.
+	generic := ds.Layout == LayoutGeneric && opt.Layout == "" && !isDir(filepath.Join(dir, "masks"))
+	if (ds.Layout == "" || generic) && len(DetectBenchmarks(dir)) > 0 {
+		return OpenBenchmark(dir, "", opt.Split, opt.ClassFile)
 	}
 	switch ds.Layout {
 	case LayoutVOC:
@@ -114,31 +124,12 @@ func (ds *Dataset) openVOC(split string) error {
 	if split == "" {
 		split = "val"
 	}
-	list := filepath.Join(ds.Dir, "ImageSets", "Segmentation", split+".txt")
-	f, _, err := safefile.Open(list) // a FIFO or device is refused, never read
-	if err != nil {
-		return fmt.Errorf("%w: split %q: %w", ErrDataset, split, err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		id := strings.TrimSpace(sc.Text())
-		if id == "" {
-			continue
-		}
-		if strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
-			return fmt.Errorf("%w: %s: %q is not an image id", ErrDataset, list, id)
-		}
+	ids, err := readSplitIDs(filepath.Join(ds.Dir, "ImageSets", "Segmentation", split+".txt"), split)
+	for _, id := range ids {
 		ds.Items = append(ds.Items, Item{ID: id, Image: filepath.Join(ds.Dir, "JPEGImages", id+".jpg"),
 			Mask: filepath.Join(ds.Dir, "SegmentationClass", id+".png")})
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrDataset, list, err)
-	}
-	if len(ds.Items) == 0 {
-		return fmt.Errorf("%w: %s lists no image", ErrDataset, list)
-	}
-	return nil
+	return err
 }
 
 // imageExts are the image files of the generic layout.

@@ -209,7 +209,7 @@ func LoadItem(it Item, numClasses int) (*imageprep.Pixels, *Label, error) {
 
 // evaluateItem predicts the item with every method, then adds it to every method's metrics.
 func evaluateItem(ctx context.Context, ex *surgery.Explainer, ds *Dataset, it Item, methods []clip.Method, cfg Config, rep *Report) error {
-	pix, lab, err := LoadItem(it, len(ds.Classes))
+	pix, lab, err := ds.Load(it)
 	if err != nil {
 		return err
 	}

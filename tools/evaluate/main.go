@@ -48,6 +48,7 @@ func main() {
 
 type config struct {
 	data, layout, split, classes string
+	benchmark                    string
 	ckpt                         cli.Checkpoint // -model, -weights, -cache, -offline
 	methods                      []clip.Method
 	run                          evaluate.Config
@@ -62,7 +63,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("evaluate", flag.ContinueOnError)
 	fs.StringVar(&c.data, "data", "", "dataset folder (Pascal VOC layout or images/ + masks/ + classes.txt)")
 	fs.StringVar(&c.layout, "layout", "", "force the layout: voc or generic (default: detected)")
-	fs.StringVar(&c.split, "split", "val", "VOC split: ImageSets/Segmentation/<split>.txt")
+	fs.StringVar(&c.benchmark, "benchmark", "", "open -data as one of the field's benchmarks: "+strings.Join(evaluate.BenchmarkNames(), ", ")+
+		" (mmsegmentation's converted layouts; default: detected when -layout is not given)")
+	fs.StringVar(&c.split, "split", "", "split: VOC's ImageSets/Segmentation/<split>.txt (default val), a benchmark's split (default its validation split)")
 	fs.StringVar(&c.classes, "classes", "", "class file: one class per line, names separated by commas (default <data>/classes.txt; VOC: the 21 VOC classes)")
 	fs.StringVar(&methods, "methods", string(clip.MethodSurgery), "comma-separated methods evaluated side by side: "+strings.Join(clip.MethodNames(), ", "))
 	c.ckpt.AddFlags(fs)
@@ -125,9 +128,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ds, err := evaluate.Open(c.data, evaluate.DatasetOptions{Layout: evaluate.Layout(c.layout), Split: c.split,
-		ClassFile: c.classes})
+		ClassFile: c.classes, Benchmark: c.benchmark})
 	if err != nil {
 		return err
+	}
+	if b, err := evaluate.LookupBenchmark(ds.Benchmark); err == nil && !b.Background {
+		c.run.NoBackground = true // VOC20, Context59, …: class 0 is an object
 	}
 	for _, out := range []string{c.jsonOut, c.csvOut} { // fail before hours of work, not after
 		if out != "" {
