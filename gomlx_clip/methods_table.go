@@ -73,8 +73,9 @@ var methodTable = [...]methodDef{
 			Paper: `Zhou et al., "Extract Free Dense Labels from CLIP", ECCV 2022, method section ` +
 				`(the value embedding of the last attention layer as dense features)`,
 			Code: "chongzhou96/MaskCLIP mmseg/models/backbones/vit.py, TransformerEncoderLayer.forward with return_qkv on the last layer",
-			Notes: "The release's ViT config uses GELU and LayerNorm eps 1e-6 (configs/_base_/models/maskclip_vit16.py); CLIP's " +
-				"QuickGELU and eps 1e-5 are kept here. MaskCLIP's ResNet variant is not implemented: ResNets give ErrViTOnly.",
+			Notes: "The release's ViT config uses GELU and LayerNorm eps 1e-6 (configs/_base_/models/maskclip_vit16.py); the " +
+				"checkpoint's own activation and eps are used here (QuickGELU and 1e-5 for OpenAI's CLIP). MaskCLIP's ResNet " +
+				"variant is not implemented: ResNets give ErrViTOnly.",
 		},
 		posEmbed: ResizePositionalEmbeddingBicubic,
 		tail:     maskCLIPLastBlock,

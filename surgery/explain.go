@@ -13,7 +13,7 @@ import (
 
 // This file is the image-in, maps-and-points-out API: demo.py's pipeline behind one call.
 //
-//	preprocess (Pillow bicubic Resize((n,n)) + Normalize)  →  encode all tokens (architecture surgery,
+//	preprocess (Pillow bicubic Resize((n,n)) + the model's Normalize)  →  encode all tokens (architecture surgery,
 //	or the original CLIP)  →  L2-normalise  →  feature surgery (or raw img@text)  →  per target:
 //	min-max map resized to the ORIGINAL image size, JET overlay on the original RGB, SAM points.
 
@@ -247,8 +247,11 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 }
 
 // encodeImage is demo.py's preprocess + encode_image + L2 normalisation: [1+g·g, D] unit rows.
+// The preprocessing is clip.Config.DenseTransform: demo.py's Resize((n, n)) of the whole image,
+// normalised with the model's own mean and std (OpenAI's for CLIP; an OpenCLIP config may give
+// others), so that the map covers every pixel whatever the model's pooled preprocessing crops.
 func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error) {
-	pix, err := imageprep.PreprocessPixels(p, plan.size)
+	pix, err := e.model.Config.DenseTransform(plan.size).ApplyPixels(p)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: preprocessing: %w", err)
 	}
