@@ -28,6 +28,7 @@ test-short:
 # The PyTorch peer (Debian's python3-torch, so the system interpreter): /usr/bin/python3 ../shared/bench/torch_peer.py --weights out/vit_b16_random.safetensors
 BENCH_WEIGHTS ?= out/vit_b16_random.safetensors
 bench:
+	mkdir -p $(dir $(BENCH_WEIGHTS))
 	test -f $(BENCH_WEIGHTS) || $(GO) run ./tools/randomckpt -out $(BENCH_WEIGHTS)
 	$(GO) run ./tools/bench -weights $(BENCH_WEIGHTS) -json out/go.json
 
