@@ -19,6 +19,8 @@ type plan struct {
 	threshold      float32
 	slide          bool
 	stride         int      // sliding windows' step (with slide)
+	vfm            VFM      // the VFM the method reads (clip.MethodSpec.VFM), else nil
+	grid           int      // side of the similarity's token grid: CLIP's, or the VFM's
 	classes        []string // columns of the similarity
 	templates      []string // nil = clip.DefaultTemplates()
 	targets        []targetSpec
@@ -72,6 +74,10 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 		return nil, fmt.Errorf("surgery: %w", err)
 	}
 	p.method = method.Name
+	if p.grid, err = checkVFM(opt.VFM, method, p.size, p.size/cfg.Stride()); err != nil {
+		return nil, err
+	}
+	p.vfm = opt.VFM
 	switch opt.FeatureSurgery {
 	case FeatureSurgeryAuto:
 		p.featureSurgery = method.FeatureSurgery

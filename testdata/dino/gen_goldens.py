@@ -366,7 +366,7 @@ def proxyclip_goldens(args, out, manifest, models):
 
         def encode_image(self, image, external_feats, beta, gamma):
             f = self.visual(image, external_feats, beta, gamma)
-            recorded["features"] = f.clone()
+            recorded["features"], recorded["vfm"] = f.clone(), external_feats.clone()
             return f
 
     g = torch.Generator().manual_seed(7)
@@ -412,6 +412,9 @@ def proxyclip_goldens(args, out, manifest, models):
             entry["logits_every4"] = list(save_npy(os.path.join(out, base + "_logits_every4.npy"), logits[0, :, ::4, ::4].numpy()))
             if grid <= 8:
                 entry["features"] = list(save_npy(os.path.join(out, base + "_features.npy"), feats.numpy()))
+            if kind != "sam":  # the VFM's patch features as CLIP got them, channels last [H, W, C]
+                vfm_feats = recorded["vfm"][0].permute(1, 2, 0).numpy()
+                entry["vfm_features"] = list(save_npy(os.path.join(out, base + "_vfm_features.npy"), vfm_feats))
             manifest["proxyclip"][name] = entry
     finally:
         torch.Tensor.half = half
