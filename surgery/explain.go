@@ -74,6 +74,9 @@ type Options struct {
 	// LoadVFM, DINOVFM, SAMVFM), loaded once and shared by every call; nil for the other methods.
 	// The similarity's tokens then lie on the VFM's grid.
 	VFM VFM
+	// ProxyBeta and ProxyGamma are ProxyCLIP's β and γ of its affinity (clip.ImageOptions; 0 =
+	// clip.DefaultProxyBeta 1.2, clip.DefaultProxyGamma 3.0); only with a VFM method.
+	ProxyBeta, ProxyGamma float64
 }
 
 // Target is the explanation of one requested text.
@@ -260,7 +263,7 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: preprocessing: %w", err)
 	}
-	opt := clip.ImageOptions{Method: plan.method}
+	opt := clip.ImageOptions{Method: plan.method, ProxyBeta: plan.proxyBeta, ProxyGamma: plan.proxyGamma}
 	if plan.vfm != nil { // the VFM sees the window CLIP sees (ProxyCLIP's forward_feature)
 		if opt.Proxy, err = plan.vfm.PatchFeatures(rgb); err != nil {
 			return Matrix{}, err

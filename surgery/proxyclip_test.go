@@ -177,6 +177,12 @@ func TestProxyCLIPExplain(t *testing.T) {
 	if err != nil || res2.Windows < 2 || len(res2.Targets[0].Map) != demoH*demoW {
 		t.Fatalf("sliding windows: %v, %+v", err, res2)
 	}
+	sharper := opt
+	sharper.ProxyGamma = 10
+	res3, err := e.ExplainPixels(img, []string{"person", "bench"}, sharper)
+	if err != nil || maxAbsDiff(res3.Similarity.Data, res.Similarity.Data) == 0 {
+		t.Fatalf("γ 10 gives the same similarity as γ 3 (%v)", err)
+	}
 	planes, _, err := e.PixelSimilarity(context.Background(), img, opt)
 	if err != nil || len(planes) != 3 || len(planes[0]) != demoH*demoW {
 		t.Fatalf("PixelSimilarity: %v", err)
@@ -190,6 +196,7 @@ func TestProxyCLIPExplain(t *testing.T) {
 		{Options{Method: clip.MethodSCLIP, VFM: vfm, Size: 112}, "reads none"},
 		{Options{Method: clip.MethodProxyCLIP, VFM: vfm, Size: 128}, "not a multiple of the VFM dinov2(width 16"},
 		{Options{Method: clip.MethodProxyCLIP, VFM: goldenVFM(t, "dino_v1"), Size: 1024}, "exceeds 4096 tokens"},
+		{Options{Method: clip.MethodProxyCLIP, VFM: vfm, Size: 112, ProxyBeta: math.Inf(1)}, "beta +Inf"},
 	} {
 		_, err := e.ExplainPixels(img, []string{"person"}, c.opt)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
