@@ -1,13 +1,12 @@
 package clip
 
 import (
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 )
@@ -47,24 +46,12 @@ func proxyWindow(t *testing.T, side int) []float32 {
 // on the VFM features the authors' run recorded (DINO v1 patch 8: a 14×14 grid from CLIP's 7×7;
 // DINOv2 with registers: 8×8), at the golden tolerance.
 func TestProxyCLIPMatchesAuthors(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(proxyGoldens, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var man struct {
-		Proxyclip map[string]struct {
-			Side, Grid  int
-			Beta, Gamma float64
-		}
-	}
-	if err := json.Unmarshal(raw, &man); err != nil {
-		t.Fatal(err)
-	}
+	cases := goldens.ProxyCLIPCases(t, proxyGoldens)
 	m := loadGoldenModel(t, "vit16")
 	text := readProxyNpy(t, "text.npy")
 	for _, name := range []string{"dino_v1", "dinov2_reg"} {
 		t.Run(name, func(t *testing.T) {
-			g := man.Proxyclip[name]
+			g := cases[name]
 			vfm := readProxyNpy(t, name+"_vfm_features.npy")
 			if g.Grid == 0 || vfm.Shape[0] != g.Grid || vfm.Shape[1] != g.Grid {
 				t.Fatalf("manifest %+v, VFM features %v", g, vfm.Shape)
@@ -82,10 +69,10 @@ func TestProxyCLIPMatchesAuthors(t *testing.T) {
 			patches := f.Data[e:] // the class row is ours, not ProxyCLIP's
 			if name == "dinov2_reg" {
 				want := readProxyNpy(t, name+"_features.npy")
-				assertGolden(t, "features", patches, want.F32)
+				goldens.AssertClose(t, "features", patches, want.Shape, want, atol, rtol)
 			}
 			want := readProxyNpy(t, name+"_grid_logits.npy")
-			assertGolden(t, "logits", cosineLogits(patches, e, text), want.F32)
+			goldens.AssertClose(t, "logits", cosineLogits(patches, e, text), want.Shape, want, atol, rtol)
 		})
 	}
 }
@@ -110,22 +97,6 @@ func cosineLogits(feats []float32, e int, text *npy.Array) []float32 {
 		}
 	}
 	return out
-}
-
-func assertGolden(t *testing.T, what string, got, want []float32) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d values, golden %d", what, len(got), len(want))
-	}
-	worst := 0.0
-	for i, w := range want {
-		d := math.Abs(float64(got[i] - w))
-		if !(d <= atol+rtol*math.Abs(float64(w))) {
-			t.Fatalf("%s: value %d is %v, golden %v", what, i, got[i], w)
-		}
-		worst = max(worst, d)
-	}
-	t.Logf("%s: max |diff| %.3g", what, worst)
 }
 
 // TestProxyCLIPInputs: ProxyCLIP without features, features for another method, a mismatched

@@ -2,10 +2,10 @@ package dino
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
+	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 )
 
 // Family is the release a checkpoint belongs to.
@@ -137,41 +137,6 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// shapeOf is a name → shape view of a state dict.
-type shapeOf map[string][]int
-
-// dim returns dimension i of the named tensor, or an error naming what is missing.
-func (s shapeOf) dim(name string, i int) (int, error) {
-	sh, ok := s[name]
-	if !ok {
-		return 0, fmt.Errorf("dino: tensor %q is missing", name)
-	}
-	if i >= len(sh) {
-		return 0, fmt.Errorf("dino: tensor %q has shape %v, want at least %d dimensions", name, sh, i+1)
-	}
-	return sh[i], nil
-}
-
-// count returns how many consecutive blocks.0., blocks.1., ... exist.
-func (s shapeOf) count(prefix string) int {
-	seen := map[int]bool{}
-	for name := range s {
-		rest, ok := strings.CutPrefix(name, prefix+".")
-		if !ok {
-			continue
-		}
-		idx, _, _ := strings.Cut(rest, ".")
-		if n, err := strconv.Atoi(idx); err == nil {
-			seen[n] = true
-		}
-	}
-	n := 0
-	for seen[n] {
-		n++
-	}
-	return n
-}
-
 // InferConfig reads a configuration from the shapes of a state dict in the authors' names
 // (Canonicalize): width, patch and depth from the patch embedding and the blocks, the native
 // grid from pos_embed, the FFN and its hidden width from mlp.fc1 or mlp.w12/w3, LayerScale and
@@ -180,17 +145,19 @@ func (s shapeOf) count(prefix string) int {
 // (Width/64), which a width that is not a multiple of 64 cannot have. Everything else is checked
 // afterwards by CheckShapes.
 func InferConfig(shapes map[string][]int, heads int) (Config, error) {
-	s := shapeOf(shapes)
+	s := modelkit.Shapes(shapes)
 	if _, ok := s["patch_embed.proj.weight"]; !ok {
 		return Config{}, fmt.Errorf("dino: not a DINO or DINOv2 checkpoint%s: no patch_embed.proj.weight (%s)", otherModel(shapes),
-			describeNames(shapes))
+			modelkit.DescribeNames(shapes))
 	}
 	c := Config{Eps: releaseEps, QKVBias: true, FFN: FFNMLP, Interpolation: Interpolation{Offset: releaseOffset}}
 	var pe []int
 	var err error
 	get := func(dst *int, name string, i int) {
 		if err == nil {
-			*dst, err = s.dim(name, i)
+			if *dst, err = s.Dim(name, i); err != nil {
+				err = fmt.Errorf("dino: %w", err)
+			}
 		}
 	}
 	get(&c.Width, "patch_embed.proj.weight", 0)
@@ -206,9 +173,9 @@ func InferConfig(shapes map[string][]int, heads int) (Config, error) {
 		return Config{}, fmt.Errorf("dino: pos_embed has %d rows, want 1 + a square grid", pe[1])
 	}
 	c.NativeGrid = m
-	c.Depth = s.count("blocks")
+	c.Depth = s.Count("blocks")
 	if c.Depth == 0 {
-		return Config{}, fmt.Errorf("dino: no blocks.0.* tensors (%s)", describeNames(shapes))
+		return Config{}, fmt.Errorf("dino: no blocks.0.* tensors (%s)", modelkit.DescribeNames(shapes))
 	}
 	if _, swiglu := s["blocks.0.mlp.w12.weight"]; swiglu {
 		c.FFN = FFNSwiGLU

@@ -2,7 +2,6 @@ package dino
 
 import (
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 )
 
@@ -100,26 +100,6 @@ func loadGolden(t testing.TB, file string, heads int) *Model {
 	return m
 }
 
-// assertClose compares got with the golden array within atol + rtol·|want|.
-func assertClose(t testing.TB, name string, got []float32, shape []int, want *npy.Array) {
-	t.Helper()
-	if !slices.Equal(shape, want.Shape) {
-		t.Fatalf("%s: shape %v, golden %v", name, shape, want.Shape)
-	}
-	worst, at := 0.0, 0
-	for i, w := range want.F32 {
-		d := math.Abs(float64(got[i] - w))
-		if math.IsNaN(d) || d > atol+rtol*math.Abs(float64(w)) {
-			if math.IsNaN(d) || d > worst {
-				worst, at = d, i
-			}
-		}
-	}
-	if worst > 0 || math.IsNaN(worst) {
-		t.Errorf("%s: element %d is %v, golden %v (|Δ| %.3g > %g + %g·|golden|)", name, at, got[at], want.F32[at], worst, atol, rtol)
-	}
-}
-
 // TestGoldenTokens: every golden case of every checkpoint file of its model (the .pth and the
 // Hugging Face copy give the same tokens) at the native size, at 224 and at a non-square,
 // non-native size in a batch of 2 — class, register and patch tokens after the final norm.
@@ -149,7 +129,7 @@ func TestGoldenTokens(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				assertClose(t, name, f.Data, f.Shape, want)
+				goldens.AssertClose(t, name, f.Data, f.Shape, want, atol, rtol)
 			})
 		}
 	}
@@ -188,6 +168,6 @@ func TestPatchFeaturesSplit(t *testing.T) {
 		name      string
 		got, want []float32
 	}{{"class", tok.Class.Data, cls}, {"registers", tok.Registers.Data, regs}, {"patches", tok.Patches.Data, patches}} {
-		assertClose(t, p.name, p.got, []int{len(p.got)}, &npy.Array{Shape: []int{len(p.want)}, F32: p.want})
+		goldens.AssertClose(t, p.name, p.got, []int{len(p.got)}, &npy.Array{Shape: []int{len(p.want)}, F32: p.want}, atol, rtol)
 	}
 }

@@ -301,16 +301,3 @@ func CheckShapes(c Config, shapes map[string][]int) error {
 			return ok && slices.Equal(want, shape)
 		})
 }
-
-// describeNames summarises a state dict for "wrong model" errors: its size and first names.
-func describeNames(shapes map[string][]int) string {
-	names := make([]string, 0, len(shapes))
-	for n := range shapes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	if len(names) > 3 {
-		names = append(names[:3], "...")
-	}
-	return fmt.Sprintf("%d tensors: %s", len(shapes), strings.Join(names, ", "))
-}

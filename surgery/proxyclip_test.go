@@ -2,9 +2,7 @@ package surgery
 
 import (
 	"context"
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +17,9 @@ import (
 
 // dinoTestdata holds the tiny DINO checkpoints and the ProxyCLIP goldens (testdata/dino/README.md).
 const dinoTestdata = "../testdata/dino"
+
+// goldenTol is the CLIP goldens' tolerance (atol = rtol).
+const goldenTol = 1e-5
 
 var (
 	vfmMu    sync.Mutex
@@ -57,24 +58,12 @@ func goldenVFM(t *testing.T, name string) VFM {
 // and the logits against the golden's query features, on the VFM's grid and bilinearly resized to
 // the window (every 4th pixel), at the golden tolerance.
 func TestProxyCLIPGolden(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(dinoTestdata, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var man struct {
-		Proxyclip map[string]struct {
-			Side, Grid  int
-			Beta, Gamma float64
-		}
-	}
-	if err := json.Unmarshal(raw, &man); err != nil {
-		t.Fatal(err)
-	}
+	cases := goldens.ProxyCLIPCases(t, dinoTestdata)
 	m := goldenExplainer(t, "vit16").Model()
 	text := readDINOGolden(t, "proxyclip/text.npy")
 	for _, name := range []string{"dino_v1", "dinov2_reg", "sam_tiny"} {
 		t.Run(name, func(t *testing.T) {
-			g := man.Proxyclip[name]
+			g := cases[name]
 			rgb := patternRGB(g.Side)
 			vfm := goldenVFM(t, name)
 			if grid, err := vfm.Grid(g.Side); err != nil || grid != g.Grid {
@@ -93,7 +82,8 @@ func TestProxyCLIPGolden(t *testing.T) {
 			logits := RawSimilarity(img, Matrix{Rows: text.Shape[0], Cols: text.Shape[1], Data: text.F32})
 			n, k := g.Grid*g.Grid, text.Shape[0]
 			grid := logits.Data[k:] // token 0 is the class token, which ProxyCLIP has not
-			assertGoldenClose(t, "grid logits", grid, readDINOGolden(t, "proxyclip/"+name+"_grid_logits.npy").F32)
+			want := readDINOGolden(t, "proxyclip/"+name+"_grid_logits.npy")
+			goldens.AssertClose(t, "grid logits", grid, want.Shape, want, goldenTol, goldenTol)
 			var every4 []float32
 			for c := range k {
 				plane := make([]float32, n)
@@ -110,7 +100,8 @@ func TestProxyCLIPGolden(t *testing.T) {
 					}
 				}
 			}
-			assertGoldenClose(t, "logits at every 4th pixel", every4, readDINOGolden(t, "proxyclip/"+name+"_logits_every4.npy").F32)
+			want = readDINOGolden(t, "proxyclip/"+name+"_logits_every4.npy")
+			goldens.AssertClose(t, "logits at every 4th pixel", every4, want.Shape, want, goldenTol, goldenTol)
 		})
 	}
 }
@@ -135,23 +126,6 @@ func patternRGB(side int) *imageprep.RGB {
 		}
 	}
 	return &imageprep.RGB{W: side, H: side, Pix: pix}
-}
-
-func assertGoldenClose(t *testing.T, what string, got, want []float32) {
-	t.Helper()
-	const atol, rtol = 1e-5, 1e-5 // the CLIP goldens'
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d values, golden %d", what, len(got), len(want))
-	}
-	worst := 0.0
-	for i, w := range want {
-		d := math.Abs(float64(got[i] - w))
-		if !(d <= atol+rtol*math.Abs(float64(w))) {
-			t.Fatalf("%s: value %d is %v, golden %v", what, i, got[i], w)
-		}
-		worst = max(worst, d)
-	}
-	t.Logf("%s: max |diff| %.3g", what, worst)
 }
 
 // TestProxyCLIPExplain: ProxyCLIP through Explain and PixelSimilarity, whole image and sliding
