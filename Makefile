@@ -72,6 +72,7 @@ notebooks-test: notebooks-setup
 		PATH="$(GOBIN_DIR):$$PATH" \
 		CLIPSURGERY_WEIGHTS="$(abspath $(GOLDEN))/models/vit16.openai.safetensors" \
 		CLIPSURGERY_SAM_WEIGHTS="$(abspath $(GOLDEN))/sam/sam_tiny.pth" \
+		CLIPSURGERY_VFM="$(abspath .)/testdata/dino/models/dinov2_tiny_hf" \
 		CLIPSURGERY_IMAGES="$(abspath $(GOLDEN))/images" CLIPSURGERY_OFFLINE=1 \
 		$(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1200 \
 			--output-dir $(NB_OUT) "$$nb"; \
