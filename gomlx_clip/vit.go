@@ -34,6 +34,11 @@ type ImageOptions struct {
 	// 0 = DefaultNeighbourhoodStd).
 	NeighbourhoodStd float64
 	MaxSide          int // largest input side EncodeImage accepts (0 = DefaultMaxImageSide)
+	// Proxy, ProxyBeta and ProxyGamma are ProxyCLIP's (MethodProxyCLIP only; proxyclip.go): the
+	// vision foundation model's patch features [B, H, W, C], an input like the pixels (not part of
+	// the graph), and the affinity's β and γ (0 = DefaultProxyBeta, DefaultProxyGamma).
+	Proxy                 *Features
+	ProxyBeta, ProxyGamma float64
 }
 
 // SurgeryOptions are the reference's architecture-surgery settings.
@@ -69,7 +74,7 @@ func (o ImageOptions) Validate() error {
 	if s := o.NeighbourhoodStd; s < 0 || math.IsNaN(s) || math.IsInf(s, 0) {
 		return fmt.Errorf("clip: neighbourhood std %v must be positive and finite", s)
 	}
-	return nil
+	return o.validateProxy()
 }
 
 // EncodeImageGraph encodes normalized images [B, 3, H, W] into all tokens [B, 1+gh*gw, EmbedDim]:
@@ -81,18 +86,17 @@ func EncodeImageGraph(c Config, p Params, images *Node, opt ImageOptions) *Node 
 	if c.Vision == ResNet {
 		return encodeResNetGraph(c, p, images, opt.normalized())
 	}
-	return encodeViTGraph(c, p, images, opt.normalized())
+	return encodeViTGraph(c, p, images, nil, opt.normalized())
 }
 
-func encodeViTGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
+// encodeViTGraph builds the ViT with the method's last block(s); proxy is a VFM's patch
+// features for the methods that read them (nil otherwise).
+func encodeViTGraph(c Config, p Params, images, proxy *Node, opt ImageOptions) *Node {
 	dims := images.Shape().Dimensions
-	b, gh, gw := dims[0], dims[2]/c.PatchSize, dims[3]/c.PatchSize
-	x := patchTokens(Patchify(images, p.Get("visual.conv1.weight"), c.PatchSize)) // [B, gh*gw, W]
-	cls := BroadcastToDims(Reshape(p.Get("visual.class_embedding"), 1, 1, c.VisionWidth), b, 1, c.VisionWidth)
-	x = Concatenate([]*Node{cls, x}, 1)
+	gh, gw := dims[2]/c.PatchSize, dims[3]/c.PatchSize
 	method := mustMethod(opt.Method)
-	x = Add(x, InsertAxes(method.posEmbed(p.Get("visual.positional_embedding"), c.NativeGrid, gh, gw), 0))
-	x = LayerNorm(x, p, "visual.ln_pre")
+	x := VisionStem(c, p, images, opt.Method)
+	t := c.VisionTower()
 
 	changed := 1
 	if method.changed != nil {
@@ -100,12 +104,28 @@ func encodeViTGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
 	}
 	first := max(c.VisionLayers-changed, 0)
 	for i := 0; i < first; i++ {
-		x = ResidualBlock(x, p, visualBlock(i), c.VisionHeads, false, c.ScoreBudget)
+		x = ResidualBlock(x, p, visualBlock(i), t, false)
 	}
-	x = method.tail(x, vitTail{p: p, first: first, layers: c.VisionLayers, heads: c.VisionHeads, gh: gh, gw: gw, opt: opt,
-		budget: c.ScoreBudget})
-	x = LayerNorm(x, p, "visual.ln_post")
+	x = method.tail(x, vitTail{p: p, first: first, layers: c.VisionLayers, tower: t, gh: gh, gw: gw, opt: opt,
+		proxy: proxy})
+	x = LayerNorm(x, p, "visual.ln_post", t.Eps)
 	return Einsum("bnw,we->bne", x, p.Get("visual.proj"))
+}
+
+// VisionStem is the ViT's input to its first block, [B, 1+gh·gw, W]: patch embedding, class
+// token, positional embedding (resized for the grid the way method m's authors do), then ln_pre
+// (absent with Config.NoLnPre).
+func VisionStem(c Config, p Params, images *Node, m Method) *Node {
+	dims := images.Shape().Dimensions
+	b, gh, gw := dims[0], dims[2]/c.PatchSize, dims[3]/c.PatchSize
+	x := patchTokens(Patchify(images, p.Get("visual.conv1.weight"), c.PatchSize)) // [B, gh*gw, W]
+	cls := BroadcastToDims(Reshape(p.Get("visual.class_embedding"), 1, 1, c.VisionWidth), b, 1, c.VisionWidth)
+	x = Concatenate([]*Node{cls, x}, 1)
+	x = Add(x, InsertAxes(PositionalEmbeddingFor(m, p.Get("visual.positional_embedding"), c.NativeGrid, gh, gw), 0))
+	if c.NoLnPre {
+		return x
+	}
+	return LayerNorm(x, p, "visual.ln_pre", c.VisionTower().Eps)
 }
 
 func visualBlock(i int) string { return fmt.Sprintf("visual.transformer.resblocks.%d", i) }
@@ -113,14 +133,14 @@ func visualBlock(i int) string { return fmt.Sprintf("visual.transformer.resblock
 // ArchitectureSurgeryBlock is one dual-path block of CLIP Surgery. Both attentions read ln_1 of
 // the ORIGINAL path; the original path is the unchanged CLIP block; the new path only
 // accumulates the self-attention output (v-v by default) through the same out_proj, with no
-// FFN and no LayerNorm of its own. The first dual block is called with xNew == xOri. budget is
-// AttendHeads'.
-func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads int, mode SurgeryAttention, budget int) (*Node, *Node) {
-	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	aNew := surgeryAttention(q, k, v, mode, budget)
-	aOri := AttendHeads(q, k, v, false, nil, budget)
+// FFN and no LayerNorm of its own. The first dual block is called with xNew == xOri. t is the
+// ViT's Tower (heads, eps, activation, score budget).
+func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, t Tower, mode SurgeryAttention) (*Node, *Node) {
+	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
+	aNew := surgeryAttention(q, k, v, mode, t.Budget)
+	aOri := AttendHeads(q, k, v, false, nil, t.Budget)
 	xOri = Add(xOri, Linear(aOri, p, prefix+".attn.out_proj"))
-	xOri = Add(xOri, MLP(LayerNorm(xOri, p, prefix+".ln_2"), p, prefix+".mlp"))
+	xOri = Add(xOri, MLP(LayerNorm(xOri, p, prefix+".ln_2", t.Eps), p, prefix+".mlp", t.Act))
 	xNew = Add(xNew, Linear(aNew, p, prefix+".attn.out_proj"))
 	return xNew, xOri
 }
@@ -129,11 +149,11 @@ func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads i
 // token of the original path is read: that path's attention, out_proj and MLP run for this one
 // row (exact: given the keys and values, each is computed row by row), a part of the encoder's
 // work saved (docs/BENCHMARKS.md). Returns the new path and the class row [B, 1, W].
-func LastSurgeryBlock(xNew, xOri *Node, p Params, prefix string, heads int, mode SurgeryAttention, budget int) (*Node, *Node) {
-	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	aNew := surgeryAttention(q, k, v, mode, budget)
+func LastSurgeryBlock(xNew, xOri *Node, p Params, prefix string, t Tower, mode SurgeryAttention) (*Node, *Node) {
+	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
+	aNew := surgeryAttention(q, k, v, mode, t.Budget)
 	q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1)) // the class token's queries
-	cls := FinishBlock(Slice(xOri, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, budget), p, prefix)
+	cls := FinishBlock(Slice(xOri, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, t.Budget), p, prefix, t)
 	return Add(xNew, Linear(aNew, p, prefix+".attn.out_proj")), cls
 }
 

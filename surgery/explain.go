@@ -13,7 +13,7 @@ import (
 
 // This file is the image-in, maps-and-points-out API: demo.py's pipeline behind one call.
 //
-//	preprocess (Pillow bicubic Resize((n,n)) + Normalize)  →  encode all tokens (architecture surgery,
+//	preprocess (Pillow bicubic Resize((n,n)) + the model's Normalize)  →  encode all tokens (architecture surgery,
 //	or the original CLIP)  →  L2-normalise  →  feature surgery (or raw img@text)  →  per target:
 //	min-max map resized to the ORIGINAL image size, JET overlay on the original RGB, SAM points.
 
@@ -70,6 +70,13 @@ type Options struct {
 	// MaxLabels bounds the number of labels (or of distinct target texts in single-text mode)
 	// encoded (0 = DefaultMaxLabels).
 	MaxLabels int
+	// VFM is the vision foundation model a method with clip.MethodSpec.VFM reads (ProxyCLIP:
+	// LoadVFM, DINOVFM, SAMVFM), loaded once and shared by every call; nil for the other methods.
+	// The similarity's tokens then lie on the VFM's grid.
+	VFM VFM
+	// ProxyBeta and ProxyGamma are ProxyCLIP's β and γ of its affinity (clip.ImageOptions; 0 =
+	// clip.DefaultProxyBeta 1.2, clip.DefaultProxyGamma 3.0); only with a VFM method.
+	ProxyBeta, ProxyGamma float64
 }
 
 // Target is the explanation of one requested text.
@@ -247,12 +254,22 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 }
 
 // encodeImage is demo.py's preprocess + encode_image + L2 normalisation: [1+g·g, D] unit rows.
+// The preprocessing is clip.Config.DenseTransform: demo.py's Resize((n, n)) of the whole image,
+// normalised with the model's own mean and std (OpenAI's for CLIP; an OpenCLIP config may give
+// others), so that the map covers every pixel whatever the model's pooled preprocessing crops.
 func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error) {
-	pix, err := imageprep.PreprocessPixels(p, plan.size)
+	t := e.model.Config.DenseTransform(plan.size)
+	rgb, err := t.GeometryPixels(p)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: preprocessing: %w", err)
 	}
-	f, err := e.model.EncodeImage(pix, 1, plan.size, plan.size, clip.ImageOptions{Method: plan.method})
+	opt := clip.ImageOptions{Method: plan.method, ProxyBeta: plan.proxyBeta, ProxyGamma: plan.proxyGamma}
+	if plan.vfm != nil { // the VFM sees the window CLIP sees (ProxyCLIP's forward_feature)
+		if opt.Proxy, err = plan.vfm.PatchFeatures(imageprep.Unit(rgb), rgb.H, rgb.W); err != nil {
+			return Matrix{}, err
+		}
+	}
+	f, err := e.model.EncodeImage(imageprep.NormalizeWith(rgb, t.Mean, t.Std), 1, plan.size, plan.size, opt)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding the image: %w", err)
 	}

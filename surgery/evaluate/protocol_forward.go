@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/surgery"
 )
 
@@ -43,14 +44,16 @@ type forward struct {
 	model   *clip.Model
 	text    surgery.Matrix // unit rows, one per distinct query name
 	opt     clip.ImageOptions
-	surgery bool // feature surgery instead of img @ textᵀ
-	batch   int  // crops per encoder call
+	surgery bool        // feature surgery instead of img @ textᵀ
+	batch   int         // crops per encoder call
+	vfm     surgery.VFM // ProxyCLIP's vision foundation model, nil for the others
 }
 
 // grids returns, for crops of h×w pixels (CHW each), one gh×gw logit grid per name and crop:
 // out[crop][name]. As the peers' patch convolution, a side that is not a multiple of the patch
 // size loses its last h mod patch rows (w mod patch columns); gh = h / patch, gw = w / patch.
-// Up to f.batch crops go through one encoder call.
+// With a VFM the grid is the VFM's on the whole crop (proxyFeatures). Up to f.batch crops go
+// through one encoder call.
 func (f *forward) grids(crops [][]float32, h, w int) (out [][][]float32, gh, gw int, err error) {
 	ps := f.model.Config.Stride()
 	gh, gw = h/ps, w/ps
@@ -71,7 +74,13 @@ func (f *forward) grids(crops [][]float32, h, w int) (out [][][]float32, gh, gw 
 				}
 			}
 		}
-		feats, err := f.model.EncodeImage(pix, hi-lo, eh, ew, f.opt)
+		opt := f.opt
+		if f.vfm != nil {
+			if opt.Proxy, gh, gw, err = f.proxyFeatures(crops[lo:hi], h, w); err != nil {
+				return nil, 0, 0, err
+			}
+		}
+		feats, err := f.model.EncodeImage(pix, hi-lo, eh, ew, opt)
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("evaluate: encoding the image: %w", err)
 		}
@@ -100,6 +109,31 @@ func (f *forward) grids(crops [][]float32, h, w int) (out [][][]float32, gh, gw 
 	return out, gh, gw, nil
 }
 
+// proxyFeatures are the VFM's patch features of crops of h×w pixels, one batch [n, gh, gw, C]
+// for clip.ImageOptions.Proxy: each crop as ProxyCLIP's forward_feature gives it to its VFM —
+// CLIP's input un-normalised (imageprep.UnNormalize with CLIP's mean and std, so F.pad's zeros
+// become the mean), whole (CLIP's convolution cuts its own remainder, the VFM sees every pixel) —
+// through surgery.VFM.PatchFeatures, which normalises it for the VFM.
+func (f *forward) proxyFeatures(crops [][]float32, h, w int) (*clip.Features, int, int, error) {
+	var all *clip.Features
+	for _, c := range crops {
+		feat, err := f.vfm.PatchFeatures(imageprep.UnNormalize(c, imageprep.Mean, imageprep.Std), h, w)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		if all == nil {
+			all = &clip.Features{Shape: append([]int{0}, feat.Shape[1:]...)}
+		}
+		all.Shape[0]++
+		all.Data = append(all.Data, feat.Data...)
+	}
+	if gh, gw := all.Shape[1], all.Shape[2]; gh*gw > clip.MaxProxyTokens {
+		return nil, 0, 0, fmt.Errorf("evaluate: the VFM %s's %d×%d grid on a %d×%d window exceeds %d tokens (clip.MaxProxyTokens)",
+			f.vfm.Name(), gh, gw, w, h, clip.MaxProxyTokens)
+	}
+	return all, all.Shape[1], all.Shape[2], nil
+}
+
 // slideLogits is the peers' forward_slide up to the average: mmseg's windows over the input
 // (surgery.SlideWindows: a window is the whole axis where the input is smaller), all of one
 // size, encoded f.batch at a time; each window's grids resized bilinearly to the window (to the
@@ -112,8 +146,11 @@ func slideLogits(f *forward, in netInput, p Protocol) ([][]float32, error) {
 	}
 	wh, ww := wins[0].Y1-wins[0].Y0, wins[0].X1-wins[0].X0
 	var l, r, t, b int
-	if p.PadToPatch {
-		l, r, t, b = padToPatch(wh, ww, f.model.Config.Stride())
+	switch {
+	case p.PadTo == PadToPatch:
+		l, r, t, b = padSize(wh, ww, f.model.Config.Stride())
+	case p.PadTo > 0:
+		l, r, t, b = padSize(wh, ww, p.PadTo)
 	}
 	crops := make([][]float32, len(wins))
 	for i, win := range wins {
@@ -144,9 +181,9 @@ func slideLogits(f *forward, in netInput, p Protocol) ([][]float32, error) {
 	return avg.Average()
 }
 
-// padToPatch is ClearCLIP's compute_padsize: the (left, right, top, bottom) zeros that make an
-// h×w window a multiple of the patch size, the odd pixel going right and bottom.
-func padToPatch(h, w, ps int) (l, r, t, b int) {
+// padSize is ClearCLIP's and ProxyCLIP's compute_padsize: the (left, right, top, bottom) zeros
+// that make an h×w window a multiple of ps, the odd pixel going right and bottom.
+func padSize(h, w, ps int) (l, r, t, b int) {
 	if w%ps != 0 {
 		lr := ps - w%ps
 		l, r = lr/2, lr-lr/2

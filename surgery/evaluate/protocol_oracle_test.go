@@ -12,7 +12,7 @@ import (
 )
 
 // The paths no golden covers (whole-image inference, images smaller than the window, ClearCLIP's
-// padding, CLIP Surgery's preset) against protocolOracle: the peers' forward_slide /
+// and ProxyCLIP's padding, CLIP Surgery's preset, ProxyCLIP's VFM per window) against protocolOracle: the peers' forward_slide /
 // forward_feature / predict written out as their Python reads, in float64, one window per encoder
 // call. The resize and normalisation (golden-checked bit for bit) and the encoder are shared.
 func TestProtocolOracle(t *testing.T) {
@@ -24,7 +24,7 @@ func TestProtocolOracle(t *testing.T) {
 	small := base(clip.MethodSCLIP) // 150×100 stays 150×100: one 150×100 window, cut to the 9×6 grid
 	small.ShortSide, small.Window, small.Stride = 100, 224, 112
 	padded := small // ClearCLIP: 151×101 padded to 160×112, the odd pixel right and below
-	padded.Peer, padded.PadToPatch, padded.ShortSide = clip.MethodClearCLIP, true, 101
+	padded.Peer, padded.PadTo, padded.ShortSide = clip.MethodClearCLIP, PadToPatch, 101
 	surg := small
 	surg.Peer, surg.FeatureSurgery, surg.Templates = clip.MethodSurgery, true, TemplatesSurgery85
 	whole := base(clip.MethodNACLIP) // 120×80 → 150×100, whole image, resized twice
@@ -37,16 +37,26 @@ func TestProtocolOracle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	proxy := small // ProxyCLIP: 150×100 padded to 168×112 (compute_padsize with 56); CLIP's grid cut to 10×7, DINOv2's 12×8
+	proxy.Peer, proxy.PadTo = clip.MethodProxyCLIP, 56
+	proxySlide := proxy // 300×200 → 336×224: two 224 windows, no padding
+	proxySlide.ShortSide = 224
+	vfm, err := surgery.LoadVFM(context.Background(), "../../testdata/dino/models/dinov2_tiny_hf", surgery.VFMLoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rng := rand.New(rand.NewPCG(18, 2))
 	for _, tc := range []struct {
 		name string
 		w, h int
 		p    Protocol
+		vfm  surgery.VFM
 	}{
-		{"sclip small image", 150, 100, small}, {"clearclip padded small image", 151, 101, padded},
-		{"surgery small image", 150, 100, surg}, {"naclip whole image twice", 120, 80, whole},
-		{"sclip whole image once", 120, 80, once}, {"uneven stride", 100, 300, tall},
-		{"clearclip voc20 wide image", 500, 100, aspect},
+		{"sclip small image", 150, 100, small, nil}, {"clearclip padded small image", 151, 101, padded, nil},
+		{"surgery small image", 150, 100, surg, nil}, {"naclip whole image twice", 120, 80, whole, nil},
+		{"sclip whole image once", 120, 80, once, nil}, {"uneven stride", 100, 300, tall, nil},
+		{"clearclip voc20 wide image", 500, 100, aspect, nil},
+		{"proxyclip padded to 56", 150, 100, proxy, vfm}, {"proxyclip windows", 300, 200, proxySlide, vfm},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pix := &imageprep.Pixels{W: tc.w, H: tc.h, C: 3, Pix: make([]uint8, tc.w*tc.h*3)}
@@ -60,11 +70,11 @@ func TestProtocolOracle(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got, err := PredictProtocol(context.Background(), ex, pix, tc.p, cs, 3)
+			got, err := PredictProtocolWithVFM(context.Background(), ex, tc.vfm, pix, tc.p, cs, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, windows := protocolOracle(t, ex, pix, tc.p, cs)
+			want, windows := protocolOracle(t, ex, tc.vfm, pix, tc.p, cs)
 			if got.Windows != windows {
 				t.Errorf("%d windows, oracle %d", got.Windows, windows)
 			}
@@ -102,7 +112,7 @@ func TestProtocolOracle(t *testing.T) {
 
 // protocolOracle is the peer's predict up to postprocess_result: per query name, the logits at
 // the original size, and the number of windows.
-func protocolOracle(t *testing.T, ex *surgery.Explainer, pix *imageprep.Pixels, p Protocol, cs []Class) ([][]float64, int) {
+func protocolOracle(t *testing.T, ex *surgery.Explainer, vfm surgery.VFM, pix *imageprep.Pixels, p Protocol, cs []Class) ([][]float64, int) {
 	t.Helper()
 	nw, nh, _ := imageprep.RescaleSize(pix.W, pix.H, p.LongSide, p.ShortSide)
 	x := imageprep.NormalizeMMSeg(imageprep.ResizeLinearOpenCV(pix, nw, nh).RGB())
@@ -121,7 +131,19 @@ func protocolOracle(t *testing.T, ex *surgery.Explainer, pix *imageprep.Pixels, 
 				in = append(in, crop[c*ch*cw+y*cw:c*ch*cw+y*cw+gw*ps]...)
 			}
 		}
-		f, err := ex.Model().EncodeImage(in, 1, gh*ps, gw*ps, clip.ImageOptions{Method: p.Peer, MaxSide: 2048})
+		opt := clip.ImageOptions{Method: p.Peer, MaxSide: 2048}
+		if vfm != nil { // ProxyCLIP: the VFM gets unnorm(img), the whole crop; the logits lie on its I×J grid
+			unit := make([]float32, len(crop))
+			for i, v := range crop {
+				c := i / (ch * cw)
+				unit[i] = float32(float64(v)*float64(imageprep.Std[c]) + float64(imageprep.Mean[c]))
+			}
+			if opt.Proxy, err = vfm.PatchFeatures(unit, ch, cw); err != nil {
+				t.Fatal(err)
+			}
+			gh, gw = opt.Proxy.Shape[1], opt.Proxy.Shape[2]
+		}
+		f, err := ex.Model().EncodeImage(in, 1, (ch/ps)*ps, (cw/ps)*ps, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,13 +218,17 @@ func protocolOracle(t *testing.T, ex *surgery.Explainer, pix *imageprep.Pixels, 
 			y1, x1 = max(y2-p.Window, 0), max(x2-p.Window, 0)
 			h, w := y2-y1, x2-x1
 			var l, r, top, b int
-			if p.PadToPatch && w%ps != 0 {
-				l = (ps - w%ps) / 2
-				r = ps - w%ps - l
+			pad := ps // compute_padsize's side: the patch (ClearCLIP) or 56 (ProxyCLIP)
+			if p.PadTo > 0 {
+				pad = p.PadTo
 			}
-			if p.PadToPatch && h%ps != 0 {
-				top = (ps - h%ps) / 2
-				b = ps - h%ps - top
+			if p.PadTo != 0 && w%pad != 0 {
+				l = (pad - w%pad) / 2
+				r = pad - w%pad - l
+			}
+			if p.PadTo != 0 && h%pad != 0 {
+				top = (pad - h%pad) / 2
+				b = pad - h%pad - top
 			}
 			ch, cw := h+top+b, w+l+r
 			crop := make([]float32, 3*ch*cw)

@@ -26,8 +26,8 @@ type ProtocolResult struct {
 //   - mmcv's keep-ratio resize (imageprep.RescaleSize) with OpenCV's bilinear, then mmseg's data
 //     pre-processor (imageprep.NormalizeMMSeg);
 //   - with p.Window, forward_slide (slideLogits: mmseg's windows, a window being the whole axis
-//     where the input is smaller, padded with ClearCLIP's rule or cut to the patch grid as the
-//     others' convolution does, averaged where they overlap), then the bilinear resize to the
+//     where the input is smaller, padded with ClearCLIP's or ProxyCLIP's rule (p.PadTo) or cut
+//     to the patch grid as the others' convolution does, averaged where they overlap), then the bilinear resize to the
 //     original size that SCLIP and ClearCLIP do inside forward_slide and NACLIP in predict;
 //     without, forward_feature on the whole input (wholeLogits; NACLIP resizes twice);
 //   - PAMR where the preset has it (NACLIP), then postprocess_result (PostProcess).
@@ -36,6 +36,25 @@ type ProtocolResult struct {
 // Text features are the Explainer's (cached); the image goes to its model's EncodeImage directly,
 // at the sizes the peer encodes (windows, whole inputs of any side up to p.LongSide).
 func PredictProtocol(ctx context.Context, ex *surgery.Explainer, pix *imageprep.Pixels, p Protocol, classes []Class, batch int) (*ProtocolResult, error) {
+	return PredictProtocolWithVFM(ctx, ex, nil, pix, p, classes, batch)
+}
+
+// PredictProtocolWithVFM is PredictProtocol for a peer whose method reads a vision foundation
+// model (ProxyCLIP; nil for the others): as ProxyCLIPSegmentation.forward_feature, vfm sees every
+// window CLIP sees, padded alike, un-normalised from CLIP's input (imageprep.UnNormalize), and its
+// patch features go to the encoder with the window (clip.ImageOptions.Proxy); the window's logits
+// lie on the VFM's grid.
+func PredictProtocolWithVFM(ctx context.Context, ex *surgery.Explainer, vfm surgery.VFM, pix *imageprep.Pixels, p Protocol, classes []Class, batch int) (*ProtocolResult, error) {
+	spec, err := clip.LookupMethod(string(p.Peer))
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	if spec.VFM != (vfm != nil) {
+		if vfm == nil {
+			return nil, fmt.Errorf("evaluate: protocol %s needs a vision foundation model (-vfm: a DINO, DINOv2 or SAM name or checkpoint)", p.Peer)
+		}
+		return nil, fmt.Errorf("evaluate: protocol %s reads no vision foundation model (ProxyCLIP's does); %s given", p.Peer, vfm.Name())
+	}
 	if pix == nil || pix.W <= 0 || pix.H <= 0 || len(pix.Pix) != pix.W*pix.H*pix.C {
 		return nil, errors.New("evaluate: PredictProtocol: empty or malformed pixels")
 	}
@@ -44,6 +63,9 @@ func PredictProtocol(ctx context.Context, ex *surgery.Explainer, pix *imageprep.
 	}
 	if batch < 0 || p.Window < 0 || (p.Window > 0 && (p.Stride < 1 || p.Stride > p.Window)) {
 		return nil, fmt.Errorf("evaluate: window batch %d, window %d, stride %d: want batch ≥ 0, window ≥ 0 and stride in 1..window", batch, p.Window, p.Stride)
+	}
+	if p.PadTo < PadToPatch {
+		return nil, fmt.Errorf("evaluate: pad to %d: want a side ≥ 0 or PadToPatch", p.PadTo)
 	}
 	if batch == 0 {
 		batch = DefaultWindowBatch
@@ -61,7 +83,7 @@ func PredictProtocol(ctx context.Context, ex *surgery.Explainer, pix *imageprep.
 	if err != nil {
 		return nil, err
 	}
-	f := &forward{ctx: ctx, model: ex.Model(), text: text, surgery: p.FeatureSurgery, batch: batch,
+	f := &forward{ctx: ctx, model: ex.Model(), text: text, surgery: p.FeatureSurgery, batch: batch, vfm: vfm,
 		opt: clip.ImageOptions{Method: p.Peer, MaxSide: max(clip.DefaultMaxImageSide, p.LongSide, p.ShortSide)}}
 	res := &ProtocolResult{W: pix.W, H: pix.H, ResizedW: nw, ResizedH: nh, Logits: make([][]float32, len(names))}
 	var planes [][]float32

@@ -39,11 +39,12 @@ func (cfg Config) protocolClasses(ds *Dataset) ([]Class, error) {
 	return classes, checkClasses(classes)
 }
 
-// predictProtocolItem is PredictProtocol as one of Run's predictions: the class map, and per class
-// the best of its names' logits at every pixel (the explainability maps, min-maxed by ClassMaps).
-func predictProtocolItem(ctx context.Context, ex *surgery.Explainer, pix *imageprep.Pixels, p Protocol,
+// predictProtocolItem is PredictProtocolWithVFM as one of Run's predictions: the class map, and
+// per class the best of its names' logits at every pixel (the explainability maps, min-maxed by
+// ClassMaps).
+func predictProtocolItem(ctx context.Context, ex *surgery.Explainer, vfm surgery.VFM, pix *imageprep.Pixels, p Protocol,
 	classes []Class, batch int) (*Prediction, error) {
-	res, err := PredictProtocol(ctx, ex, pix, p, classes, batch)
+	res, err := PredictProtocolWithVFM(ctx, ex, vfm, pix, p, classes, batch)
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,7 @@ func TestRunProtocol(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, k := range []string{"peer", "benchmark", "config", "long_side", "short_side", "window", "stride",
-				"pad_to_patch", "interpolate_twice", "logit_scale", "prob_thd", "area_thd", "pamr_steps",
+				"pad_to", "interpolate_twice", "logit_scale", "prob_thd", "area_thd", "pamr_steps",
 				"pamr_dilations", "class_file", "templates", "feature_surgery"} {
 				if _, ok := doc.Protocol[k]; !ok {
 					t.Errorf("JSON protocol lacks %q: %v", k, doc.Protocol)

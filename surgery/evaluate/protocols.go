@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,11 +25,14 @@ type Protocol struct {
 	// Window and Stride are the sliding windows (forward_slide); Window 0 = the whole resized image.
 	Window int `json:"window"`
 	Stride int `json:"stride"`
-	// PadToPatch pads a window whose side is not a multiple of the patch size (an image smaller
-	// than the window) to one, centred, with zeros of the normalised input, and cuts the window's
-	// logits back out (ClearCLIP's compute_padsize); otherwise the patch convolution drops the
-	// remainder and the grid's logits are stretched over the whole window (SCLIP, NACLIP).
-	PadToPatch bool `json:"pad_to_patch"`
+	// PadTo pads a window whose side is not a multiple of PadTo to one, centred (the odd pixel
+	// right and bottom), with zeros of the normalised input, and cuts the window's logits back out
+	// (the peers' compute_padsize): PadToPatch = the CLIP model's patch size (ClearCLIP's
+	// compute_padsize(H, W, patch_size)), 56 for ProxyCLIP (compute_padsize(H, W, 56): 56 is a multiple of
+	// DINO's 8 and DINOv2's 14, and CLIP's convolution then drops its own remainder).
+	// 0 = no padding: the patch convolution drops the remainder and the grid's logits are
+	// stretched over the whole window (SCLIP, NACLIP).
+	PadTo int `json:"pad_to"`
 	// InterpolateTwice: whole-image logits are resized to the network input, then to the original
 	// size (NACLIP: forward_feature, then predict); otherwise straight to the original size
 	// (SCLIP's and ClearCLIP's forward_feature with logit_size). Windows are always resized to the
@@ -52,6 +56,9 @@ type Protocol struct {
 	// Assumed lists what is not from a released config (CLIP Surgery's preset).
 	Assumed string `json:"assumed,omitempty"`
 }
+
+// PadToPatch is Protocol.PadTo's value for "the model's patch size".
+const PadToPatch = -1
 
 // TemplatesImageNet80 is the template set of the peers' prompts/imagenet_template.py.
 const TemplatesImageNet80 = "imagenet80"
@@ -79,10 +86,15 @@ var protocolCells = map[clip.Method]map[string]cell{
 		"voc21": {prob: 0.5}, "context60": {prob: 0.15}, "coco_object": {prob: 0.4},
 		"cityscapes": {window: 224, stride: 224},
 	},
+	clip.MethodProxyCLIP: { // base: scale 40, prob 0, short 336, slide 336/112 (ProxyCLIPSegmentation's defaults)
+		"voc21": {prob: 0.2}, "context60": {prob: 0.15}, "coco_object": {prob: 0.25},
+		"cityscapes": {short: 448, window: 224, stride: 112}, "ade20k": {short: 448},
+	},
 }
 
 // peerSource is where a peer's values are read: its repository at the commit the protocol goldens
-// ran, the segmentor whose __init__ defaults the configs override, and what else sets a value.
+// ran (ProxyCLIP: the commit testdata/dino's generator imports), the segmentor whose __init__
+// defaults the configs override, and what else sets a value.
 type peerSource struct{ repo, commit, segmentor, note string }
 
 var peerSources = map[clip.Method]peerSource{
@@ -90,10 +102,18 @@ var peerSources = map[clip.Method]peerSource{
 	clip.MethodNACLIP: {"sinahmr/NACLIP", "0cac3a65", "naclip.py", "; PAMR on as test_all.sh runs the paper's setting (eval.py --pamr on)"},
 	clip.MethodClearCLIP: {"mc-lan/ClearCLIP", "ad68a404", "clearclip_segmentor.py",
 		"; model_type 'ClearCLIP' (base_config.py ships 'vanilla', the paper's ClearCLIP rows set 'ClearCLIP')"},
+	clip.MethodProxyCLIP: {"mc-lan/ProxyCLIP", "e7b767fb", "proxyclip_segmentor.py",
+		"; the VFM is the run's (-vfm; its configs name dino_vitb8, dinov2_vitb14_reg, sam vit_b), beta 1.2, gamma 3.0"},
 }
 
+// proxyCLIPClassFiles are ProxyCLIP's class files that differ from ClearCLIP's (its configs/cls_*.txt,
+// "; " separators written ", "); its others equal ClearCLIP's byte for byte.
+var proxyCLIPClassFiles = map[string]string{"voc21": "proxyclip/cls_voc21.txt", "coco_object": "proxyclip/cls_coco_object.txt"}
+
 // ProtocolNames are the -protocol names.
-func ProtocolNames() []string { return []string{"sclip", "clearclip", "naclip", "surgery"} }
+func ProtocolNames() []string {
+	return []string{"sclip", "clearclip", "naclip", "surgery", "proxyclip"}
+}
 
 // LookupProtocol is the preset of peer (a method name) on benchmark.
 func LookupProtocol(peer, benchmark string) (Protocol, error) {
@@ -128,7 +148,9 @@ func LookupProtocol(peer, benchmark string) (Protocol, error) {
 	case clip.MethodNACLIP:
 		p.LogitScale, p.PAMRSteps, p.PAMRDilations, p.InterpolateTwice = 40, 10, []int{8, 16}, true
 	case clip.MethodClearCLIP:
-		p.LogitScale, p.PadToPatch, p.ClassFile = 50, true, b.ClassFile
+		p.LogitScale, p.PadTo, p.ClassFile = 50, PadToPatch, b.ClassFile
+	case clip.MethodProxyCLIP:
+		p.LogitScale, p.PadTo, p.ClassFile = 40, 56, cmp.Or(proxyCLIPClassFiles[b.Name], b.ClassFile)
 	}
 	c := protocolCells[spec.Name][b.Name]
 	if spec.Name == clip.MethodSurgery { // SCLIP's resize and windows on this benchmark, nothing else
@@ -179,7 +201,7 @@ func (p Protocol) Summary() string {
 	for _, kv := range [][2]string{
 		{"resize", fmt.Sprintf("keep ratio within (%d, %d) [mmcv's rule, OpenCV bilinear]", p.LongSide, p.ShortSide)},
 		{"windows", win},
-		{"pad to patch", onOff[p.PadToPatch]},
+		{"pad windows", padSummary(p.PadTo)},
 		{"resize twice", onOff[p.InterpolateTwice]},
 		{"logit scale", fmt.Sprint(p.LogitScale)},
 		{"prob_thd", fmt.Sprint(p.ProbThd)},
@@ -196,4 +218,15 @@ func (p Protocol) Summary() string {
 		fmt.Fprintf(&b, "  %-16s%s\n", "assumed", p.Assumed)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// padSummary says what Protocol.PadTo pads to.
+func padSummary(n int) string {
+	switch {
+	case n == PadToPatch:
+		return "to a multiple of the patch size"
+	case n > 0:
+		return fmt.Sprintf("to a multiple of %d", n)
+	}
+	return "no"
 }

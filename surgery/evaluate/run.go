@@ -33,8 +33,9 @@ type Config struct {
 	// Progress receives a progress line with the ETA after each image (nil = none).
 	Progress io.Writer
 	// Protocol, when set, evaluates a peer's preset (LookupProtocol) instead of Methods, Model and
-	// Scoring, which must then be left zero: every image through PredictProtocol with the peer's
-	// class file, on a dataset opened as the preset's benchmark.
+	// Scoring, which must then be left zero (but Model.VFM, the VFM of ProxyCLIP's preset): every
+	// image through PredictProtocolWithVFM with the peer's class file, on a dataset opened as the
+	// preset's benchmark.
 	Protocol *Protocol
 	// WindowBatch is how many sliding windows of an image go through one encoder call with a
 	// Protocol (0 = DefaultWindowBatch).
@@ -247,7 +248,7 @@ func evaluateItem(ctx context.Context, ex *surgery.Explainer, ds *Dataset, it It
 	for j, m := range methods {
 		t0 := time.Now()
 		if cfg.Protocol != nil {
-			preds[j], err = predictProtocolItem(ctx, ex, pix, *cfg.Protocol, classes, cfg.WindowBatch)
+			preds[j], err = predictProtocolItem(ctx, ex, cfg.Model.VFM, pix, *cfg.Protocol, classes, cfg.WindowBatch)
 		} else {
 			preds[j], err = PredictContext(ctx, ex, pix, classes, m, cfg.Model, cfg.Scoring)
 		}

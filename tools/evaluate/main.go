@@ -31,6 +31,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 func main() {
@@ -56,6 +57,7 @@ type config struct {
 	run                          evaluate.Config
 	jsonOut, csvOut              string
 	quiet                        bool
+	vfm                          string // -vfm: ProxyCLIP's VFM, name or checkpoint
 }
 
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
@@ -77,6 +79,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.run.Model.Size, "size", 0, "model input side (default the model's, e.g. 224); the window side with -slide")
 	fs.BoolVar(&c.run.Model.Slide, "slide", false, "sliding windows of -size over each image at its own resolution, averaged where they overlap (mmsegmentation's slide mode, as SCLIP, ClearCLIP, NACLIP evaluate)")
 	fs.IntVar(&c.run.Model.Stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
+	fs.StringVar(&c.vfm, "vfm", "", "vision foundation model of proxyclip (among -methods or -protocol proxyclip): a DINO / DINOv2 name (e.g. dinov2-b14), "+
+		"a SAM name (sam_vit_b) or a checkpoint; loaded once")
 	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage)
 	fs.IntVar(&c.run.Limit, "limit", 0, "evaluate the first N images only (0 = all)")
 	fs.Float64Var(&c.run.Scoring.ProbThreshold, "prob-thd", 0, "background below this softmax probability (the peers' prob_thd; 0 = plain argmax)")
@@ -120,6 +124,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.protocol == "" {
 		c.run.Methods = c.methods
+	}
+	if err := c.checkVFM(); err != nil {
+		return nil, err
 	}
 	if set["templates"] { // given but empty is an error, as in clipsurgery
 		if c.run.Model.Templates, err = cli.ParseTemplates(templates); err != nil {
@@ -180,6 +187,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if c.vfm != "" {
+		if c.run.Model.VFM, err = surgery.LoadVFM(ctx, c.vfm, surgery.VFMLoadOptions{
+			Options: registry.Options{CacheDir: c.ckpt.CacheDir, Offline: c.ckpt.Offline, Progress: stderr}}); err != nil {
+			return fmt.Errorf("-vfm: %w", err)
+		}
+	}
 	if !c.quiet {
 		c.run.Progress = stderr
 	}
@@ -210,6 +223,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func writeAtomic(path string, write func(io.Writer) error) error {
 	if err := safefile.WriteAtomic(path, write); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// checkVFM: -vfm is given exactly when a method evaluated reads a VFM (proxyclip among -methods,
+// or -protocol proxyclip).
+func (c *config) checkVFM() error {
+	methods := c.methods
+	if c.protocol != "" {
+		methods = []clip.Method{clip.Method(c.protocol)}
+	}
+	needsVFM := false
+	for _, m := range methods {
+		if spec, err := clip.LookupMethod(string(m)); err == nil && spec.VFM {
+			needsVFM = true
+		}
+	}
+	switch {
+	case needsVFM && c.vfm == "":
+		return errors.New("-methods or -protocol includes proxyclip: give its VFM with -vfm (e.g. dinov2-b14, sam_vit_b or a checkpoint)")
+	case !needsVFM && c.vfm != "":
+		return errors.New("-vfm is read by proxyclip only; it is neither among -methods nor the -protocol")
 	}
 	return nil
 }
