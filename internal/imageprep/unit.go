@@ -18,25 +18,21 @@ func Unit(img *RGB) []float32 {
 // separately rounded float32 operation; NormalizeUnit(Unit(img), m, s) equals NormalizeWith(img,
 // m, s) bit for bit.
 func NormalizeUnit(x []float32, mean, std [3]float32) []float32 {
-	n := len(x) / 3
-	out := make([]float32, len(x))
-	for c := range 3 {
-		for i := c * n; i < (c+1)*n; i++ {
-			out[i] = float32(float32(x[i]-mean[c]) / std[c])
-		}
-	}
-	return out
+	return perChannel(x, func(v float32, c int) float32 { return float32(float32(v-mean[c]) / std[c]) })
 }
 
 // UnNormalize undoes a normalisation of CHW values x as ProxyCLIP's myutils.UnNormalize does
 // (t.mul_(std).add_(mean), each a float32 operation): x·std[c] + mean[c].
 func UnNormalize(x []float32, mean, std [3]float32) []float32 {
+	return perChannel(x, func(v float32, c int) float32 { return float32(float32(v*std[c]) + mean[c]) })
+}
+
+// perChannel maps every value of the 3 CHW planes of x through f with its channel.
+func perChannel(x []float32, f func(v float32, c int) float32) []float32 {
 	n := len(x) / 3
 	out := make([]float32, len(x))
-	for c := range 3 {
-		for i := c * n; i < (c+1)*n; i++ {
-			out[i] = float32(float32(x[i]*std[c]) + mean[c])
-		}
+	for i, v := range x {
+		out[i] = f(v, i/n)
 	}
 	return out
 }
