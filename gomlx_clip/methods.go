@@ -105,6 +105,11 @@ type vitTail struct {
 	tower  Tower        // heads, LayerNorm eps, activation and score budget (Config.VisionTower)
 	gh, gw int          // the patch grid
 	opt    ImageOptions // settled (ImageOptions.normalized)
+	// remold is a modifier's change of the last attention (nil: none; methods_resclip.go):
+	// the base methods a modifier composes with build their last attention through it.
+	remold *attentionRemold
+	images  *Node // the normalized input images [B, 3, H, W]
+	classes *Node // the label set's text features [K, E], or nil (EncodeImageGraphWithClasses)
 }
 
 // last is the name of the tower's last block.
