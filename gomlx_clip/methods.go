@@ -107,7 +107,7 @@ type vitTail struct {
 	opt    ImageOptions // settled (ImageOptions.normalized)
 	// remold is a modifier's change of the last attention (nil: none; methods_resclip.go):
 	// the base methods a modifier composes with build their last attention through it.
-	remold *attentionRemold
+	remold  *attentionRemold
 	images  *Node // the normalized input images [B, 3, H, W]
 	classes *Node // the label set's text features [K, E], or nil (EncodeImageGraphWithClasses)
 }

@@ -333,9 +333,9 @@ func SameEntity(c *Node, gh, gw int) *Node {
 		at := func(i, j *Node) *Node {
 			return ConvertDType(Round(Add(MulScalar(i, 1-t), MulScalar(j, t))), dtypes.Int32)
 		}
-		idx := Add(MulScalar(at(ri, rj), gw), at(ci, cj))                                     // [P, P]
-		on := TransposeAllAxes(Gather(byPatch, InsertAxes(idx, -1)), 2, 0, 1)                 // [B, P, P]
-		beyond := LessThan(steps, Scalar(g, dtypes.Int32, s)) // s past the pair's steps
+		idx := Add(MulScalar(at(ri, rj), gw), at(ci, cj))                                                       // [P, P]
+		on := TransposeAllAxes(Gather(byPatch, InsertAxes(idx, -1)), 2, 0, 1)                                   // [B, P, P]
+		beyond := LessThan(steps, Scalar(g, dtypes.Int32, s))                                                   // s past the pair's steps
 		valid = LogicalAnd(valid, LogicalOr(Equal(on, start), BroadcastToDims(InsertAxes(beyond, 0), b, p, p))) // checked or not sampled
 	}
 	return valid

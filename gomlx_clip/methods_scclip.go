@@ -27,10 +27,10 @@ type SCCLIPOptions struct {
 	// (post_adjust_idx); FusionFrom..FusionTo (1-based, inclusive) the blocks whose outputs are
 	// fused (multi_start_idx..multi_end_idx−1). 0 = SCCLIPLayers' rule for the model's depth.
 	PreAdjust, PostAdjust, FusionFrom, FusionTo int
-	ResCLS        float64 // weight of the class token added to the last block's output (res_cls; 0 = 0.3)
-	Beta          float64 // similarities below it are dropped from the aggregations (beta; 0 = 0.4)
-	Neighbours    int     // LOF's neighbours (n_neighbors; 0 = 30; at most the patch count − 1)
-	Contamination float64 // the share of patches LOF flags (contamination; 0 = 0.05)
+	ResCLS                                      float64 // weight of the class token added to the last block's output (res_cls; 0 = 0.3)
+	Beta                                        float64 // similarities below it are dropped from the aggregations (beta; 0 = 0.4)
+	Neighbours                                  int     // LOF's neighbours (n_neighbors; 0 = 30; at most the patch count − 1)
+	Contamination                               float64 // the share of patches LOF flags (contamination; 0 = 0.05)
 }
 
 // The authors' values, the defaults of SCCLIPOptions.
@@ -201,7 +201,9 @@ func ResolveAnomalies(x, flagged *Node, gh, gw int) *Node {
 	grid := Reshape(x, gh, gw, w)
 	keep := Reshape(ConvertDType(LogicalNot(flagged), x.DType()), gh, gw, 1)
 	zero := ScalarZero(x.Graph(), x.DType())
-	pad := func(n *Node) *Node { return Pad(n, zero, PadAxis{Start: 1, End: 1}, PadAxis{Start: 1, End: 1}, PadAxis{}) }
+	pad := func(n *Node) *Node {
+		return Pad(n, zero, PadAxis{Start: 1, End: 1}, PadAxis{Start: 1, End: 1}, PadAxis{})
+	}
 	masked, valid := pad(Mul(grid, keep)), pad(keep)
 	var sum, count *Node
 	for _, o := range pamrOffsets(false) {

@@ -160,26 +160,17 @@ func (m *Model) EncodeImage(pixels []float32, batch, h, w int, opt ImageOptions)
 // ResCLIP's semantic feedback segments the image with them before the last block. Other options
 // ignore classes (nil is fine).
 func (m *Model) EncodeImageWithClasses(pixels []float32, batch, h, w int, opt ImageOptions, classes *Features) (*Features, error) {
-	method, err := m.resolveMethod(opt.Method)
-	if err != nil {
+	if err := m.CheckImageOptions(opt); err != nil {
 		return nil, err
 	}
+	method, _ := m.resolveMethod(opt.Method)
 	opt.Method = method.spec.Name
-	if err := opt.Validate(); err != nil {
-		return nil, err
-	}
-	if err := checkModifiers(opt.Modifiers, method, &m.Config); err != nil {
-		return nil, err
-	}
-	if err := checkModifierOptions(opt, m.Config); err != nil {
-		return nil, err
-	}
 	if err := m.checkImageInput(pixels, batch, h, w, opt.MaxSide); err != nil {
 		return nil, err
 	}
 	inputs := []any{tensors.FromFlatDataAndDimensions(pixels, batch, 3, h, w)}
 	graph := "image"
-	if opt.needsClasses() {
+	if opt.NeedsClasses() {
 		if err := m.checkClasses(classes); err != nil {
 			return nil, err
 		}

@@ -65,13 +65,39 @@ var ErrNoClasses = errors.New("clip: these image options read the label set's te
 
 var errNoClasses = fmt.Errorf("%w: use EncodeImageWithClasses (or switch the step off, e.g. ResCLIPOptions.NoSFR)", ErrNoClasses)
 
-// checkModifierOptions checks the modifiers' options against the model (the layer choices
-// against its depth).
+// checkModifierOptions checks the layer choices of the modifiers and of SC-CLIP against the
+// model's depth.
 func checkModifierOptions(o ImageOptions, c Config) error {
-	if o.Modifiers.Has(ModifierResCLIP) && !o.ResCLIP.NoRCS && c.Vision == ViT {
+	if c.Vision != ViT {
+		return nil
+	}
+	if o.Modifiers.Has(ModifierResCLIP) && !o.ResCLIP.NoRCS {
 		if _, _, err := resclipBlocks(o.ResCLIP, c.VisionLayers); err != nil {
 			return err
 		}
 	}
+	if o.Method == MethodSCCLIP {
+		if _, _, _, _, err := scclipBlocks(o.SCCLIP, c.VisionLayers); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// CheckImageOptions runs every check of EncodeImage that needs no image: the options
+// themselves, the method (Model.Method for MethodDefault) and its modifiers against this
+// model's image tower (ViT-only, depth). Callers that encode many images check once.
+func (m *Model) CheckImageOptions(opt ImageOptions) error {
+	method, err := m.resolveMethod(opt.Method)
+	if err != nil {
+		return err
+	}
+	opt.Method = method.spec.Name
+	if err := opt.Validate(); err != nil {
+		return err
+	}
+	if err := checkModifiers(opt.Modifiers, method, &m.Config); err != nil {
+		return err
+	}
+	return checkModifierOptions(opt, m.Config)
 }

@@ -1,9 +1,12 @@
 package clip
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
@@ -117,4 +120,148 @@ func compareReference(t *testing.T, got, want []float32) {
 	t.Logf("max |diff| %.3g", worst)
 }
 
-var _ = fmt.Sprint
+// The README's modifier table is the descriptors' (go test -run TestREADME -update-readme).
+func TestREADMEModifierTable(t *testing.T) {
+	checkREADMESection(t, "<!-- modifier table: generated from clip.AllModifiers() -->\n", "<!-- end of modifier table -->\n",
+		modifierTableMarkdown(AllModifiers()))
+}
+
+func modifierTableMarkdown(specs []ModifierSpec) string {
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	var b strings.Builder
+	b.WriteString("| modifier | what changes | composes with | ViT only | defaults and layer rule | source |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
+	for _, s := range specs {
+		bases := make([]string, len(s.Bases))
+		for i, m := range s.Bases {
+			bases[i] = "`" + string(m) + "`"
+		}
+		vit := "no"
+		if s.ViTOnly {
+			vit = "yes"
+		}
+		fmt.Fprintf(&b, "| `%s` (%s) | %s | %s (not the others: %s) | %s | %s | %s; %s |\n", s.Name, cell(s.Title), cell(s.Changes),
+			strings.Join(bases, ", "), cell(s.Excluded), vit, cell(s.Defaults), cell(s.Paper), cell(s.Code))
+	}
+	return b.String()
+}
+
+// Every modifier descriptor is complete, its bases are methods, and every method is either a
+// base or refused with the descriptor's reason; names parse in any spelling.
+func TestModifierTable(t *testing.T) {
+	for _, s := range AllModifiers() {
+		for field, v := range map[string]string{"Title": s.Title, "Changes": s.Changes, "Steps": s.Steps, "Excluded": s.Excluded,
+			"Defaults": s.Defaults, "Paper": s.Paper, "Code": s.Code} {
+			if strings.TrimSpace(v) == "" {
+				t.Errorf("%s: empty %s", s.Name, field)
+			}
+		}
+		for _, m := range AllMethods() {
+			_, _, err := ParseMethodWithModifiers(string(m) + "+" + strings.ToUpper(string(s.Name)))
+			if slices.Contains(s.Bases, m) != (err == nil) {
+				t.Errorf("%s on %s: %v (bases %v)", s.Name, m, err, s.Bases)
+			}
+			if err != nil && (!errors.Is(err, ErrModifierBase) || !strings.Contains(err.Error(), s.Excluded) || strings.Contains(err.Error(), "\n")) {
+				t.Errorf("%s on %s: want one line ErrModifierBase with the reason, got %v", s.Name, m, err)
+			}
+		}
+	}
+	if ms, err := ParseModifiers(" ResCLIP, resclip "); err != nil || ms != Modifiers(ModifierResCLIP) {
+		t.Errorf("ParseModifiers = %q, %v", ms, err)
+	}
+	if _, err := ParseModifiers("resclip,nope"); !errors.Is(err, ErrUnknownModifier) {
+		t.Errorf("unknown modifier: %v", err)
+	}
+	m, ms, err := ParseMethodWithModifiers("NACLIP+resclip")
+	if err != nil || m != MethodNACLIP || ms != Modifiers(ModifierResCLIP) || MethodLabel(m, ms) != "naclip+resclip" {
+		t.Errorf("ParseMethodWithModifiers = %q %q, %v", m, ms, err)
+	}
+	if err := (ImageOptions{Method: MethodNACLIP, Modifiers: "resclip,resclip"}).Validate(); err == nil {
+		t.Error("a modifier set not in canonical form is accepted")
+	}
+}
+
+// The rule that places the authors' ViT-B layer choices in other towers.
+func TestLayerRules(t *testing.T) {
+	for _, c := range []struct{ layers, from, to, pre, post, fFrom, fTo int }{
+		{12, 6, 9, 9, 4, 4, 10}, // the authors' own: ViT-B/16 and B/32
+		{24, 11, 17, 17, 7, 7, 20},
+		{8, 4, 6, 6, 3, 3, 7}, // the golden test models
+		{3, 2, 2, 2, 2, 2, 2},
+	} {
+		from, to := ResCLIPLayers(c.layers)
+		pre, post, fFrom, fTo := SCCLIPLayers(c.layers)
+		if from != c.from || to != c.to || pre != c.pre || post != c.post || fFrom != c.fFrom || fTo != c.fTo {
+			t.Errorf("%d blocks: ResCLIP %d..%d, SC-CLIP pre %d post %d fusion %d..%d; want %+v", c.layers, from, to, pre, post, fFrom, fTo, c)
+		}
+		if to > c.layers-1 || fTo > c.layers-1 || pre > c.layers-1 {
+			t.Errorf("%d blocks: a layer choice reaches the last block", c.layers)
+		}
+	}
+}
+
+// Bad input: one-line errors naming the problem.
+func TestModifiersBadInput(t *testing.T) {
+	vit, rn := loadGoldenModel(t, "vit16"), loadGoldenModel(t, "rn")
+	classes := goldenClasses(t)
+	pix := oraclePixels(64, 64)
+	res := Modifiers(ModifierResCLIP)
+	for _, c := range []struct {
+		name string
+		m    *Model
+		opt  ImageOptions
+		cls  *Features
+		want error
+	}{
+		{"resnet", rn, ImageOptions{Method: MethodRaw, Modifiers: res}, classes, ErrViTOnly},
+		{"maskclip", vit, ImageOptions{Method: MethodMaskCLIP, Modifiers: res}, classes, ErrModifierBase},
+		{"gem", vit, ImageOptions{Method: MethodGEM, Modifiers: res}, classes, ErrModifierBase},
+		{"scclip", vit, ImageOptions{Method: MethodSCCLIP, Modifiers: res}, classes, ErrModifierBase},
+		{"no classes", vit, ImageOptions{Method: MethodNACLIP, Modifiers: res}, nil, ErrNoClasses},
+		{"wrong classes", vit, ImageOptions{Method: MethodNACLIP, Modifiers: res}, &Features{Data: make([]float32, 10), Shape: []int{2, 5}}, ErrNoClasses},
+		{"unknown", vit, ImageOptions{Method: MethodNACLIP, Modifiers: "nope"}, classes, ErrUnknownModifier},
+		{"blocks past the depth", vit, ImageOptions{Method: MethodNACLIP, Modifiers: res, ResCLIP: ResCLIPOptions{RCSFrom: 2, RCSTo: 8}}, classes, nil},
+		{"inverted blocks", vit, ImageOptions{Method: MethodNACLIP, Modifiers: res, ResCLIP: ResCLIPOptions{RCSFrom: 5, RCSTo: 3}}, classes, nil},
+		{"lambda above 1", vit, ImageOptions{Method: MethodNACLIP, Modifiers: res, ResCLIP: ResCLIPOptions{SFRLambda: 2}}, classes, nil},
+		{"NaN tau", vit, ImageOptions{Method: MethodNACLIP, Modifiers: res, ResCLIP: ResCLIPOptions{RCSTau: math.NaN()}}, classes, nil},
+		{"gem iterations", vit, ImageOptions{Method: MethodGEM, GEM: GEMOptions{Iterations: -1}}, nil, nil},
+		{"gem temperature", vit, ImageOptions{Method: MethodGEM, GEM: GEMOptions{Temperature: math.Inf(1)}}, nil, nil},
+		{"scclip contamination", vit, ImageOptions{Method: MethodSCCLIP, SCCLIP: SCCLIPOptions{Contamination: 0.9}}, nil, nil},
+		{"scclip blocks", vit, ImageOptions{Method: MethodSCCLIP, SCCLIP: SCCLIPOptions{PreAdjust: 8}}, nil, nil},
+		{"gem on resnet", rn, ImageOptions{Method: MethodGEM}, nil, ErrViTOnly},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := c.m.EncodeImageWithClasses(pix, 1, 64, 64, c.opt, c.cls)
+			if err == nil || strings.Contains(err.Error(), "\n") || (c.want != nil && !errors.Is(err, c.want)) {
+				t.Fatalf("got %v, want a one-line error (%v)", err, c.want)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// ResCLIP on CLIP Surgery (this project's composition, no authors' reference): the class token
+// stays the original path's, the patch tokens change, and without SFR no text is needed.
+func TestResCLIPOnSurgery(t *testing.T) {
+	m := loadGoldenModel(t, "vit16")
+	const h, w = 96, 128
+	pix := oraclePixels(h, w)
+	plain, err := m.EncodeImage(pix, 1, h, w, ImageOptions{Method: MethodSurgery})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []ResCLIPOptions{{NoSFR: true}, {}} {
+		got, err := m.EncodeImageWithClasses(pix, 1, h, w, ImageOptions{Method: MethodSurgery, Modifiers: Modifiers(ModifierResCLIP), ResCLIP: r}, goldenClasses(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := m.Config.EmbedDim
+		if !slices.Equal(got.Data[:e], plain.Data[:e]) {
+			t.Errorf("%+v: the class token changed", r)
+		}
+		if slices.Equal(got.Data[e:], plain.Data[e:]) {
+			t.Errorf("%+v: the patch tokens did not change", r)
+		}
+		checkFinite(t, got.Data)
+	}
+}

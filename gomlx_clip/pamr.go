@@ -2,8 +2,8 @@ package clip
 
 import (
 	"github.com/gomlx/compute/dtypes"
-	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // PAMR is pixel-adaptive mask refinement (Araslanov and Roth, "Single-Stage Semantic

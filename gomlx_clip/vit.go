@@ -64,9 +64,9 @@ func (o ImageOptions) normalized() ImageOptions {
 	return s
 }
 
-// needsClasses tells whether the encoder with these options reads the label set's text
+// NeedsClasses tells whether the encoder with these options reads the label set's text
 // features (EncodeImageWithClasses): a modifier's step needs them (ResCLIP's semantic feedback).
-func (o ImageOptions) needsClasses() bool {
+func (o ImageOptions) NeedsClasses() bool {
 	s := o.normalized()
 	for _, m := range s.Modifiers.List() {
 		if md, err := modifierFor(m); err == nil && md.needsClasses != nil && md.needsClasses(s) {
@@ -134,7 +134,7 @@ func EncodeImageGraphWithClasses(c Config, p Params, images, classes *Node, opt 
 	if err := checkModifiers(opt.Modifiers, method, &c); err != nil {
 		panic(err)
 	}
-	if opt.needsClasses() && classes == nil {
+	if opt.NeedsClasses() && classes == nil {
 		panic(errNoClasses)
 	}
 	if c.Vision == ResNet {

@@ -13,6 +13,8 @@ import (
 type plan struct {
 	size   int
 	method clip.Method
+	// modifiers compose with method (canonical).
+	modifiers clip.Modifiers
 	// featureSurgery: feature surgery after the encoder (else img @ textᵀ).
 	featureSurgery bool
 	single         bool
@@ -67,11 +69,21 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 	if p.slide && (p.stride < 1 || p.stride > p.size) {
 		return nil, fmt.Errorf("surgery: stride %d: must be in 1..%d (the window side)", opt.Stride, p.size)
 	}
-	method, err := e.model.ResolveMethod(opt.Method)
+	name, mods, err := clip.ParseMethodWithModifiers(string(opt.Method))
+	if err == nil {
+		mods, err = clip.ParseModifiers(string(mods) + "," + string(opt.Modifiers))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("surgery: %w", err)
 	}
-	p.method = method.Name
+	method, err := e.model.ResolveMethod(name)
+	if err != nil {
+		return nil, fmt.Errorf("surgery: %w", err)
+	}
+	if err := e.model.CheckImageOptions(clip.ImageOptions{Method: method.Name, Modifiers: mods}); err != nil {
+		return nil, fmt.Errorf("surgery: %w", err)
+	}
+	p.method, p.modifiers = method.Name, mods
 	switch opt.FeatureSurgery {
 	case FeatureSurgeryAuto:
 		p.featureSurgery = method.FeatureSurgery
