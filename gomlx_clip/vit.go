@@ -27,7 +27,8 @@ const DefaultSurgeryDepth = 6
 // table, methods_table.go).
 type ImageOptions struct {
 	Method Method // "" = the table's default, MethodSurgery, here; Model.EncodeImage reads "" as Model.Method
-	// Depth and Attention tune MethodSurgery only (ignored otherwise).
+	// Depth and Attention tune MethodSurgery (ignored otherwise); Depth is also MethodGEM's number
+	// of GEM blocks (its gem_depth − 1).
 	Depth     int              // number of dual-path blocks (ViT; clamped to the layer count); 0 = DefaultSurgeryDepth
 	Attention SurgeryAttention // new-path attention; "" means v-v
 	// NeighbourhoodStd is NACLIP's σ of its Gaussian prior, in grid cells (MethodNACLIP only;
