@@ -59,6 +59,9 @@ type MethodSpec struct {
 	// FeatureSurgery is the method's own similarity: feature surgery (true) or the plain cosine of
 	// image and text features (false); the default of surgery.Options.FeatureSurgery.
 	FeatureSurgery bool
+	// VFM: the method reads a vision foundation model's patch features besides the pixels
+	// (ImageOptions.Proxy; surgery.Options.VFM), and its tokens lie on that model's patch grid.
+	VFM bool
 	// Protocol is the evaluation protocol the method's authors ship (zero: none recorded).
 	Protocol Protocol
 	Paper    string // authors, title, venue and the section that defines the method
@@ -110,6 +113,8 @@ type vitTail struct {
 	remold  *attentionRemold
 	images  *Node // the normalized input images [B, 3, H, W]
 	classes *Node // the label set's text features [K, E], or nil (EncodeImageGraphWithClasses)
+	// proxy is a VFM's patch features [B, H, W, C] (methods with MethodSpec.VFM), else nil
+	proxy *Node
 }
 
 // last is the name of the tower's last block.

@@ -168,6 +168,9 @@ func (m *Model) EncodeImageWithClasses(pixels []float32, batch, h, w int, opt Im
 	if err := m.checkImageInput(pixels, batch, h, w, opt.MaxSide); err != nil {
 		return nil, err
 	}
+	if method.spec.VFM || opt.Proxy != nil {
+		return m.encodeImageProxy(pixels, batch, h, w, opt, method)
+	}
 	inputs := []any{tensors.FromFlatDataAndDimensions(pixels, batch, 3, h, w)}
 	graph := "image"
 	if opt.NeedsClasses() {

@@ -29,7 +29,8 @@ var modifierTable = [...]modifierDef{
 				"(EncodeImageWithClasses).",
 			Bases: []Method{MethodSurgery, MethodRaw, MethodSCLIP, MethodClearCLIP, MethodNACLIP},
 			Excluded: "ResCLIP remolds the weights of one attention in the last block; MaskCLIP's last block has none (each token keeps " +
-				"its value), GEM's ensembles three iterated self-self attentions, SC-CLIP's averages its own similarity attention",
+				"its value), GEM's ensembles three iterated self-self attentions, SC-CLIP's averages its own similarity attention, ProxyCLIP's is a vision " +
+				"foundation model's affinity on another grid",
 			ViTOnly: true,
 			Defaults: "RCS blocks 6..9 of 12 (1-based), placed by ScaleLayer at the same relative depth in other towers (12 for B/16 and " +
 				"B/32: 6..9; 24 for L/14: 11..17; 8 in the test models: 4..6), kept before the last; τ_rcs 2.0, λ_rcs 0.6, τ_sfr 2.1, " +

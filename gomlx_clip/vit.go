@@ -41,6 +41,11 @@ type ImageOptions struct {
 	GEM       GEMOptions    // tunes MethodGEM (ignored otherwise)
 	SCCLIP    SCCLIPOptions // tunes MethodSCCLIP (ignored otherwise)
 	MaxSide   int           // largest input side EncodeImage accepts (0 = DefaultMaxImageSide)
+	// Proxy, ProxyBeta and ProxyGamma are ProxyCLIP's (MethodProxyCLIP only; proxyclip.go): the
+	// vision foundation model's patch features [B, H, W, C], an input like the pixels (not part of
+	// the graph), and the affinity's β and γ (0 = DefaultProxyBeta, DefaultProxyGamma).
+	Proxy                 *Features
+	ProxyBeta, ProxyGamma float64
 }
 
 // SurgeryOptions are the reference's architecture-surgery settings.
@@ -106,7 +111,10 @@ func (o ImageOptions) Validate() error {
 			}
 		}
 	}
-	return validateMethodOptions(o)
+	if err := validateMethodOptions(o); err != nil {
+		return err
+	}
+	return o.validateProxy()
 }
 
 // validateMethodOptions checks the options of GEM and SC-CLIP.
@@ -141,10 +149,12 @@ func EncodeImageGraphWithClasses(c Config, p Params, images, classes *Node, opt 
 	if c.Vision == ResNet {
 		return encodeResNetGraph(c, p, images, opt.normalized())
 	}
-	return encodeViTGraph(c, p, images, classes, opt.normalized())
+	return encodeViTGraph(c, p, images, classes, nil, opt.normalized())
 }
 
-func encodeViTGraph(c Config, p Params, images, classes *Node, opt ImageOptions) *Node {
+// encodeViTGraph builds the ViT with the method's last block(s); classes are the label set's
+// text features and proxy a VFM's patch features, for the options that read them (nil otherwise).
+func encodeViTGraph(c Config, p Params, images, classes, proxy *Node, opt ImageOptions) *Node {
 	dims := images.Shape().Dimensions
 	gh, gw := dims[2]/c.PatchSize, dims[3]/c.PatchSize
 	method := mustMethod(opt.Method)
@@ -157,7 +167,7 @@ func encodeViTGraph(c Config, p Params, images, classes *Node, opt ImageOptions)
 	}
 	first := max(c.VisionLayers-changed, 0)
 	tail := vitTail{p: p, first: first, layers: c.VisionLayers, tower: t, gh: gh, gw: gw, opt: opt,
-		images: images, classes: classes}
+		images: images, classes: classes, proxy: proxy}
 	if !opt.Modifiers.Has(ModifierResCLIP) {
 		for i := 0; i < first; i++ {
 			x = ResidualBlock(x, p, visualBlock(i), t, false)

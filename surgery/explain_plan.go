@@ -20,7 +20,11 @@ type plan struct {
 	single         bool
 	threshold      float32
 	slide          bool
-	stride         int      // sliding windows' step (with slide)
+	stride         int     // sliding windows' step (with slide)
+	vfm            VFM     // the VFM the method reads (clip.MethodSpec.VFM), else nil
+	grid           int     // side of the similarity's token grid: CLIP's, or the VFM's
+	proxyBeta      float64 // ProxyCLIP's β and γ (Options.ProxyBeta, ProxyGamma)
+	proxyGamma     float64
 	classes        []string // columns of the similarity
 	templates      []string // nil = clip.DefaultTemplates()
 	targets        []targetSpec
@@ -80,10 +84,16 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("surgery: %w", err)
 	}
-	if err := e.model.CheckImageOptions(clip.ImageOptions{Method: method.Name, Modifiers: mods}); err != nil {
+	p.method, p.modifiers = method.Name, mods
+	if p.grid, err = checkVFM(opt.VFM, method, p.size, p.size/cfg.Stride()); err != nil {
+		return nil, err
+	}
+	p.vfm = opt.VFM
+	p.proxyBeta, p.proxyGamma = opt.ProxyBeta, opt.ProxyGamma
+	opts := clip.ImageOptions{Method: p.method, Modifiers: mods, ProxyBeta: opt.ProxyBeta, ProxyGamma: opt.ProxyGamma}
+	if err := e.model.CheckImageOptions(opts); err != nil {
 		return nil, fmt.Errorf("surgery: %w", err)
 	}
-	p.method, p.modifiers = method.Name, mods
 	switch opt.FeatureSurgery {
 	case FeatureSurgeryAuto:
 		p.featureSurgery = method.FeatureSurgery

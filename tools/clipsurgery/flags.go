@@ -11,6 +11,7 @@ import (
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 	"github.com/gomlx/compute"
 )
 
@@ -33,7 +34,9 @@ type config struct {
 	threshold   float64
 	writeNpy    bool
 	writeJSON   bool
-	sam         string // SAM checkpoint file or released name ("" = no SAM stage)
+	sam         string      // SAM checkpoint file or released name ("" = no SAM stage)
+	vfm         string      // ProxyCLIP's VFM: name or checkpoint ("" = none; -method proxyclip needs one)
+	vfmModel    surgery.VFM // -vfm loaded once (loadVFM), shared by every image
 
 	templates      []string // nil = the 85 of the reference
 	noTextCache    bool
@@ -78,6 +81,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.writeNpy, "npy", false, "also write each map as <image>_<text>.npy (float32 H×W, 0..1)")
 	fs.StringVar(&c.sam, "sam", "", "SAM checkpoint file or name (sam_vit_b, sam_vit_l, sam_vit_h): also write <image>_<text>_sam.png (with -npy the mask as uint8 .npy)")
 	fs.BoolVar(&c.writeJSON, "json", false, "also write the SAM point prompts as <image>_points.json")
+	fs.StringVar(&c.vfm, "vfm", "", "vision foundation model of -method proxyclip: a DINO / DINOv2 name ("+
+		strings.Join(registry.DINONames(), ", ")+"), a SAM name (sam_vit_b, ...) or a checkpoint file / Hugging Face folder of either")
 	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage)
 	fs.BoolVar(&c.noTextCache, "no-text-cache", false, "do not read or store prompt embeddings in the cache (also CLIPSURGERY_TEXT_CACHE=0)")
 	fs.BoolVar(&c.textCacheInfo, "text-cache-info", false, "print where the prompt-embedding cache is and its size, then exit")
@@ -130,6 +135,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		}
 		c.method = clip.MethodRaw
 	}
+	if err := checkVFMFlag(c.method, c.vfm); err != nil {
+		return nil, err
+	}
 	switch features {
 	case "", "on", "off":
 		c.features = surgery.FeatureSurgeryMode(features)
@@ -178,7 +186,8 @@ func parseLabels(v string) ([]string, error) {
 
 func (c *config) options() surgery.Options {
 	return surgery.Options{Size: c.size, Labels: c.labels, Templates: c.templates, Single: c.single,
-		Threshold: float32(c.threshold), Method: c.method, Modifiers: c.modifiers, FeatureSurgery: c.features, Slide: c.slide, Stride: c.stride}
+		Threshold: float32(c.threshold), Method: c.method, Modifiers: c.modifiers, FeatureSurgery: c.features, Slide: c.slide,
+		Stride: c.stride, VFM: c.vfmModel}
 }
 
 // featureSurgeryDefaults says which methods use feature surgery by default, from the method table.
