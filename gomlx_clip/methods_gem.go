@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/clipsurgery/clipsurgery/internal/bicubic"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -105,54 +106,8 @@ func l2Normalize(x *Node) *Node {
 }
 
 // ResizePositionalEmbeddingAntialiased is GEM's resample_abs_pos_embed: F.interpolate(size=grid,
-// mode='bicubic', antialias=True, align_corners=False), torch's antialiased bicubic
-// (BicubicAntialiasMatrix).
+// mode='bicubic', antialias=True, align_corners=False), PyTorch's antialiased bicubic
+// (bicubic.AntialiasMatrix).
 func ResizePositionalEmbeddingAntialiased(pos *Node, native, gh, gw int) *Node {
-	return resizeGrid(pos, native, gh, gw, BicubicAntialiasMatrix(native, gh), BicubicAntialiasMatrix(native, gw))
-}
-
-// BicubicAntialiasMatrix is the [out][in] matrix of torch's 1-D antialiased bicubic resize
-// (_upsample_bicubic2d_aa, align_corners=False): Keys' cubic with a = −0.5 over the taps
-// [int(c − s + 0.5), int(c + s + 0.5)) around c = scale·(d + 0.5), support s = 2·max(scale, 1)
-// for scale = in/out, the argument divided by max(scale, 1), weights normalized to sum 1; in
-// float32 as torch computes them for float32 input (the filter itself in float64).
-func BicubicAntialiasMatrix(in, out int) [][]float32 {
-	scale := float32(in) / float32(out)
-	support, inv := float32(2), float32(1)
-	if scale >= 1 {
-		support, inv = 2*scale, 1/scale
-	}
-	m := make([][]float32, out)
-	for d := range m {
-		m[d] = make([]float32, in)
-		center := scale * (float32(d) + 0.5)
-		lo := max(int(center-support+0.5), 0)
-		hi := min(int(center+support+0.5), in)
-		var total float32
-		w := make([]float32, hi-lo)
-		for j := range w {
-			w[j] = float32(keysCubicHalf((float64(float32(j+lo)-center) + 0.5) * float64(inv)))
-			total += w[j]
-		}
-		for j := range w {
-			if total != 0 {
-				w[j] /= total
-			}
-			m[d][lo+j] = w[j]
-		}
-	}
-	return m
-}
-
-// keysCubicHalf is Keys' cubic convolution kernel with a = −0.5 (torch's aa_filter for bicubic).
-func keysCubicHalf(x float64) float64 {
-	const a = -0.5
-	x = math.Abs(x)
-	switch {
-	case x < 1:
-		return ((a+2)*x-(a+3))*x*x + 1
-	case x < 2:
-		return (((x-5)*x+8)*x - 4) * a
-	}
-	return 0
+	return resizeGrid(pos, native, gh, gw, bicubic.AntialiasMatrix(native, gh, 0), bicubic.AntialiasMatrix(native, gw, 0))
 }
