@@ -237,7 +237,8 @@ func (c *config) checkVFM() error {
 	}
 	needsVFM := false
 	for _, m := range methods {
-		if spec, err := clip.LookupMethod(string(m)); err == nil && spec.VFM {
+		base, _, _ := strings.Cut(string(m), clip.ModifierSeparator) // proxyclip+resclip reads one too
+		if spec, err := clip.LookupMethod(base); err == nil && spec.VFM {
 			needsVFM = true
 		}
 	}
