@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/tokenizer"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/weights"
 )
 
@@ -25,10 +27,14 @@ func (k VisionKind) String() string {
 	return "ViT"
 }
 
-// HeadDim is CLIP's attention head width: every tower uses width/64 heads.
+// HeadDim is OpenAI's attention head width: without a config saying otherwise (open_clip
+// head_width / text heads, HF num_attention_heads), a tower of width W has W/64 heads.
 const HeadDim = 64
 
-// Config is the architecture of one CLIP checkpoint, inferred from its tensor shapes.
+// Config is the architecture of one CLIP checkpoint: inferred from its tensor shapes, then
+// completed (and checked against those shapes) by the config file beside it, if any (see
+// LoadFile). The fields after the shapes are zero for OpenAI's CLIP: QuickGELU, LayerNorm eps
+// 1e-5, class-token pooling, OpenAI's tokenizer and preprocessing.
 type Config struct {
 	EmbedDim int // joint embedding width (text_projection columns)
 
@@ -46,6 +52,20 @@ type Config struct {
 	TextWidth     int
 	TextHeads     int
 	TextLayers    int
+
+	VisionMLP int // hidden width of the ViT blocks' MLP (c_fc rows); 0 = 4·VisionWidth
+	TextMLP   int // the same for the text blocks; 0 = 4·TextWidth
+
+	// Set by a config file (zero = OpenAI's CLIP; see VisionTower, TextTower, ImageTransform).
+	VisionAct        Activation           // activation of the ViT's MLPs
+	TextAct          Activation           // activation of the text transformer's MLPs
+	VisionEps        float64              // LayerNorm eps of the ViT (ln_pre, blocks, ln_post)
+	TextEps          float64              // LayerNorm eps of the text transformer (blocks, ln_final)
+	NoLnPre          bool                 // open_clip no_ln_pre: no LayerNorm before the ViT's blocks
+	Pool             VisionPool           // how EncodeImagePooled pools the ViT's tokens
+	FinalLNAfterPool bool                 // open_clip final_ln_after_pool: ln_post on the pooled feature, not on the tokens
+	Tokenizer        tokenizer.Convention // special-token spellings and truncation of EncodeText
+	Preprocess       imageprep.Transform  // the pooled path's preprocessing (ImageTransform)
 
 	// ScoreBudget is not read from the checkpoint: it is the largest attention score matrix, in
 	// bytes, that AttendHeads builds at once; 0 (what InferConfig gives) means the backend's
@@ -75,8 +95,34 @@ func (c Config) String() string {
 
 var blockIndexRe = regexp.MustCompile(`^(visual\.)?transformer\.resblocks\.(\d+)\.`)
 
-// InferConfig reads the architecture off canonical (OpenAI-named) tensors, as build_model does.
+// InferConfig reads the architecture off canonical (OpenAI-named) tensors, as build_model does,
+// with OpenAI's conventions for what the shapes do not show (heads = width/64, QuickGELU, ...).
 func InferConfig(t map[string]*weights.Tensor) (Config, error) {
+	c, err := inferShapes(t)
+	if err != nil {
+		return c, err
+	}
+	return c, c.checkHeads()
+}
+
+// checkHeads refuses a config whose head counts do not split its widths.
+func (c Config) checkHeads() error {
+	if c.VisionHeads <= 0 || c.TextHeads <= 0 {
+		return fmt.Errorf("clip: shapes match no CLIP architecture (%s): %d vision / %d text heads (widths below %d need a config saying the heads)",
+			c, c.VisionHeads, c.TextHeads, HeadDim)
+	}
+	vw := c.VisionWidth
+	if c.Vision == ResNet {
+		vw = c.AttnPoolWidth()
+	}
+	if vw%c.VisionHeads != 0 || c.TextWidth%c.TextHeads != 0 {
+		return fmt.Errorf("clip: %d vision heads do not split width %d, or %d text heads width %d", c.VisionHeads, vw, c.TextHeads, c.TextWidth)
+	}
+	return nil
+}
+
+// inferShapes is InferConfig without the head check: a config file may still give the heads.
+func inferShapes(t map[string]*weights.Tensor) (Config, error) {
 	var c Config
 	shape := func(name string, rank int) ([]int, error) {
 		x, ok := t[name]
@@ -107,6 +153,7 @@ func InferConfig(t map[string]*weights.Tensor) (Config, error) {
 	if c.TextLayers, err = countBlocks(t, false); err != nil {
 		return c, err
 	}
+	c.TextMLP = mlpRows(t, "transformer.resblocks.0.mlp.c_fc.weight", c.TextWidth)
 
 	if _, vit := t["visual.proj"]; vit {
 		c.Vision = ViT
@@ -130,6 +177,7 @@ func InferConfig(t map[string]*weights.Tensor) (Config, error) {
 		}
 		c.ImageResolution = c.NativeGrid * c.PatchSize
 		c.VisionHeads = c.VisionWidth / HeadDim
+		c.VisionMLP = mlpRows(t, "visual.transformer.resblocks.0.mlp.c_fc.weight", c.VisionWidth)
 	} else {
 		c.Vision = ResNet
 		for stage := 1; stage <= 4; stage++ {
@@ -155,10 +203,20 @@ func InferConfig(t map[string]*weights.Tensor) (Config, error) {
 		c.ImageResolution = c.NativeGrid * 32
 		c.VisionHeads = c.AttnPoolWidth() / HeadDim
 	}
-	if c.VisionHeads == 0 || c.TextHeads == 0 || c.TextLayers == 0 || (c.Vision == ViT && c.VisionLayers == 0) {
+	if c.TextLayers == 0 || (c.Vision == ViT && c.VisionLayers == 0) {
 		return c, fmt.Errorf("clip: shapes match no CLIP architecture (%s)", c)
 	}
 	return c, nil
+}
+
+// mlpRows is the MLP width the first block's c_fc holds, or 0 (Config's "4·width", OpenAI's)
+// when it is that or when the tensor is absent or malformed, which CheckTensors then reports with
+// every other missing tensor.
+func mlpRows(t map[string]*weights.Tensor, name string, width int) int {
+	if x, ok := t[name]; ok && len(x.Shape) == 2 && x.Shape[0] > 0 && x.Shape[0] != 4*width {
+		return x.Shape[0]
+	}
+	return 0
 }
 
 func squareSide(n int, name string) (int, error) {

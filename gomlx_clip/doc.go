@@ -14,7 +14,12 @@
 //     EncodeImage / EncodeText / EncodeTextWithPromptEnsemble on Go values.
 //
 // The configuration is never guessed from a name: it is inferred from the tensor shapes, as the
-// reference's build_model does. Checkpoints in OpenAI naming and in Hugging Face CLIPModel naming
-// are both accepted (see weightmap.go, the only place that knows about names and layouts; on the
-// backend, model.go keeps the dense weights transposed, see IsDenseWeight).
+// reference's build_model does, and completed by the config file beside the weights when there is
+// one — open_clip_config.json (open_clip's hub layout) or a Hugging Face CLIPModel's config.json —
+// for what shapes cannot show (activation, LayerNorm eps, heads, pooling, tokenizer conventions,
+// preprocessing), each stated size checked against the shapes (openclip_config.go, hf_config.go,
+// configfile.go; LoadFile also takes a hub folder, load_folder.go). Checkpoints in OpenAI naming
+// and in Hugging Face CLIPModel naming are both accepted (see weightmap.go, the only place that
+// knows about names and layouts; on the backend, model.go keeps the dense weights transposed, see
+// IsDenseWeight).
 package clip

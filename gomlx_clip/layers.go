@@ -16,8 +16,11 @@ import (
 // transposed to [in, out].
 type Params = modelkit.Params
 
-// LayerNorm is torch's LayerNorm over the last axis (eps 1e-5, biased variance).
-func LayerNorm(x *Node, p Params, prefix string) *Node { return modelkit.LayerNorm(x, p, prefix, 1e-5) }
+// LayerNorm is torch's LayerNorm over the last axis (biased variance) with the tower's eps
+// (Tower.Eps: 1e-5 for OpenAI's CLIP).
+func LayerNorm(x *Node, p Params, prefix string, eps float64) *Node {
+	return modelkit.LayerNorm(x, p, prefix, eps)
+}
 
 // Linear is torch's nn.Linear: x W^T + b, with W^T stored [in, out] in Params.
 func Linear(x *Node, p Params, prefix string) *Node { return modelkit.Dense(x, p, prefix) }
@@ -27,13 +30,14 @@ func QuickGELU(x *Node) *Node {
 	return Mul(x, Sigmoid(MulScalar(x, 1.702)))
 }
 
-// MLP is the transformer block's feed-forward: c_proj(QuickGELU(c_fc(x))).
-func MLP(x *Node, p Params, prefix string) *Node {
-	return Linear(QuickGELU(Linear(x, p, prefix+".c_fc")), p, prefix+".c_proj")
+// MLP is the transformer block's feed-forward: c_proj(act(c_fc(x))), act the tower's
+// activation (QuickGELU for OpenAI's CLIP).
+func MLP(x *Node, p Params, prefix string, act Activation) *Node {
+	return Linear(Activate(Linear(x, p, prefix+".c_fc"), act), p, prefix+".c_proj")
 }
 
-// Attend is softmax(a b^T / sqrt(64) [+ causal mask]) c over heads, merged back to [B, N, W].
-// CLIP Surgery's v-v attention is Attend(v, v, v, false). The q, k, v here are [B, N, heads, 64]
+// Attend is softmax(a b^T / sqrt(d) [+ causal mask]) c over heads of width d, merged back to [B, N, W].
+// CLIP Surgery's v-v attention is Attend(v, v, v, false). The q, k, v here are [B, N, heads, d]
 // (the ResNet's attention pool); the transformers use the faster AttendHeads.
 func Attend(a, b, c *Node, causal bool) *Node {
 	out, _ := attention.Core(a, b, c, attention.LayoutBSHD, attention.CoreOptions{UseCausalMask: causal, DisableFusion: true})
@@ -54,12 +58,13 @@ func SplitQKVHeads(x *Node, p Params, prefix string, heads int) (q, k, v *Node) 
 	return part(0), part(1), part(2)
 }
 
-// AttendHeads is Attend for heads-major q, k, v [B, heads, N, 64] (SplitQKVHeads), with an
+// AttendHeads is Attend for heads-major q, k, v [B, heads, N, d] (SplitQKVHeads), with an
 // optional boolean mask (nil: none) broadcastable to [B, heads, Nq, Nkv]; result [B, Nq, W].
 //
-// It is written out rather than taken from attention.Core: the scale 1/sqrt(64) = 1/8 (CLIP's
-// heads are always 64 wide) is a power of two, so applying it to a (the smaller tensor) gives
-// bit-identical scores without a pass over, and a second copy of, the [heads, N, N] scores.
+// It is written out rather than taken from attention.Core: the scale 1/sqrt(d) is applied to a
+// (the smaller tensor), without a pass over, and a second copy of, the [heads, N, N] scores; for
+// OpenAI's 64-wide heads it is 1/8, a power of two, so the scores are bit-identical to scaling
+// them (other head widths, e.g. open_clip's 80 or 104, differ by rounding only).
 // Decomposed on purpose: the go backend's fused attention computes each score as a separate
 // dot product with a horizontal sum, while these two products run in its blocked matrix kernel
 // (measured in docs/BENCHMARKS.md).
@@ -107,15 +112,16 @@ func attendScaled(a, b, c, mask *Node) *Node {
 }
 
 // ResidualBlock is CLIP's pre-norm transformer block:
-// x += out_proj(MHA(ln_1(x))); x += MLP(ln_2(x)). budget is AttendHeads'.
-func ResidualBlock(x *Node, p Params, prefix string, heads int, causal bool, budget int) *Node {
-	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	return FinishBlock(x, AttendHeads(q, k, v, causal, nil, budget), p, prefix)
+// x += out_proj(MHA(ln_1(x))); x += MLP(ln_2(x)), with the heads, eps, activation and score
+// budget of tower t.
+func ResidualBlock(x *Node, p Params, prefix string, t Tower, causal bool) *Node {
+	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
+	return FinishBlock(x, AttendHeads(q, k, v, causal, nil, t.Budget), p, prefix, t)
 }
 
 // FinishBlock is the rest of a pre-norm block once its attention output a (heads merged, [.., W])
 // is known: x += out_proj(a); x += MLP(ln_2(x)).
-func FinishBlock(x, a *Node, p Params, prefix string) *Node {
+func FinishBlock(x, a *Node, p Params, prefix string, t Tower) *Node {
 	x = Add(x, Linear(a, p, prefix+".attn.out_proj"))
-	return Add(x, MLP(LayerNorm(x, p, prefix+".ln_2"), p, prefix+".mlp"))
+	return Add(x, MLP(LayerNorm(x, p, prefix+".ln_2", t.Eps), p, prefix+".mlp", t.Act))
 }

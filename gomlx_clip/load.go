@@ -9,6 +9,7 @@ import (
 
 	"github.com/gomlx/compute"
 
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/tokenizer"
 	"github.com/clipsurgery/clipsurgery/internal/embedcache"
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
@@ -32,6 +33,15 @@ type LoadOptions struct {
 	// (visual.* tensors). When empty, such a file's safetensors metadata "text_tower_from" (a file
 	// name in the same folder) is used if present.
 	TextTower string
+
+	// OpenAIConventions loads the weights as OpenAI's CLIP (QuickGELU, LayerNorm eps 1e-5,
+	// width/64 heads, OpenAI's tokenizer and preprocessing), ignoring any config beside them.
+	OpenAIConventions bool
+	// ConfigFile names the config to read (an open_clip_config.json or a Hugging Face config.json,
+	// told by content) instead of the one beside the weights (see LoadFile).
+	ConfigFile string
+
+	quickGELU bool // open_clip's force_quick_gelu, for a pretrained tag trained with QuickGELU (Load)
 }
 
 // Load returns the CLIP model named nameOrPath, ready for EncodeImage / EncodeText. Its
@@ -63,12 +73,20 @@ func Load(ctx context.Context, nameOrPath string, opt LoadOptions) (m *Model, er
 	if err != nil {
 		return nil, err
 	}
+	// The config beside a hub checkpoint completes it (LoadFile); a pretrained tag open_clip
+	// builds with QuickGELU gets it whatever that config says (open_clip's force_quick_gelu).
+	opt.quickGELU = src.hub != nil && src.hub.QuickGELU
 	m, err = LoadFile(src.path, opt)
 	if err != nil {
 		return nil, err
 	}
 	if err := src.check(m.Config); err != nil {
 		return nil, fmt.Errorf("clip.Load %s (%s): %w", nameOrPath, src.path, err)
+	}
+	if src.release != "" {
+		// The reference's names are its models, tokenized as it does (clip.tokenize), whatever
+		// layout their copy comes in.
+		m.Config.Tokenizer = tokenizer.OpenAI
 	}
 	m.Method = MethodRaw
 	if src.surgery {
@@ -86,17 +104,23 @@ func looksLikePath(s string) bool {
 	return strings.HasPrefix(s, ".") || strings.HasPrefix(s, "/") || strings.HasPrefix(s, "~")
 }
 
-// LoadFile reads a checkpoint file (any format weights.Read accepts), completes a visual-only file
-// with a text tower (LoadOptions.TextTower or the file's "text_tower_from" metadata) and builds the
-// model. Its native input resolution (Config.ImageResolution) is the one the shapes imply; a
-// TorchScript scalar input_resolution in the file must agree with it. Model.Method is set to
-// MethodSurgery (see Load).
+// LoadFile reads a checkpoint file (any format weights.Read accepts) or the preferred one of a
+// folder (WeightsFileNames: open_clip's hub layout, a Hugging Face CLIPModel), completes a
+// visual-only file with a text tower (LoadOptions.TextTower or the file's "text_tower_from"
+// metadata) and builds the model, its architecture completed by the config beside the weights
+// (open_clip_config.json or config.json; see configFor and LoadOptions.ConfigFile,
+// OpenAIConventions). Its native input resolution (Config.ImageResolution) is the one the shapes
+// imply; a TorchScript scalar input_resolution in the file must agree with it. Model.Method is set
+// to MethodSurgery (see Load).
 func LoadFile(path string, opt LoadOptions) (m *Model, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, fmt.Errorf("clip: loading %s: %v", path, r)
 		}
 	}()
+	if path, err = weightsFile(path); err != nil {
+		return nil, err
+	}
 	id, idOK := embedcache.FileIdentity(path) // before reading: see TextWeightsDigest
 	// Open, not Read: the weights go from the file straight into the backend's buffers.
 	ck, err := weights.Open(path)
@@ -108,6 +132,13 @@ func LoadFile(path string, opt LoadOptions) (m *Model, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
+	if err := notCLIP(path, canon); err != nil {
+		return nil, err
+	}
+	arch, err := configFor(path, naming, opt)
+	if err != nil {
+		return nil, err
+	}
 	sources := [][]byte{id}
 	if _, hasText := canon["token_embedding.weight"]; !hasText {
 		textID, textOK, closeText, err := addTextTower(canon, path, ck.Metadata, opt.TextTower)
@@ -118,11 +149,14 @@ func LoadFile(path string, opt LoadOptions) (m *Model, err error) {
 		sources, idOK = append(sources, textID), idOK && textOK
 	}
 	// canon is ours alone: release each host copy once it is on the backend (peak ~1 copy, not 2).
-	m, err = NewModelReleasing(canon, opt.Backend)
+	m, err = newModelWith(canon, opt.Backend, true, arch)
 	if err != nil {
 		return nil, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
-	m.Naming = naming
+	m.Naming, m.Layout = naming, LayoutOpenAI
+	if arch != nil {
+		m.Layout = arch.layout
+	}
 	m.Method = MethodSurgery
 	if opt.ScoreBudget != 0 {
 		m.Config.ScoreBudget = opt.ScoreBudget

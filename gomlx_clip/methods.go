@@ -11,9 +11,19 @@ import (
 
 // Method names one of the image encoder's training-free methods: one parameter from the graph
 // (ImageOptions.Method) through surgery.Options, the command line (-method) and the notebooks.
-// Every method keeps CLIP's own weights and backbone (QuickGELU, LayerNorm eps 1e-5,
-// nn.MultiheadAttention's packed projection); only its last block(s) and the positional-embedding
-// resize for inputs other than the native size change.
+// Every method keeps the checkpoint's own weights and backbone: its activation, LayerNorm eps and
+// heads as its config gives them (Config.VisionTower: QuickGELU and eps 1e-5 for OpenAI's CLIP,
+// exact GELU for most OpenCLIP models) and nn.MultiheadAttention's packed projection; only its last
+// block(s) and the positional-embedding resize for inputs other than the native size change.
+//
+// On GELU models. The methods were defined and measured on OpenAI's QuickGELU CLIP, but none of
+// them touches the activation: they change attention (which similarity, q-k, v-v, q-q, k-k, with
+// or without a prior) and whether the last block keeps its residual and FFN. The FFNs a method
+// keeps — every block of raw, the original path of surgery, SCLIP's last block, MaskCLIP's last
+// FFN — run the model's own activation, GELU on an OpenCLIP LAION/DataComp model, as it was
+// trained; the new paths that drop the FFN (surgery's, ClearCLIP's, NACLIP's) contain no activation
+// at all. So each definition carries over unchanged to a GELU model; how well it works there is
+// an empirical question the papers answered on OpenAI's weights only.
 //
 // Each method is one descriptor of the method table (methods_table.go): its names, what it
 // changes, the graph functions that build it and where its definition comes from (paper section,
@@ -23,7 +33,8 @@ import (
 // Outside the encoder, and not part of a Method here: the releases run their models in float16
 // on GPU (float32 here); their evaluation protocols (short side, sliding windows) are recorded as
 // data in MethodSpec.Protocol (surgery.Options.Slide and Stride do the sliding; the resize is
-// the caller's); post-processing such as NACLIP's PAMR is not implemented (MethodSpec.Notes).
+// the caller's); the peers' whole evaluation (resize, windows, thresholds, NACLIP's PAMR) is
+// surgery/evaluate's protocol presets (MethodSpec.Notes).
 type Method string
 
 // MethodDefault names no method: the model's default in Model.EncodeImage and the surgery package
@@ -49,6 +60,9 @@ type MethodSpec struct {
 	// FeatureSurgery is the method's own similarity: feature surgery (true) or the plain cosine of
 	// image and text features (false); the default of surgery.Options.FeatureSurgery.
 	FeatureSurgery bool
+	// VFM: the method reads a vision foundation model's patch features besides the pixels
+	// (ImageOptions.Proxy; surgery.Options.VFM), and its tokens lie on that model's patch grid.
+	VFM bool
 	// Protocol is the evaluation protocol the method's authors ship (zero: none recorded).
 	Protocol Protocol
 	Paper    string // authors, title, venue and the section that defines the method
@@ -90,12 +104,18 @@ type methodDef struct {
 // vitTail is what a method's last ViT blocks are built from.
 type vitTail struct {
 	p      Params
-	first  int // the first block the method changes; the blocks before it ran unchanged
-	layers int // the tower's block count
-	heads  int
+	first  int          // the first block the method changes; the blocks before it ran unchanged
+	layers int          // the tower's block count
+	tower  Tower        // heads, LayerNorm eps, activation and score budget (Config.VisionTower)
 	gh, gw int          // the patch grid
 	opt    ImageOptions // settled (ImageOptions.normalized)
-	budget int          // AttendHeads' score budget
+	// remold is a modifier's change of the last attention (nil: none; methods_resclip.go):
+	// the base methods a modifier composes with build their last attention through it.
+	remold  *attentionRemold
+	images  *Node // the normalized input images [B, 3, H, W]
+	classes *Node // the label set's text features [K, E], or nil (EncodeImageGraphWithClasses)
+	// proxy is a VFM's patch features [B, H, W, C] (methods with MethodSpec.VFM), else nil
+	proxy *Node
 }
 
 // last is the name of the tower's last block.

@@ -12,7 +12,7 @@ import (
 // This file holds each method's graph functions, which its descriptor in methods_table.go names:
 // the changed last block(s) of a ViT (…LastBlock, surgeryTail), the attention of a ResNet's
 // attention pool and the options the method reads (settle…), and the defining steps they are
-// built from. q, k, v are heads-major [B, heads, N, 64] (SplitQKVHeads); attention results are
+// built from. q, k, v are heads-major [B, heads, N, d] (SplitQKVHeads); attention results are
 // heads merged, [B, N, W].
 
 // surgeryTail is CLIP Surgery's dual path over the blocks from t.first on: the new path's
@@ -21,9 +21,14 @@ import (
 func surgeryTail(x *Node, t vitTail) *Node {
 	xNew, xOri := x, x
 	for i := t.first; i < t.layers-1; i++ {
-		xNew, xOri = ArchitectureSurgeryBlock(xNew, xOri, t.p, visualBlock(i), t.heads, t.opt.Attention, t.budget)
+		xNew, xOri = ArchitectureSurgeryBlock(xNew, xOri, t.p, visualBlock(i), t.tower, t.opt.Attention)
 	}
-	xNew, cls := LastSurgeryBlock(xNew, xOri, t.p, t.last(), t.heads, t.opt.Attention, t.budget)
+	var cls *Node
+	if t.remold != nil { // a modifier's last attention on the new path (surgeryAttention's scores)
+		xNew, cls = lastSurgeryBlockRemolded(xNew, xOri, t)
+	} else {
+		xNew, cls = LastSurgeryBlock(xNew, xOri, t.p, t.last(), t.tower, t.opt.Attention)
+	}
 	return Concatenate([]*Node{cls, Slice(xNew, AxisRange(), AxisRangeToEnd(1))}, 1)
 }
 
@@ -35,39 +40,53 @@ func settleSurgery(o, s ImageOptions) ImageOptions {
 
 // rawLastBlock is the last block as trained.
 func rawLastBlock(x *Node, t vitTail) *Node {
-	return ResidualBlock(x, t.p, t.last(), t.heads, false, t.budget)
+	if t.remold != nil {
+		q, k, v := SplitQKVHeads(LayerNorm(x, t.p, t.last()+".ln_1", t.tower.Eps), t.p, t.last()+".attn", t.tower.Heads)
+		return FinishBlock(x, t.remold.attend(v, nil, scaledScores(q, k)), t.p, t.last(), t.tower)
+	}
+	return ResidualBlock(x, t.p, t.last(), t.tower, false)
 }
 
 // maskCLIPLastBlock is MaskCLIP's last block: value embeddings for the patch tokens
 // (ValueEmbeddingBlock), the class token from the unchanged block (x[:, 1:] = v[:, 1:]), its row
 // only.
 func maskCLIPLastBlock(x *Node, t vitTail) *Node {
-	prefix := t.last()
-	q, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1"), t.p, prefix+".attn", t.heads)
+	prefix, tw := t.last(), t.tower
+	q, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1", tw.Eps), t.p, prefix+".attn", tw.Heads)
 	q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1))
-	cls := FinishBlock(Slice(x, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, t.budget), t.p, prefix)
-	patches := Slice(ValueEmbeddingBlock(x, v, t.p, prefix), AxisRange(), AxisRangeToEnd(1))
+	cls := FinishBlock(Slice(x, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, tw.Budget), t.p, prefix, tw)
+	patches := Slice(ValueEmbeddingBlock(x, v, t.p, prefix, tw), AxisRange(), AxisRangeToEnd(1))
 	return Concatenate([]*Node{cls, patches}, 1)
 }
 
 // sclipLastBlock is SCLIP's last block: correlative self-attention, residual and FFN kept.
 func sclipLastBlock(x *Node, t vitTail) *Node {
-	prefix := t.last()
-	q, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1"), t.p, prefix+".attn", t.heads)
-	return FinishBlock(x, CorrelativeSelfAttention(q, k, v, t.budget), t.p, prefix)
+	prefix, tw := t.last(), t.tower
+	q, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1", tw.Eps), t.p, prefix+".attn", tw.Heads)
+	if t.remold != nil {
+		return FinishBlock(x, t.remold.attend(v, nil, scaledScores(q, q), scaledScores(k, k)), t.p, prefix, tw)
+	}
+	return FinishBlock(x, CorrelativeSelfAttention(q, k, v, tw.Budget), t.p, prefix, tw)
 }
 
 // clearCLIPLastBlock is ClearCLIPBlock on the last block.
 func clearCLIPLastBlock(x *Node, t vitTail) *Node {
-	return ClearCLIPBlock(x, t.p, t.last(), t.heads, t.budget)
+	if t.remold != nil {
+		q, _, v := SplitQKVHeads(LayerNorm(x, t.p, t.last()+".ln_1", t.tower.Eps), t.p, t.last()+".attn", t.tower.Heads)
+		return Linear(t.remold.attend(v, nil, scaledScores(q, q)), t.p, t.last()+".attn.out_proj")
+	}
+	return ClearCLIPBlock(x, t.p, t.last(), t.tower)
 }
 
 // naclipLastBlock is NACLIP's last block: neighbourhood attention alone, no residual, no FFN.
 func naclipLastBlock(x *Node, t vitTail) *Node {
-	prefix := t.last()
-	_, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1"), t.p, prefix+".attn", t.heads)
+	prefix, tw := t.last(), t.tower
+	_, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1", tw.Eps), t.p, prefix+".attn", tw.Heads)
 	prior := NeighbourhoodPrior(x.Graph(), t.gh, t.gw, t.opt.NeighbourhoodStd)
-	return Linear(NeighbourhoodAttention(k, v, prior, t.budget), t.p, prefix+".attn.out_proj")
+	if t.remold != nil {
+		return Linear(t.remold.attend(v, prior, scaledScores(k, k)), t.p, prefix+".attn.out_proj")
+	}
+	return Linear(NeighbourhoodAttention(k, v, prior, tw.Budget), t.p, prefix+".attn.out_proj")
 }
 
 // settleNACLIP keeps the neighbourhood prior's σ, with its default.
@@ -91,9 +110,9 @@ func queryKeyPool(project func(which string) *Node) *Node {
 
 // ValueEmbeddingBlock is MaskCLIP's last block: every token attends only to itself, so the
 // attention output is its value embedding v: x + out_proj(v), then the block's FFN with its
-// residual. v is the block's heads-major value [B, heads, N, 64] of ln_1(x).
-func ValueEmbeddingBlock(x, v *Node, p Params, prefix string) *Node {
-	return FinishBlock(x, MergeHeads(v), p, prefix)
+// residual. v is the block's heads-major value [B, heads, N, d] of ln_1(x).
+func ValueEmbeddingBlock(x, v *Node, p Params, prefix string, t Tower) *Node {
+	return FinishBlock(x, MergeHeads(v), p, prefix, t)
 }
 
 // CorrelativeSelfAttention is SCLIP's attention: (softmax(q qᵀ/√d) + softmax(k kᵀ/√d)) v,
@@ -104,9 +123,9 @@ func CorrelativeSelfAttention(q, k, v *Node, budget int) *Node {
 
 // ClearCLIPBlock is ClearCLIP's last block: out_proj(softmax(q qᵀ/√d) v) alone, without the
 // residual connection and without the FFN.
-func ClearCLIPBlock(x *Node, p Params, prefix string, heads, budget int) *Node {
-	q, _, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	return Linear(AttendHeads(q, q, v, false, nil, budget), p, prefix+".attn.out_proj")
+func ClearCLIPBlock(x *Node, p Params, prefix string, t Tower) *Node {
+	q, _, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
+	return Linear(AttendHeads(q, q, v, false, nil, t.Budget), p, prefix+".attn.out_proj")
 }
 
 // NeighbourhoodPrior is NACLIP's Ω for a gh×gw patch grid, [1+gh·gw, 1+gh·gw]: for patch

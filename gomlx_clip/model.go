@@ -19,6 +19,7 @@ import (
 type Model struct {
 	Config Config
 	Naming Naming
+	Layout Layout // the config file that completed Config (LoadFile); "" = none (NewModel)
 	// Method is the model's method for calls that name none (an empty ImageOptions.Method or
 	// surgery.Options.Method; see ResolveMethod): Load sets MethodSurgery for "CS-" names and
 	// files, MethodRaw for plain names; NewModel sets the method table's default, MethodSurgery.
@@ -58,12 +59,26 @@ func NewModelReleasing(ckpt map[string]*weights.Tensor, backend compute.Backend)
 }
 
 func newModel(ckpt map[string]*weights.Tensor, backend compute.Backend, release bool) (*Model, error) {
+	return newModelWith(ckpt, backend, release, nil)
+}
+
+// newModelWith is newModel with the architecture completed by a config file (nil: OpenAI's
+// conventions), which is checked against the shapes first.
+func newModelWith(ckpt map[string]*weights.Tensor, backend compute.Backend, release bool, arch *archConfig) (*Model, error) {
 	canon, naming, err := Canonicalize(ckpt)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := InferConfig(canon)
+	cfg, err := inferShapes(canon)
 	if err != nil {
+		return nil, err
+	}
+	if arch != nil {
+		if cfg, err = arch.apply(cfg, canon); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.checkHeads(); err != nil {
 		return nil, err
 	}
 	if err := CheckTensors(cfg, canon); err != nil {
@@ -114,7 +129,7 @@ func textOnly(name string) bool   { return !visualOnly(name) }
 // run runs one of the model's graphs (compiled on first use) and returns its single output.
 func (m *Model) run(key programKey, maxShapes int, graph func(p Params, in []*Node) *Node, inputs ...any) (*Features, error) {
 	uses := textOnly
-	if key.graph == "image" {
+	if strings.HasPrefix(key.graph, "image") {
 		uses = visualOnly
 	}
 	pr := m.programs.Get(key, uses, maxShapes, func(p Params, in []*Node) []*Node { return []*Node{graph(p, in)} })
@@ -133,40 +148,85 @@ const DefaultMaxImageSide = 1024
 // EncodeImage encodes normalized images [B, 3, H, W] (CHW per image, as imageprep.Normalize
 // gives) into all tokens [B, 1+gh*gw, EmbedDim]. H and W must be multiples of the patch size
 // (32 for ResNets); the positional embedding is resized for the grid on every call.
+//
+// Options whose encoder reads the label set's text features (ResCLIP's semantic feedback) give
+// ErrNoClasses here: use EncodeImageWithClasses.
 func (m *Model) EncodeImage(pixels []float32, batch, h, w int, opt ImageOptions) (*Features, error) {
-	method, err := m.resolveMethod(opt.Method)
-	if err != nil {
+	return m.EncodeImageWithClasses(pixels, batch, h, w, opt, nil)
+}
+
+// EncodeImageWithClasses is EncodeImage for options whose encoder reads the label set's text
+// features classes [K, EmbedDim] (unit rows, e.g. the prompt-ensemble features of the labels):
+// ResCLIP's semantic feedback segments the image with them before the last block. Other options
+// ignore classes (nil is fine).
+func (m *Model) EncodeImageWithClasses(pixels []float32, batch, h, w int, opt ImageOptions, classes *Features) (*Features, error) {
+	if err := m.CheckImageOptions(opt); err != nil {
 		return nil, err
 	}
+	method, _ := m.resolveMethod(opt.Method)
 	opt.Method = method.spec.Name
-	if err := opt.Validate(); err != nil {
+	if err := m.checkImageInput(pixels, batch, h, w, opt.MaxSide); err != nil {
 		return nil, err
 	}
+	if method.spec.VFM || opt.Proxy != nil {
+		return m.encodeImageProxy(pixels, batch, h, w, opt, method)
+	}
+	inputs := []any{tensors.FromFlatDataAndDimensions(pixels, batch, 3, h, w)}
+	graph := "image"
+	if opt.NeedsClasses() {
+		if err := m.checkClasses(classes); err != nil {
+			return nil, err
+		}
+		inputs, graph = append(inputs, tensors.FromFlatDataAndDimensions(classes.Data, classes.Shape...)), "image-classes"
+	}
+	opt = opt.normalized()
+	f, err := m.run(programKey{graph: graph, image: opt}, 64, func(p Params, in []*Node) *Node {
+		var text *Node
+		if len(in) > 1 {
+			text = in[1]
+		}
+		return EncodeImageGraphWithClasses(m.Config, p, in[0], text, opt)
+	}, inputs...)
+	if err != nil {
+		return nil, fmt.Errorf("clip: encode image: %w", err)
+	}
+	return f, nil
+}
+
+// checkClasses refuses missing text features or ones of the wrong shape.
+func (m *Model) checkClasses(classes *Features) error {
+	if classes == nil {
+		return errNoClasses
+	}
+	if len(classes.Shape) != 2 || classes.Shape[0] < 1 || classes.Shape[1] != m.Config.EmbedDim ||
+		len(classes.Data) != classes.Shape[0]*classes.Shape[1] {
+		return fmt.Errorf("%w: the label set's features must be [K, %d] with K ≥ 1, got %v (%d values)", ErrNoClasses,
+			m.Config.EmbedDim, classes.Shape, len(classes.Data))
+	}
+	return nil
+}
+
+// checkImageInput refuses an image batch the encoders cannot take: empty, a side above maxSide
+// (0 = DefaultMaxImageSide) or not a multiple of the patch size, or a pixel count that does not
+// match.
+func (m *Model) checkImageInput(pixels []float32, batch, h, w, maxSide int) error {
 	s := m.Config.Stride()
-	maxSide := opt.MaxSide
 	if maxSide <= 0 {
 		maxSide = DefaultMaxImageSide
 	}
 	switch {
 	case batch <= 0 || h <= 0 || w <= 0:
-		return nil, fmt.Errorf("clip: image batch %d of %dx%d is empty", batch, h, w)
+		return fmt.Errorf("clip: image batch %d of %dx%d is empty", batch, h, w)
 	case h > maxSide || w > maxSide || batch > len(pixels):
 		// Checked before any product of the sides, which could overflow int; attention memory grows
 		// with the fourth power of the side, so an absurd side must not reach the graph.
-		return nil, fmt.Errorf("clip: image batch %d of %dx%d exceeds the largest side %d (ImageOptions.MaxSide) or the %d pixel values given", batch, h, w, maxSide, len(pixels))
+		return fmt.Errorf("clip: image batch %d of %dx%d exceeds the largest side %d (ImageOptions.MaxSide) or the %d pixel values given", batch, h, w, maxSide, len(pixels))
 	case h%s != 0 || w%s != 0:
-		return nil, fmt.Errorf("clip: image side %dx%d is not a multiple of the %s's patch size %d", h, w, m.Config.Vision, s)
+		return fmt.Errorf("clip: image side %dx%d is not a multiple of the %s's patch size %d", h, w, m.Config.Vision, s)
 	case len(pixels) != batch*3*h*w:
-		return nil, fmt.Errorf("clip: %d pixel values for a batch of %d images of 3x%dx%d (want %d)", len(pixels), batch, h, w, batch*3*h*w)
+		return fmt.Errorf("clip: %d pixel values for a batch of %d images of 3x%dx%d (want %d)", len(pixels), batch, h, w, batch*3*h*w)
 	}
-	opt = opt.normalized()
-	f, err := m.run(programKey{graph: "image", image: opt}, 64, func(p Params, in []*Node) *Node {
-		return EncodeImageGraph(m.Config, p, in[0], opt)
-	}, tensors.FromFlatDataAndDimensions(pixels, batch, 3, h, w))
-	if err != nil {
-		return nil, fmt.Errorf("clip: encode image: %w", err)
-	}
-	return f, nil
+	return nil
 }
 
 // EncodeTokens encodes token rows (each [SOT ... EOT 0 ...]) into [B, EmbedDim]. Rows may be

@@ -86,7 +86,7 @@ func TestConfigInferred(t *testing.T) {
 	} {
 		m := loadGoldenModel(t, c.model)
 		if m.Config != c.want {
-			t.Errorf("%s: config\n got %+v\nwant %+v", c.model, m.Config, c.want)
+			t.Errorf("%s: config\n got %#v\nwant %#v", c.model, m.Config, c.want)
 		}
 	}
 }

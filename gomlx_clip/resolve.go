@@ -2,7 +2,6 @@ package clip
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -15,12 +14,6 @@ var lookupModel = registry.Lookup
 
 // releasedConfigOf is ReleasedConfig; tests replace it so that a tiny fixture passes for a name.
 var releasedConfigOf = ReleasedConfig
-
-// loaderReadsConfigs says whether LoadFile builds a model from the config beside a hub checkpoint
-// (open_clip_config.json, config.json): activation, LayerNorm eps, preprocessing. Until it does, a
-// hub name is resolved and downloaded but refused before the build, since building it from the
-// shapes alone would assume OpenAI's QuickGELU silently.
-const loaderReadsConfigs = false
 
 // source is the checkpoint file Load found for a name or path, and what the name promises.
 type source struct {
@@ -76,10 +69,6 @@ func resolveSource(ctx context.Context, nameOrPath string, opt LoadOptions) (sou
 	hm, err := registry.FetchHubModel(ctx, ref, ropt)
 	if err != nil {
 		return source{}, fmt.Errorf("clip.Load %w", err)
-	}
-	if !loaderReadsConfigs {
-		return source{}, fmt.Errorf("clip.Load %s: %w: %s (%s layout) is in the cache, but building a model from its config %s is not implemented yet",
-			nameOrPath, errors.ErrUnsupported, hm.Weights, hm.Layout, hm.Config)
 	}
 	return source{path: hm.Weights, surgery: true, hub: &hm}, nil
 }

@@ -2,7 +2,6 @@ package clip
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/clipsurgery/clipsurgery/gomlx_clip/tokenizer"
 	"github.com/clipsurgery/clipsurgery/internal/fakehub"
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/weights"
@@ -32,12 +32,20 @@ func hubWithGolden(t *testing.T) (*fakehub.Hub, string) {
 	}
 	h := fakehub.New(t)
 	h.Add(entry.HFRepo, fakehub.File{Name: "open_clip_model.safetensors", Data: data, LFS: true},
-		fakehub.File{Name: "open_clip_config.json", Data: []byte(`{"model_cfg": {"quick_gelu": true}}`)})
+		fakehub.File{Name: "open_clip_config.json", Data: []byte(vit16OpenCLIPConfig)})
 	hfCache := t.TempDir()
 	t.Setenv("HF_ENDPOINT", h.URL)
 	t.Setenv("HF_HUB_CACHE", hfCache)
 	return h, hfCache
 }
+
+// vit16OpenCLIPConfig describes the golden vit16 model as open_clip's hub copies of OpenAI's
+// models describe theirs (quick_gelu, OpenAI's preprocessing).
+const vit16OpenCLIPConfig = `{"model_cfg": {"embed_dim": 64, "quick_gelu": true,
+	"vision_cfg": {"image_size": 224, "layers": 8, "width": 128, "patch_size": 16},
+	"text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 2, "layers": 3}},
+	"preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711],
+	"interpolation": "bicubic", "resize_mode": "shortest"}}`
 
 // countingServer stands for the reference's URL; it must not be asked.
 func countingServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
@@ -69,6 +77,9 @@ func TestLoadFromHubEndToEnd(t *testing.T) { // not parallel: t.Setenv, replaces
 	}
 	if !strings.Contains(progress.String(), "open_clip_model.safetensors [") {
 		t.Errorf("no progress bar: %q", progress.String())
+	}
+	if m.Config.VisionTower().Act != ActQuickGELU || m.Config.Tokenizer != tokenizer.OpenAI {
+		t.Errorf("activation %s, tokenizer %s: a reference name is OpenAI's model", m.Config.VisionTower().Act, m.Config.Tokenizer)
 	}
 	f := encodeGoldenImage(t, m, m.Config.ImageResolution, SurgeryOptions())
 	goldens.AssertClose(t, "hub copy", f.Data, f.Shape, goldens.Load(t, "vit16/surgery/demo_224/image_features_raw.f32.npy"), atol, rtol)
@@ -121,8 +132,21 @@ func TestLoadHubNames(t *testing.T) { // not parallel: t.Setenv
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Add("laion/CLIP-ViT-B-16-laion2B-s34B-b88K", fakehub.File{Name: "open_clip_model.safetensors", Data: data, LFS: true},
-		fakehub.File{Name: "open_clip_config.json", Data: []byte(`{"model_cfg": {"embed_dim": 64}}`)})
+	// The tiny GELU model of the openclip goldens stands for two published repos: a LAION one
+	// (GELU, as its config says) and a DFN one, whose tag open_clip builds with QuickGELU.
+	geluFiles := func() []fakehub.File {
+		var files []fakehub.File
+		for _, name := range []string{"open_clip_model.safetensors", "open_clip_config.json"} {
+			b, err := os.ReadFile(goldens.Path(t, "openclip", "models", "gelu", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, fakehub.File{Name: name, Data: b, LFS: strings.HasSuffix(name, ".safetensors")})
+		}
+		return files
+	}
+	h.Add("laion/CLIP-ViT-B-16-laion2B-s34B-b88K", geluFiles()...)
+	h.Add("apple/DFN2B-CLIP-ViT-B-16", geluFiles()...)
 	h.Add("org/noconfig", fakehub.File{Name: "open_clip_model.safetensors", Data: data, LFS: true})
 
 	for _, tc := range []struct{ name, msg string }{
@@ -141,15 +165,36 @@ func TestLoadHubNames(t *testing.T) { // not parallel: t.Setenv
 	// A tag resolves to its repo; weights and config land side by side in the hub cache.
 	src, err := resolveSource(context.Background(), "ViT-B-16/laion2b_s34b_b88k", LoadOptions{CacheDir: t.TempDir()})
 	snap := filepath.Join(hfCache, "models--laion--CLIP-ViT-B-16-laion2B-s34B-b88K", "snapshots")
-	if loaderReadsConfigs {
-		if err != nil || !strings.HasPrefix(src.path, snap) || src.hub == nil || filepath.Dir(src.hub.Config) != filepath.Dir(src.path) {
-			t.Fatalf("tag: %+v, %v", src, err)
-		}
-	} else if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), snap) {
-		t.Fatalf("tag before config loading exists: %v", err)
+	if err != nil || !strings.HasPrefix(src.path, snap) || src.hub == nil || filepath.Dir(src.hub.Config) != filepath.Dir(src.path) {
+		t.Fatalf("tag: %+v, %v", src, err)
 	}
 	if matches, _ := filepath.Glob(filepath.Join(snap, "*", "open_clip_*")); len(matches) != 2 {
 		t.Errorf("snapshot holds %v", matches)
+	}
+
+	// Hub names build from the config in the snapshot: open_clip's numbers, open_clip's tokenizer.
+	input := goldens.Load(t, "openclip/preprocess/shortest_bicubic_224/chelsea.openai.f32.npy")
+	for _, name := range []string{"hf-hub:laion/CLIP-ViT-B-16-laion2B-s34B-b88K", "ViT-B-16/laion2b_s34b_b88k"} {
+		m, err := Load(context.Background(), name, LoadOptions{CacheDir: t.TempDir()})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if m.Layout != LayoutOpenCLIP || m.Config.VisionTower().Act != ActGELU || m.Config.Tokenizer != tokenizer.OpenCLIP || m.Method != MethodSurgery {
+			t.Errorf("%s: layout %s, activation %s, tokenizer %s, method %s", name, m.Layout, m.Config.VisionTower().Act, m.Config.Tokenizer, m.Method)
+		}
+		f, err := m.EncodeImagePooled(input.F32, 1, 224, 224)
+		if err != nil {
+			t.Fatal(err)
+		}
+		goldens.AssertClose(t, name, f.Data, f.Shape, goldens.Load(t, "openclip/gelu/image_features.f32.npy"), atol, rtol)
+	}
+	// A tag open_clip builds with QuickGELU gets it, whatever the repo's config says.
+	m, err := Load(context.Background(), "ViT-B-16/dfn2b", LoadOptions{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Config.VisionTower().Act != ActQuickGELU || m.Config.TextTower().Act != ActQuickGELU {
+		t.Errorf("dfn2b: activation %s / %s, want QuickGELU", m.Config.VisionTower().Act, m.Config.TextTower().Act)
 	}
 }
 

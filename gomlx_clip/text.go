@@ -18,10 +18,11 @@ func EncodeTextGraph(c Config, p Params, ids *Node) *Node {
 	x := Gather(p.Get("token_embedding.weight"), InsertAxes(ids, -1)) // [B, L, W]
 	pos := Slice(p.Get("positional_embedding"), AxisRange(0, l))
 	x = Add(x, InsertAxes(pos, 0))
+	t := c.TextTower()
 	for i := 0; i < c.TextLayers; i++ {
-		x = ResidualBlock(x, p, fmt.Sprintf("transformer.resblocks.%d", i), c.TextHeads, true, c.ScoreBudget)
+		x = ResidualBlock(x, p, fmt.Sprintf("transformer.resblocks.%d", i), t, true)
 	}
-	x = LayerNorm(x, p, "ln_final")
+	x = LayerNorm(x, p, "ln_final", t.Eps)
 	eot := OneHot(ArgMax(ids, 1), l, x.DType()) // first occurrence of the largest id
 	x = Einsum("bl,blw->bw", eot, x)
 	return Einsum("bw,we->be", x, p.Get("text_projection"))

@@ -15,18 +15,30 @@ import (
 // rounded up to a multiple of 8 so that few shapes get compiled.
 const TextBatch = 128
 
-// EncodeText tokenizes texts with CLIP's tokenizer (an over-long text is an error, as
-// clip.tokenize without truncation) and encodes them: [len(texts), EmbedDim], not normalized.
+// EncodeText tokenizes texts (Tokenize) and encodes them: [len(texts), EmbedDim], not normalized.
 func (m *Model) EncodeText(texts []string) (*Features, error) {
-	tok, err := tokenizer.Default()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := tok.Tokenize(texts, m.Config.ContextLength, false)
+	rows, err := m.Tokenize(texts)
 	if err != nil {
 		return nil, err
 	}
 	return m.EncodeTokenRows(rows)
+}
+
+// Tokenize turns texts into token rows [len(texts)][ContextLength] with the tokenizer convention
+// of the checkpoint's layout (Config.Tokenizer): OpenAI's (clip.tokenize without truncation: an
+// over-long text is an error) for OpenAI checkpoints and Hugging Face CLIPModels, open_clip's
+// ("<start_of_text>" / "<end_of_text>" are the special tokens, an over-long text is cut with EOT
+// last) for open_clip's layout.
+func (m *Model) Tokenize(texts []string) ([][]int32, error) {
+	tok, err := m.tokenizer()
+	if err != nil {
+		return nil, err
+	}
+	return tok.Tokenize(texts, m.Config.ContextLength, tok.Convention().Truncates())
+}
+
+func (m *Model) tokenizer() (*tokenizer.Tokenizer, error) {
+	return tokenizer.DefaultFor(m.Config.Tokenizer)
 }
 
 // EncodeTokenRows encodes full-length token rows [N][ContextLength] in trimmed batches and
@@ -116,10 +128,11 @@ func (m *Model) EncodeTextWithPromptEnsembleCached(ctx context.Context, classes,
 // template is a PromptGroup whose prefix is the ids of those words (EncodePromptGroups checks
 // every prompt against it).
 func (m *Model) encodeTemplated(ctx context.Context, classes, templates []string, c *TextCache) (*Features, error) {
-	tok, err := tokenizer.Default()
+	tok, err := m.tokenizer()
 	if err != nil {
 		return nil, err
 	}
+	truncate := tok.Convention().Truncates()
 	k, t, e := len(classes), len(templates), m.Config.EmbedDim
 	groups := make([]PromptGroup, t)
 	prompts := make([]string, k)
@@ -127,11 +140,11 @@ func (m *Model) encodeTemplated(ctx context.Context, classes, templates []string
 		for c, class := range classes {
 			prompts[c] = strings.ReplaceAll(tmpl, "{}", class)
 		}
-		rows, err := tok.Tokenize(prompts, m.Config.ContextLength, false)
+		rows, err := tok.Tokenize(prompts, m.Config.ContextLength, truncate)
 		if err != nil {
 			return nil, err
 		}
-		head, err := tok.Tokenize([]string{tmpl[:strings.Index(tmpl, "{}")]}, m.Config.ContextLength, false)
+		head, err := tok.Tokenize([]string{tmpl[:strings.Index(tmpl, "{}")]}, m.Config.ContextLength, truncate)
 		if err != nil {
 			return nil, err
 		}

@@ -93,31 +93,43 @@ func (c *TextCache) Clear() error { return c.store.Clear() }
 // Dir is the cache's folder.
 func (c *TextCache) Dir() string { return c.store.Dir() }
 
-// TextWeightsDigest is the SHA-256 of the text tower's weights (every canonical tensor outside
-// visual.*, but logit_scale, with its name and shape) and the head count, which the weights do not
-// imply. A model loaded from files remembers it in c per file identity (path, size, mtime, inode),
-// so only the first load of a checkpoint hashes; c may be nil.
+// TextWeightsDigest is the SHA-256 of everything a prompt's features depend on besides its ids:
+// the text tower's weights (every canonical tensor outside visual.*, but logit_scale, with its
+// name and shape) and what the weights do not show, which a config may change for the same weights
+// (textArch: heads, activation, LayerNorm eps, tokenizer convention). Two models with the same
+// weights and a different config therefore never share cache entries. A model loaded from files
+// remembers the weights' part in c per file identity (path, size, mtime, inode), so only the first
+// load of a checkpoint hashes; c may be nil.
 func (m *Model) TextWeightsDigest(c *TextCache) [32]byte {
 	m.digestMu.Lock()
 	defer m.digestMu.Unlock()
 	if m.textDigest != nil {
 		return *m.textDigest
 	}
-	var d embedcache.Key
+	var w embedcache.Key
 	ok := false
 	if c != nil && len(m.sources) > 0 {
-		d, ok = c.store.FileDigest(m.sources)
+		w, ok = c.store.FileDigest(m.sources)
 	}
 	if !ok {
-		d = m.hashTextTower()
+		w = m.hashTextTower()
 		if c != nil && len(m.sources) > 0 {
-			c.store.RememberFileDigest(m.sources, d)
+			c.store.RememberFileDigest(m.sources, w)
 		}
 	}
+	d := embedcache.KeyOf([]byte(textEncoderVersion), w[:], []byte(m.textArch()))
 	m.textDigest = (*[32]byte)(&d)
 	return d
 }
 
+// textArch spells out the text tower's architecture beyond its weights: every Config field the
+// text encoder reads that the tensors do not fix.
+func (m *Model) textArch() string {
+	t := m.Config.TextTower()
+	return fmt.Sprintf("heads=%d act=%s eps=%v tokenizer=%s", t.Heads, t.Act, t.Eps, m.Config.Tokenizer)
+}
+
+// hashTextTower is the SHA-256 of the text tower's weights alone.
 func (m *Model) hashTextTower() [32]byte {
 	var names []string
 	for _, name := range m.weights.Names() {
@@ -126,7 +138,7 @@ func (m *Model) hashTextTower() [32]byte {
 		}
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s heads=%d\n", textEncoderVersion, m.Config.TextHeads)
+	fmt.Fprintf(h, "%s text weights\n", textEncoderVersion)
 	shapes := ExpectedShapes(m.Config)
 	for _, name := range names {
 		v, _, _ := m.weights.Weight(name) // a copy in the checkpoint's layout, one tensor at a time

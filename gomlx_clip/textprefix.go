@@ -33,38 +33,38 @@ func EncodePackedPromptsGraph(c Config, p Params, ids, pos, mask, eot *Node) *No
 	n, b := ids.Shape().Dimensions[1], eot.Shape().Dimensions[0]
 	x := Gather(p.Get("token_embedding.weight"), InsertAxes(ids, -1))      // [1, N, W]
 	x = Add(x, Gather(p.Get("positional_embedding"), InsertAxes(pos, -1))) // + position of each token
-	last := c.TextLayers - 1
+	last, t := c.TextLayers-1, c.TextTower()
 	for i := 0; i < last; i++ {
-		x = PackedBlock(x, Reshape(mask, 1, 1, n, n), p, textBlock(i), c.TextHeads, c.ScoreBudget)
+		x = PackedBlock(x, Reshape(mask, 1, 1, n, n), p, textBlock(i), t)
 	}
-	x = EOTOnlyBlock(x, mask, eot, p, textBlock(last), c.TextHeads, c.ScoreBudget) // [1, B, W]
-	x = LayerNorm(Reshape(x, b, c.TextWidth), p, "ln_final")
+	x = EOTOnlyBlock(x, mask, eot, p, textBlock(last), t) // [1, B, W]
+	x = LayerNorm(Reshape(x, b, c.TextWidth), p, "ln_final", t.Eps)
 	return Einsum("bw,we->be", x, p.Get("text_projection"))
 }
 
 func textBlock(i int) string { return fmt.Sprintf("transformer.resblocks.%d", i) }
 
 // PackedBlock is ResidualBlock over one packed sequence x [1, N, W] whose attention follows mask
-// [1, 1, N, N] instead of the plain causal mask. budget is AttendHeads'.
-func PackedBlock(x, mask *Node, p Params, prefix string, heads, budget int) *Node {
-	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
-	return FinishBlock(x, AttendHeads(q, k, v, false, mask, budget), p, prefix)
+// [1, 1, N, N] instead of the plain causal mask. t is the text Tower.
+func PackedBlock(x, mask *Node, p Params, prefix string, t Tower) *Node {
+	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
+	return FinishBlock(x, AttendHeads(q, k, v, false, mask, t.Budget), p, prefix, t)
 }
 
 // EOTOnlyBlock is the last text block computed for the EOT rows only: every packed token still
 // gives its key and value, but only the EOT rows need their attention and MLP, since nothing
 // after this block mixes rows. x [1, N, W], mask [N, N], eot [B]. Result [1, B, W].
-func EOTOnlyBlock(x, mask, eot *Node, p Params, prefix string, heads, budget int) *Node {
+func EOTOnlyBlock(x, mask, eot *Node, p Params, prefix string, t Tower) *Node {
 	n, w := x.Shape().Dimensions[1], x.Shape().Dimensions[2]
 	b := eot.Shape().Dimensions[0]
-	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1"), p, prefix+".attn", heads)
+	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
 	at := InsertAxes(eot, -1)                                              // [B, 1] gather indices
 	d := q.Shape().Dimensions                                              // [1, H, N, D]
 	qe := Gather(TransposeAllAxes(Reshape(q, d[1], n, d[3]), 1, 0, 2), at) // [B, H, D]
 	qe = InsertAxes(TransposeAllAxes(qe, 1, 0, 2), 0)                      // [1, H, B, D]
 	xe := Reshape(Gather(Reshape(x, n, w), at), 1, b, w)
 	me := Reshape(Gather(mask, at), 1, 1, b, n)
-	return FinishBlock(xe, AttendHeads(qe, k, v, false, me, budget), p, prefix)
+	return FinishBlock(xe, AttendHeads(qe, k, v, false, me, t.Budget), p, prefix, t)
 }
 
 // PromptGroup is token rows (each [SOT ... EOT 0 ...]) meant to share the ids Prefix, e.g. SOT

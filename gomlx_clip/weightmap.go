@@ -167,17 +167,21 @@ func ExpectedShapes(c Config) map[string][]int {
 		"ln_final.bias":          {c.TextWidth},
 		"text_projection":        {c.TextWidth, c.EmbedDim},
 	}
-	addBlocks(s, "", c.TextWidth, c.TextLayers)
+	addBlocks(s, "", c.TextWidth, c.TextMLPWidth(), c.TextLayers)
 	if c.Vision == ViT {
 		w := c.VisionWidth
 		s["visual.conv1.weight"] = []int{w, 3, c.PatchSize, c.PatchSize}
 		s["visual.class_embedding"] = []int{w}
 		s["visual.positional_embedding"] = []int{c.NativeGrid*c.NativeGrid + 1, w}
-		for _, ln := range []string{"visual.ln_pre", "visual.ln_post"} {
+		lns := []string{"visual.ln_post"}
+		if !c.NoLnPre {
+			lns = append(lns, "visual.ln_pre")
+		}
+		for _, ln := range lns {
 			s[ln+".weight"], s[ln+".bias"] = []int{w}, []int{w}
 		}
 		s["visual.proj"] = []int{w, c.EmbedDim}
-		addBlocks(s, "visual.", w, c.VisionLayers)
+		addBlocks(s, "visual.", w, c.VisionMLPWidth(), c.VisionLayers)
 		return s
 	}
 	w := c.VisionWidth
@@ -220,13 +224,13 @@ func ExpectedShapes(c Config) map[string][]int {
 	return s
 }
 
-func addBlocks(s map[string][]int, prefix string, w, layers int) {
+func addBlocks(s map[string][]int, prefix string, w, mlp, layers int) {
 	for i := 0; i < layers; i++ {
 		p := fmt.Sprintf("%stransformer.resblocks.%d.", prefix, i)
 		s[p+"attn.in_proj_weight"], s[p+"attn.in_proj_bias"] = []int{3 * w, w}, []int{3 * w}
 		s[p+"attn.out_proj.weight"], s[p+"attn.out_proj.bias"] = []int{w, w}, []int{w}
-		s[p+"mlp.c_fc.weight"], s[p+"mlp.c_fc.bias"] = []int{4 * w, w}, []int{4 * w}
-		s[p+"mlp.c_proj.weight"], s[p+"mlp.c_proj.bias"] = []int{w, 4 * w}, []int{w}
+		s[p+"mlp.c_fc.weight"], s[p+"mlp.c_fc.bias"] = []int{mlp, w}, []int{mlp}
+		s[p+"mlp.c_proj.weight"], s[p+"mlp.c_proj.bias"] = []int{w, mlp}, []int{w}
 		for _, ln := range []string{"ln_1", "ln_2"} {
 			s[p+ln+".weight"], s[p+ln+".bias"] = []int{w}, []int{w}
 		}

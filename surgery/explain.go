@@ -13,7 +13,7 @@ import (
 
 // This file is the image-in, maps-and-points-out API: demo.py's pipeline behind one call.
 //
-//	preprocess (Pillow bicubic Resize((n,n)) + Normalize)  →  encode all tokens (architecture surgery,
+//	preprocess (Pillow bicubic Resize((n,n)) + the model's Normalize)  →  encode all tokens (architecture surgery,
 //	or the original CLIP)  →  L2-normalise  →  feature surgery (or raw img@text)  →  per target:
 //	min-max map resized to the ORIGINAL image size, JET overlay on the original RGB, SAM points.
 
@@ -54,8 +54,12 @@ type Options struct {
 	// works.
 	Single bool
 	// Method is the image encoder's method, a name or alias (clip.MethodDefault: the model's,
-	// Model.Method; clip.Model.ResolveMethod settles it).
+	// Model.Method; clip.Model.ResolveMethod settles it). It may name modifiers too,
+	// "naclip+resclip" (clip.ParseMethodWithModifiers), joined with Modifiers.
 	Method clip.Method
+	// Modifiers compose with Method (clip.ParseModifiers; "" = none), e.g. ResCLIP, whose semantic
+	// feedback reads the text features of the label set (the targets in single-text mode).
+	Modifiers clip.Modifiers
 	// FeatureSurgery turns feature surgery on or off on top of Method (default: the method's own).
 	FeatureSurgery FeatureSurgeryMode
 	// Threshold is similarity_map_to_points' t, in (0, 1] (0 = DefaultThreshold).
@@ -70,6 +74,13 @@ type Options struct {
 	// MaxLabels bounds the number of labels (or of distinct target texts in single-text mode)
 	// encoded (0 = DefaultMaxLabels).
 	MaxLabels int
+	// VFM is the vision foundation model a method with clip.MethodSpec.VFM reads (ProxyCLIP:
+	// LoadVFM, DINOVFM, SAMVFM), loaded once and shared by every call; nil for the other methods.
+	// The similarity's tokens then lie on the VFM's grid.
+	VFM VFM
+	// ProxyBeta and ProxyGamma are ProxyCLIP's β and γ of its affinity (clip.ImageOptions; 0 =
+	// clip.DefaultProxyBeta 1.2, clip.DefaultProxyGamma 3.0); only with a VFM method.
+	ProxyBeta, ProxyGamma float64
 }
 
 // Target is the explanation of one requested text.
@@ -94,9 +105,10 @@ type Target struct {
 
 // Result holds everything one Explain call computed.
 type Result struct {
-	Width, Height int         // original image size: the maps' and overlays' size
-	Size          int         // the model input side used
-	Method        clip.Method // the method used, by its canonical name (never clip.MethodDefault)
+	Width, Height int            // original image size: the maps' and overlays' size
+	Size          int            // the model input side used
+	Method        clip.Method    // the method used, by its canonical name (never clip.MethodDefault)
+	Modifiers     clip.Modifiers // the modifiers used, canonical ("" = none)
 	// FeatureSurgery tells whether feature surgery made Similarity (else img @ textᵀ).
 	FeatureSurgery bool
 	// Redundant is true when the similarity subtracted the "" prompt-ensemble features (single-text
@@ -216,7 +228,7 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 		return nil, err
 	}
 	if plan.slide {
-		res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+		res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Modifiers: plan.modifiers, FeatureSurgery: plan.featureSurgery,
 			Classes: plan.classes}
 		if err := e.explainSlide(ctx, p, plan, res); err != nil {
 			return nil, err
@@ -230,7 +242,7 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Modifiers: plan.modifiers, FeatureSurgery: plan.featureSurgery,
 		Classes: plan.classes}
 	res.Similarity, res.Redundant, err = e.similarity(ctx, feats, plan)
 	if err != nil {
@@ -247,12 +259,30 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 }
 
 // encodeImage is demo.py's preprocess + encode_image + L2 normalisation: [1+g·g, D] unit rows.
+// The preprocessing is clip.Config.DenseTransform: demo.py's Resize((n, n)) of the whole image,
+// normalised with the model's own mean and std (OpenAI's for CLIP; an OpenCLIP config may give
+// others), so that the map covers every pixel whatever the model's pooled preprocessing crops.
 func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error) {
-	pix, err := imageprep.PreprocessPixels(p, plan.size)
+	t := e.model.Config.DenseTransform(plan.size)
+	rgb, err := t.GeometryPixels(p)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: preprocessing: %w", err)
 	}
-	f, err := e.model.EncodeImage(pix, 1, plan.size, plan.size, clip.ImageOptions{Method: plan.method})
+	opt := clip.ImageOptions{Method: plan.method, Modifiers: plan.modifiers, ProxyBeta: plan.proxyBeta, ProxyGamma: plan.proxyGamma}
+	if plan.vfm != nil { // the VFM sees the window CLIP sees (ProxyCLIP's forward_feature)
+		if opt.Proxy, err = plan.vfm.PatchFeatures(imageprep.Unit(rgb), rgb.H, rgb.W); err != nil {
+			return Matrix{}, err
+		}
+	}
+	var classes *clip.Features
+	if opt.NeedsClasses() { // e.g. ResCLIP's semantic feedback segments with the label set first
+		text, err := e.TextFeatures(plan.classes, plan.templates)
+		if err != nil {
+			return Matrix{}, err
+		}
+		classes = &clip.Features{Data: text.Data, Shape: []int{text.Rows, text.Cols}}
+	}
+	f, err := e.model.EncodeImageWithClasses(imageprep.NormalizeWith(rgb, t.Mean, t.Std), 1, plan.size, plan.size, opt, classes)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding the image: %w", err)
 	}

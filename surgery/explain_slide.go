@@ -20,7 +20,7 @@ func (e *Explainer) explainSlide(ctx context.Context, p *imageprep.Pixels, plan 
 	if err != nil {
 		return err
 	}
-	res.Targets, err = slideTargets(planes, cols, plan, p.RGB().Pix, p.H, p.W, plan.size/e.model.Config.Stride())
+	res.Targets, err = slideTargets(planes, cols, plan, p.RGB().Pix, p.H, p.W, plan.grid)
 	return err
 }
 
@@ -31,7 +31,7 @@ func (e *Explainer) slideAverage(ctx context.Context, p *imageprep.Pixels, plan 
 	if err != nil {
 		return nil, err
 	}
-	side := plan.size / e.model.Config.Stride()
+	side := plan.grid
 	avg := NewSlideAverage(p.H, p.W, len(cols))
 	grids := make([][]float32, len(cols))
 	for _, win := range wins {
@@ -93,7 +93,7 @@ func (e *Explainer) PixelSimilarity(ctx context.Context, p *imageprep.Pixels, op
 	for i := range cols {
 		cols[i] = i
 	}
-	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Modifiers: plan.modifiers, FeatureSurgery: plan.featureSurgery,
 		Classes: plan.classes}
 	if plan.slide {
 		planes, err = e.slideAverage(ctx, p, plan, cols, res)
@@ -108,7 +108,7 @@ func (e *Explainer) PixelSimilarity(ctx context.Context, p *imageprep.Pixels, op
 		return nil, nil, err
 	}
 	res.Redundant = redundant
-	side := plan.size / e.model.Config.Stride()
+	side := plan.grid
 	planes = make([][]float32, len(cols))
 	for c := range cols {
 		planes[c] = resizeNCHW(sim.Column(c)[1:], side, side, p.H, p.W)

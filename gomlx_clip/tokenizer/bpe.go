@@ -89,10 +89,10 @@ func (c *bpeCache) put(k string, v []int32) {
 
 // bpe returns the ids of one piece of the split text. The returned slice is shared: do not modify.
 func (t *Tokenizer) bpe(piece string) []int32 {
-	switch piece {
-	case "<|startoftext|>":
+	switch sp := t.conv.specials(); piece {
+	case sp[0]:
 		return []int32{t.sot}
-	case "<|endoftext|>":
+	case sp[1]:
 		return []int32{t.eot}
 	}
 	if ids, ok := t.cache.get(piece); ok {

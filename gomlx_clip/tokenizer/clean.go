@@ -55,16 +55,13 @@ func whitespaceClean(text string) string {
 //
 //	<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
 //
-// compiled by the regex module with IGNORECASE. At each position the alternatives are tried in
-// order; where none matches (whitespace) the scan moves on by one character.
-func splitPieces(text string, fn func(piece string)) {
+// compiled by the regex module with IGNORECASE, where the first two alternatives are the special
+// tokens' spellings of the convention (open_clip's pattern starts with <start_of_text>|<end_of_text>
+// instead). At each position the alternatives are tried in order; where none matches (whitespace)
+// the scan moves on by one character.
+func splitPieces(text string, specials [2]string, fn func(piece string)) {
 	for i := 0; i < len(text); {
-		if n := matchLiteralFold(text[i:], "<|startoftext|>"); n > 0 {
-			fn(text[i : i+n])
-			i += n
-			continue
-		}
-		if n := matchLiteralFold(text[i:], "<|endoftext|>"); n > 0 {
+		if n := matchSpecial(text[i:], specials); n > 0 {
 			fn(text[i : i+n])
 			i += n
 			continue
@@ -114,6 +111,19 @@ func splitPieces(text string, fn func(piece string)) {
 // (combining ypogegrammeni) folds to the letter iota, so it is excluded here although [\p{L}] does
 // not match it either. It is the only such character (checked over all code points).
 func isOtherPiece(r rune) bool { return !isWhiteSpace(r) && r != 0x345 }
+
+// matchSpecial matches either special-token spelling at the start of s (in pattern order).
+func matchSpecial(s string, specials [2]string) int {
+	if len(s) == 0 || s[0] != '<' {
+		return 0
+	}
+	for _, lit := range specials {
+		if n := matchLiteralFold(s, lit); n > 0 {
+			return n
+		}
+	}
+	return 0
+}
 
 // contractions are the literal alternatives after the apostrophe, in pattern order.
 var contractions = []string{"s", "t", "re", "ve", "m", "ll", "d"}

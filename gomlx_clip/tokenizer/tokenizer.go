@@ -36,7 +36,54 @@ const numMerges = 49152 - 256 - 2
 // and the BPE cache has its own lock.
 type Tokenizer struct {
 	bpeModel
+	conv  Convention
 	cache bpeCache
+}
+
+// Convention is what a tokenizer does with the two things OpenAI's and open_clip's tokenizers
+// disagree on (same BPE, same vocabulary ids, same clean-up): which spelling of the special tokens
+// in a text becomes a special id, and what becomes of a text longer than the context.
+type Convention int
+
+const (
+	// OpenAI is clip.tokenize (OpenAI CLIP, and Hugging Face's CLIPTokenizer, whose specials are
+	// spelled the same): "<|startoftext|>" / "<|endoftext|>" in a text are the SOT / EOT ids, and a
+	// text too long for the context is an error unless Tokenize is asked to truncate.
+	OpenAI Convention = iota
+	// OpenCLIP is open_clip's SimpleTokenizer (open_clip/tokenizer.py): "<start_of_text>" /
+	// "<end_of_text>" are the SOT / EOT ids while OpenAI's spellings are plain text, and a text too
+	// long is cut to the context with EOT as its last id (Truncates).
+	OpenCLIP
+)
+
+func (c Convention) String() string {
+	if c == OpenCLIP {
+		return "open_clip"
+	}
+	return "openai"
+}
+
+// specials are the convention's spellings of SOT and EOT.
+func (c Convention) specials() [2]string {
+	if c == OpenCLIP {
+		return [2]string{"<start_of_text>", "<end_of_text>"}
+	}
+	return [2]string{"<|startoftext|>", "<|endoftext|>"}
+}
+
+// Truncates tells whether the convention cuts over-long texts instead of refusing them.
+func (c Convention) Truncates() bool { return c == OpenCLIP }
+
+// Convention is the tokenizer's convention (OpenAI unless made by WithConvention).
+func (t *Tokenizer) Convention() Convention { return t.conv }
+
+// WithConvention returns a tokenizer with the same vocabulary and merges that follows convention
+// c; t itself is unchanged.
+func (t *Tokenizer) WithConvention(c Convention) *Tokenizer {
+	if c == t.conv {
+		return t
+	}
+	return &Tokenizer{bpeModel: t.bpeModel, conv: c}
 }
 
 //go:embed bpe_simple_vocab_16e6.txt.gz
@@ -53,8 +100,22 @@ var (
 func Default() (*Tokenizer, error) {
 	defaultOnce.Do(func() {
 		defaultTok, defaultErr = fromMergesData(defaultVocabGz)
+		if defaultErr == nil {
+			openCLIPTok = defaultTok.WithConvention(OpenCLIP)
+		}
 	})
 	return defaultTok, defaultErr
+}
+
+var openCLIPTok *Tokenizer // Default with the OpenCLIP convention, built with it
+
+// DefaultFor returns the shared tokenizer of the embedded vocabulary for convention c.
+func DefaultFor(c Convention) (*Tokenizer, error) {
+	tok, err := Default()
+	if err != nil || c == OpenAI {
+		return tok, err
+	}
+	return openCLIPTok, nil
 }
 
 // FromBPEFile reads a merges file like bpe_simple_vocab_16e6.txt (gzip-compressed or plain): its
@@ -203,7 +264,7 @@ func (t *Tokenizer) EOTID() int32 { return t.eot }
 // Encode returns the BPE ids of text, without SOT/EOT (SimpleTokenizer.encode).
 func (t *Tokenizer) Encode(text string) []int32 {
 	var ids []int32
-	splitPieces(cleanText(text), func(piece string) {
+	splitPieces(cleanText(text), t.conv.specials(), func(piece string) {
 		ids = append(ids, t.bpe(piece)...)
 	})
 	return ids
@@ -270,7 +331,14 @@ func (t *Tokenizer) Decode(ids []int32) string {
 		if id < 0 || int(id) >= len(t.decoder) {
 			continue
 		}
-		for _, r := range t.decoder[id] {
+		sym := t.decoder[id]
+		switch sp := t.conv.specials(); id { // the convention's spelling (the vocabulary holds OpenAI's)
+		case t.sot:
+			sym = sp[0]
+		case t.eot:
+			sym = sp[1]
+		}
+		for _, r := range sym {
 			if b, ok := runeToByte[r]; ok {
 				raw = append(raw, b)
 			}

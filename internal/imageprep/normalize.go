@@ -19,7 +19,11 @@ func f32(x float64) float32 { return float32(x) }
 // Normalize is ToTensor + Normalize on an RGB image: CHW float32 with, per value,
 // x = float32(u8) / 255 and then (x - Mean[c]) / Std[c], each a separately rounded float32
 // operation, exactly as torch computes it.
-func Normalize(img *RGB) []float32 {
+func Normalize(img *RGB) []float32 { return NormalizeWith(img, Mean, Std) }
+
+// NormalizeWith is Normalize with another mean and std (a model's preprocessing config: torch
+// rounds its float64 values to float32 first, as F32 does).
+func NormalizeWith(img *RGB, mean, std [3]float32) []float32 {
 	n := img.W * img.H
 	out := make([]float32, 3*n)
 	for c := range 3 {
@@ -27,8 +31,8 @@ func Normalize(img *RGB) []float32 {
 		var lut [256]float32
 		for v := range lut {
 			x := float32(v) / float32(255)
-			x = float32(x - Mean[c])
-			lut[v] = float32(x / Std[c])
+			x = float32(x - mean[c])
+			lut[v] = float32(x / std[c])
 		}
 		plane := out[c*n : (c+1)*n]
 		for i := range plane {

@@ -241,12 +241,15 @@ func resampleFilter(src source, ow, oh int, f filter) *Pixels {
 
 // resizeSource is Pillow's Image.resize((w, h), BICUBIC) in the source's mode, including the
 // RGBA -> RGBa -> resize -> RGBA detour and the plain copy when the size does not change.
-func resizeSource(src source, w, h int) *Pixels {
+func resizeSource(src source, w, h int) *Pixels { return resizeSourceFilter(src, w, h, bicubicFilter) }
+
+// resizeSourceFilter is resizeSource with any of Pillow's filters.
+func resizeSourceFilter(src source, w, h int, f filter) *Pixels {
 	if w == src.w && h == src.h {
 		return materialize(src)
 	}
 	if src.c != 4 {
-		return resample(src, w, h)
+		return resampleFilter(src, w, h, f)
 	}
 	inner := src.row
 	pre := source{w: src.w, h: src.h, c: 4, row: func(y int, buf []uint8) []uint8 {
@@ -254,7 +257,7 @@ func resizeSource(src source, w, h int) *Pixels {
 		premultiplyRow(buf[:len(row)], row)
 		return buf[:len(row)]
 	}}
-	out := resample(pre, w, h)
+	out := resampleFilter(pre, w, h, f)
 	unpremultiplyRow(out.Pix)
 	return out
 }

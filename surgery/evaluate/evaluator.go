@@ -20,6 +20,11 @@ type Evaluator struct {
 	cfg     Config
 	methods []clip.Method
 	items   []Item // after cfg.Limit
+	// classes are the predicted classes (the dataset's, or a Protocol's peer class file), names
+	// and templates the text queries encoded once for every image.
+	classes   []Class
+	names     []string
+	templates []string
 }
 
 // NewEvaluator checks the configuration against the dataset and the explainer's model, as Run
@@ -40,17 +45,33 @@ func NewEvaluator(ex *surgery.Explainer, ds *Dataset, cfg Config) (*Evaluator, e
 	if cfg.Limit < 0 || cfg.PointingTolerance < 0 {
 		return nil, fmt.Errorf("evaluate: negative limit %d or pointing tolerance %v", cfg.Limit, cfg.PointingTolerance)
 	}
-	ev := &Evaluator{ex: ex, ds: ds, cfg: cfg, methods: cfg.Methods, items: ds.Items}
+	ev := &Evaluator{ex: ex, ds: ds, cfg: cfg, methods: cfg.Methods, items: ds.Items, classes: ds.Classes,
+		templates: cfg.Model.Templates}
 	if len(ev.methods) == 0 {
 		ev.methods = []clip.Method{clip.MethodSurgery}
 	}
 	if cfg.Limit > 0 && cfg.Limit < len(ev.items) {
 		ev.items = ev.items[:cfg.Limit]
 	}
-	names, _ := queries(ds.Classes)
-	for _, m := range ev.methods {
-		if err := ex.CheckOptions(cfg.Model.explainOptions(names, m)); err != nil {
-			return nil, fmt.Errorf("evaluate: method %s: %w", m, err)
+	if cfg.Protocol != nil {
+		var err error
+		if ev.classes, err = cfg.protocolClasses(ds); err != nil {
+			return nil, err
+		}
+		if _, err := ex.Model().ResolveMethod(cfg.Protocol.Peer); err != nil {
+			return nil, fmt.Errorf("evaluate: protocol %s: %w", cfg.Protocol.Peer, err)
+		}
+		ev.methods, ev.templates = []clip.Method{cfg.Protocol.Peer}, cfg.Protocol.TemplateSet()
+		// The preset's windows are checked by PredictProtocol; its names are encoded without
+		// repeats, as PredictProtocol encodes them.
+		names, _ := queries(ev.classes)
+		ev.names, _ = distinctNames(names)
+	} else {
+		ev.names, _ = queries(ev.classes)
+		for _, m := range ev.methods {
+			if err := ex.CheckOptions(cfg.Model.explainOptions(ev.names, m)); err != nil {
+				return nil, fmt.Errorf("evaluate: method %s: %w", m, err)
+			}
 		}
 	}
 	if _, err := ev.newReport(0); err != nil { // the class count and threshold grid
@@ -66,8 +87,7 @@ func (ev *Evaluator) Items() []Item { return ev.items }
 // image, finds them there) and returns the seconds it took.
 func (ev *Evaluator) EncodeTexts() (float64, error) {
 	t0 := time.Now()
-	names, _ := queries(ev.ds.Classes)
-	if _, err := ev.ex.TextFeatures(names, ev.cfg.Model.Templates); err != nil {
+	if _, err := ev.ex.TextFeatures(ev.names, ev.templates); err != nil {
 		return 0, err
 	}
 	return time.Since(t0).Seconds(), nil
@@ -76,17 +96,21 @@ func (ev *Evaluator) EncodeTexts() (float64, error) {
 // newReport is an empty report of listed images with every method's accumulators.
 func (ev *Evaluator) newReport(listed int) (*Report, error) {
 	ds, cfg := ev.ds, ev.cfg
-	rep := &Report{Dataset: ds.Dir, Layout: ds.Layout, Classes: ds.Classes, Listed: listed, Slide: cfg.Model.Slide}
+	rep := &Report{Dataset: ds.Dir, Layout: ds.Layout, Classes: ev.classes, Listed: listed, Slide: cfg.Model.Slide,
+		Protocol: cfg.Protocol}
+	if p := cfg.Protocol; p != nil {
+		rep.Slide, rep.Size, rep.Stride = p.Window > 0, p.Window, p.Stride
+	}
 	tol := cfg.PointingTolerance
 	if tol == 0 {
 		tol = DefaultPointingTolerance
 	}
 	for _, m := range ev.methods {
-		conf, err := NewConfusion(len(ds.Classes))
+		conf, err := NewConfusion(len(ev.classes))
 		if err != nil {
 			return nil, err
 		}
-		ex, err := NewExplainability(len(ds.Classes), cfg.ExplainThresholds)
+		ex, err := NewExplainability(len(ev.classes), cfg.ExplainThresholds)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +140,7 @@ func (ev *Evaluator) Image(ctx context.Context, i int) (*Report, error) {
 	}
 	it := ev.items[i]
 	start := time.Now()
-	err = evaluateItem(ctx, ev.ex, ev.ds, it, ev.methods, ev.cfg, rep)
+	err = evaluateItem(ctx, ev.ex, ev.ds, it, ev.methods, ev.classes, ev.cfg, rep)
 	if errors.Is(err, errInternal) {
 		return nil, fmt.Errorf("%s: %w", it.ID, err)
 	}

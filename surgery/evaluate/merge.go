@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
@@ -53,6 +54,9 @@ func (r *Report) compatible(o *Report) error {
 		return fmt.Errorf("%w: %d and %d classes, %d and %d methods", ErrMerge, len(r.Classes), len(o.Classes),
 			len(r.Methods), len(o.Methods))
 	}
+	if (r.Protocol == nil) != (o.Protocol == nil) || r.Protocol != nil && !reflect.DeepEqual(*r.Protocol, *o.Protocol) {
+		return fmt.Errorf("%w: protocols %s and %s", ErrMerge, protocolName(r.Protocol), protocolName(o.Protocol))
+	}
 	for j, m := range r.Methods {
 		om := o.Methods[j]
 		if m.Method != om.Method || m.Pointing.Tolerance != om.Pointing.Tolerance ||
@@ -87,6 +91,7 @@ func (e *Explainability) merge(o *Explainability) {
 type reportState struct {
 	Dataset     string        `json:"dataset"`
 	Layout      Layout        `json:"layout"`
+	Protocol    *Protocol     `json:"protocol,omitempty"`
 	Slide       bool          `json:"slide"`
 	Size        int           `json:"size"`
 	Stride      int           `json:"stride"`
@@ -126,7 +131,7 @@ type methodState struct {
 // MarshalBinary: gob and other encoders keep encoding a Report's exported fields, metrics
 // included, as notebooks/nbutil stores a run.)
 func (r *Report) MarshalState() ([]byte, error) {
-	st := reportState{Dataset: r.Dataset, Layout: r.Layout, Slide: r.Slide, Size: r.Size, Stride: r.Stride,
+	st := reportState{Dataset: r.Dataset, Layout: r.Layout, Protocol: r.Protocol, Slide: r.Slide, Size: r.Size, Stride: r.Stride,
 		Classes: r.Classes, Listed: r.Listed, Evaluated: r.Evaluated, SkipCount: r.SkipCount,
 		Interrupted: r.Interrupted, Seconds: r.Seconds, TextSeconds: r.TextSeconds}
 	for _, s := range r.Skips {
@@ -147,7 +152,7 @@ func (r *Report) UnmarshalState(data []byte) error {
 	if err := json.Unmarshal(data, &st); err != nil {
 		return fmt.Errorf("evaluate: report state: %w", err)
 	}
-	out := Report{Dataset: st.Dataset, Layout: st.Layout, Slide: st.Slide, Size: st.Size, Stride: st.Stride,
+	out := Report{Dataset: st.Dataset, Layout: st.Layout, Protocol: st.Protocol, Slide: st.Slide, Size: st.Size, Stride: st.Stride,
 		Classes: st.Classes, Listed: st.Listed, Evaluated: st.Evaluated, SkipCount: st.SkipCount,
 		Interrupted: st.Interrupted, Seconds: st.Seconds, TextSeconds: st.TextSeconds}
 	for _, s := range st.Skips {
@@ -171,4 +176,12 @@ func (r *Report) UnmarshalState(data []byte) error {
 	}
 	*r = out
 	return nil
+}
+
+// protocolName names a report's protocol in a merge error ("none" without one).
+func protocolName(p *Protocol) string {
+	if p == nil {
+		return "none"
+	}
+	return string(p.Peer) + " on " + p.Benchmark
 }

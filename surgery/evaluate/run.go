@@ -32,6 +32,14 @@ type Config struct {
 	ExplainThresholds []float32
 	// Progress receives a progress line with the ETA after each image (nil = none).
 	Progress io.Writer
+	// Protocol, when set, evaluates a peer's preset (LookupProtocol) instead of Methods, Model and
+	// Scoring, which must then be left zero (but Model.VFM, the VFM of ProxyCLIP's preset): every
+	// image through PredictProtocolWithVFM with the peer's class file, on a dataset opened as the
+	// preset's benchmark.
+	Protocol *Protocol
+	// WindowBatch is how many sliding windows of an image go through one encoder call with a
+	// Protocol (0 = DefaultWindowBatch).
+	WindowBatch int
 	// OnImage, when set, is called with each evaluated image's predictions (one per method, in
 	// Methods order) and its label — e.g. to keep a few examples; nothing is kept otherwise.
 	OnImage func(item Item, label *Label, preds []*Prediction)
@@ -63,6 +71,8 @@ type MethodReport struct {
 type Report struct {
 	Dataset string
 	Layout  Layout
+	// Protocol is the peer's preset the images were evaluated with (nil = none).
+	Protocol *Protocol
 	// Slide says the images were scored with sliding windows of side Size moved by Stride pixels;
 	// otherwise each image was resized whole to Size × Size. Size and Stride are the values used
 	// (defaults resolved), 0 when no image was evaluated.
@@ -112,7 +122,7 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 			rep.Interrupted = true
 			break
 		}
-		err := evaluateItem(ctx, ex, ds, it, ev.methods, cfg, rep)
+		err := evaluateItem(ctx, ex, ds, it, ev.methods, ev.classes, cfg, rep)
 		if errors.Is(err, errInternal) {
 			return nil, fmt.Errorf("%s: %w", it.ID, err)
 		} else if err != nil && ctx.Err() != nil { // interrupted inside the image: not a skip
@@ -183,7 +193,8 @@ func LoadItem(it Item, numClasses int) (*imageprep.Pixels, *Label, error) {
 }
 
 // evaluateItem predicts the item with every method, then adds it to every method's metrics.
-func evaluateItem(ctx context.Context, ex *surgery.Explainer, ds *Dataset, it Item, methods []clip.Method, cfg Config, rep *Report) error {
+func evaluateItem(ctx context.Context, ex *surgery.Explainer, ds *Dataset, it Item, methods []clip.Method,
+	classes []Class, cfg Config, rep *Report) error {
 	pix, lab, err := ds.Load(it)
 	if err != nil {
 		return err
@@ -192,12 +203,17 @@ func evaluateItem(ctx context.Context, ex *surgery.Explainer, ds *Dataset, it It
 	times := make([]time.Duration, len(methods))
 	for j, m := range methods {
 		t0 := time.Now()
-		if preds[j], err = PredictContext(ctx, ex, pix, ds.Classes, m, cfg.Model, cfg.Scoring); err != nil {
+		if cfg.Protocol != nil {
+			preds[j], err = predictProtocolItem(ctx, ex, cfg.Model.VFM, pix, *cfg.Protocol, classes, cfg.WindowBatch)
+		} else {
+			preds[j], err = PredictContext(ctx, ex, pix, classes, m, cfg.Model, cfg.Scoring)
+		}
+		if err != nil {
 			return fmt.Errorf("%s (method %s): %w", it.Image, m, err)
 		}
 		times[j] = time.Since(t0)
 	}
-	present := presentClasses(lab, len(ds.Classes), cfg.NoBackground)
+	present := presentClasses(lab, len(classes), cfg.NoBackground)
 	masks := make([][]bool, len(present))
 	for j, c := range present {
 		masks[j] = classMask(lab, c)

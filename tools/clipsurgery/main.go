@@ -112,6 +112,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.VFMModel, err = explaincli.LoadVFM(ctx, &cfg.Config, stderr); err != nil {
+		return err
+	}
 	bar := newProgress(stderr, len(images))
 	var failed []string
 	for i, path := range images {

@@ -7,6 +7,7 @@
 //	evaluate -data mydata -weights ViT-B-16.pt -json out.json -csv out.csv -limit 100
 //	evaluate -data VOC2012 -classes cls_voc21.txt -prob-thd 0.1       # peers' background handling
 //	evaluate -data VOC2012 -methods sclip -slide -size 224 -stride 112  # peers' sliding windows
+//	evaluate -data VOCdevkit/VOC2012 -benchmark voc21 -protocol sclip   # SCLIP's published protocol
 //
 // The table goes to stdout, progress with ETA to stderr. Bad images are skipped, counted and
 // listed at the end; every other bad input ends the command with a one-line error. Ctrl-C stops
@@ -80,6 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ex, err := surgery.NewExplainer(m)
 	if err != nil {
+		return err
+	}
+	if c.Run.Model.VFM, err = c.LoadVFM(ctx, stderr); err != nil {
 		return err
 	}
 	if !c.Quiet {

@@ -80,7 +80,8 @@ func runEvaluateWith(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	c, ds, ro, table := a.c, a.ds, a.ro, &a.table
 	if err := checkWorkerPaths(ro, map[string]string{"data": c.Data, "weights": c.Ckpt.Weights, "classes": c.Classes,
-		"json": c.JSONOut, "csv": c.CSVOut, "table": *table}); err != nil {
+		"json": c.JSONOut, "csv": c.CSVOut, "table": *table,
+		"vfm": vfmPath(c.VFM)}); err != nil {
 		return err
 	}
 	for _, out := range []string{c.JSONOut, c.CSVOut, *table} {
@@ -100,6 +101,9 @@ func runEvaluateWith(ctx context.Context, args []string, stdout, stderr io.Write
 		// checked against it before the pipeline starts.
 		ex, err := evaluateExplainer(ctx, c.Ckpt, stderr)
 		if err != nil {
+			return err
+		}
+		if err := evaluateVFM(ctx, c, stderr); err != nil {
 			return err
 		}
 		if _, err := evaluate.NewEvaluator(ex, ds, c.Run); err != nil {
@@ -214,6 +218,9 @@ func (f *evaluateFn) Setup(ctx context.Context) error {
 	c, ds := a.c, a.ds
 	ex, err := evaluateExplainer(ctx, c.Ckpt, os.Stderr)
 	if err != nil {
+		return err
+	}
+	if err := evaluateVFM(ctx, c, os.Stderr); err != nil {
 		return err
 	}
 	if f.ev, err = evaluate.NewEvaluator(ex, ds, c.Run); err != nil {

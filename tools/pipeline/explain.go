@@ -54,7 +54,7 @@ func runExplainWith(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	if err := checkWorkerPaths(ro, map[string]string{"image": c.Image, "out": c.Out, "weights": c.Ckpt.Weights,
-		"text-weights": c.TextWeights}); err != nil {
+		"text-weights": c.TextWeights, "vfm": vfmPath(c.VFM)}); err != nil {
 		return err
 	}
 	if err := surgery.CheckTargets(c.Targets, c.Options()); err != nil {
@@ -75,6 +75,9 @@ func runExplainWith(ctx context.Context, args []string, stdout, stderr io.Writer
 		// The workers are this process: load the models now and check the options against them.
 		ex, err := explainExplainer(ctx, c, stderr)
 		if err != nil {
+			return err
+		}
+		if err := explainVFM(ctx, c, stderr); err != nil {
 			return err
 		}
 		if err := ex.CheckOptions(c.Options()); err != nil {
@@ -166,6 +169,9 @@ func (f *explainFn) Setup(ctx context.Context) error {
 		return err
 	}
 	if f.pred, err = samPredictor(ctx, c, os.Stderr); err != nil {
+		return err
+	}
+	if err := explainVFM(ctx, c, os.Stderr); err != nil {
 		return err
 	}
 	fsys, err := filesystem.New(ctx, c.Out)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"sync"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
+	"github.com/clipsurgery/clipsurgery/tools/internal/evalcli"
 	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
@@ -107,4 +109,41 @@ func samPredictor(ctx context.Context, c *explaincli.Config, stderr io.Writer) (
 		return nil, err
 	}
 	return sam.NewPredictor(v.(*sam.Model)), nil
+}
+
+// processVFM is the process's -vfm model, load's once (either job's: a VFM is safe for
+// concurrent use); nil without -vfm.
+func processVFM(vfm string, ck cli.Checkpoint, load func() (surgery.VFM, error)) (surgery.VFM, error) {
+	if vfm == "" {
+		return nil, nil
+	}
+	v, err := workerModels.get(struct {
+		VFM, Cache string
+		Offline    bool
+	}{vfm, ck.CacheDir, ck.Offline}, func() (any, error) { return load() })
+	if err != nil {
+		return nil, err
+	}
+	return v.(surgery.VFM), nil
+}
+
+// evaluateVFM sets the evaluate job's Run.Model.VFM (evalcli.LoadVFM, once per process).
+func evaluateVFM(ctx context.Context, c *evalcli.Config, stderr io.Writer) (err error) {
+	c.Run.Model.VFM, err = processVFM(c.VFM, c.Ckpt, func() (surgery.VFM, error) { return c.LoadVFM(ctx, stderr) })
+	return err
+}
+
+// explainVFM sets the explain job's VFMModel (explaincli.LoadVFM, once per process).
+func explainVFM(ctx context.Context, c *explaincli.Config, stderr io.Writer) (err error) {
+	c.VFMModel, err = processVFM(c.VFM, c.Ckpt, func() (surgery.VFM, error) { return explaincli.LoadVFM(ctx, c, stderr) })
+	return err
+}
+
+// vfmPath is -vfm as a path the workers must resolve alike ("" for a released name, which has no
+// separator).
+func vfmPath(vfm string) string {
+	if strings.ContainsAny(vfm, `/\`) {
+		return vfm
+	}
+	return ""
 }

@@ -14,6 +14,7 @@ import (
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 	"github.com/gomlx/compute"
 )
 
@@ -29,13 +30,17 @@ type Config struct {
 	Size        int
 	Single      bool
 	Method      clip.Method // "" = the model's default (surgery for CS- names and files)
+	Modifiers   clip.Modifiers
 	Features    surgery.FeatureSurgeryMode
 	Slide       bool
 	Stride      int
 	Threshold   float64
 	WriteNpy    bool
 	WriteJSON   bool
-	SAM         string   // SAM checkpoint file or released name ("" = no SAM stage)
+	SAM         string // SAM checkpoint file or released name ("" = no SAM stage)
+	VFM         string // ProxyCLIP's VFM: name or checkpoint ("" = none; -method proxyclip needs one)
+	// VFMModel is -vfm loaded once (LoadVFM) by the command, shared by every image.
+	VFMModel    surgery.VFM
 	Templates   []string // nil = the 85 of the reference
 	NoTextCache bool
 }
@@ -56,6 +61,7 @@ type Flags struct {
 	c                                   Config
 	texts                               listFlag
 	labels, templates, method, features string
+	modifiers                           string
 	raw, noFeatures                     bool
 }
 
@@ -72,6 +78,8 @@ func Register(fs *flag.FlagSet, imageUsage string) *Flags {
 	fs.IntVar(&c.Size, "size", 0, "model input size, a multiple of the patch size (default the model's, e.g. 224; the demo also uses 512)")
 	fs.BoolVar(&c.Single, "single", false, "single-text mode: any text, redundant features from the empty prompt, no label set")
 	fs.StringVar(&f.method, "method", "", "image encoder method: "+strings.Join(clip.MethodNames(), ", ")+" (default the model's: surgery for CS- names and files, raw for plain names)")
+	fs.StringVar(&f.modifiers, "modifiers", "", "modifiers composed with the method, comma-separated: "+strings.Join(clip.ModifierNames(), ", ")+
+		" (also -method naclip+resclip)")
 	fs.BoolVar(&f.raw, "raw", false, "original CLIP similarity maps (no surgery), for comparison: same as -method raw")
 	fs.StringVar(&f.features, "feature-surgery", "", "feature surgery on top of the method: on, off (default the method's own: "+featureSurgeryDefaults()+")")
 	fs.BoolVar(&f.noFeatures, "no-feature-surgery", false, "same as -feature-surgery off")
@@ -81,6 +89,8 @@ func Register(fs *flag.FlagSet, imageUsage string) *Flags {
 	fs.BoolVar(&c.WriteNpy, "npy", false, "also write each map as <image>_<text>.npy (float32 H×W, 0..1)")
 	fs.StringVar(&c.SAM, "sam", "", "SAM checkpoint file or name (sam_vit_b, sam_vit_l, sam_vit_h): also write <image>_<text>_sam.png (with -npy the mask as uint8 .npy)")
 	fs.BoolVar(&c.WriteJSON, "json", false, "also write the SAM point prompts as <image>_points.json")
+	fs.StringVar(&c.VFM, "vfm", "", "vision foundation model of -method proxyclip: a DINO / DINOv2 name ("+
+		strings.Join(registry.DINONames(), ", ")+"), a SAM name (sam_vit_b, ...) or a checkpoint file / Hugging Face folder of either")
 	fs.StringVar(&f.templates, "templates", "", cli.TemplatesUsage)
 	fs.BoolVar(&c.NoTextCache, "no-text-cache", false, "do not read or store prompt embeddings in the cache (also CLIPSURGERY_TEXT_CACHE=0)")
 	return f
@@ -120,14 +130,22 @@ func (f *Flags) Resolve(fs *flag.FlagSet) (*Config, error) {
 		return nil, err
 	}
 	var err error
-	if c.Method, err = clip.ParseMethod(f.method); err != nil {
+	if c.Method, c.Modifiers, err = clip.ParseMethodWithModifiers(f.method); err != nil {
 		return nil, fmt.Errorf("-method: %v", err)
+	}
+	if more, err := clip.ParseModifiers(f.modifiers); err != nil {
+		return nil, fmt.Errorf("-modifiers: %v", err)
+	} else if c.Modifiers, err = clip.ParseModifiers(string(c.Modifiers) + "," + string(more)); err != nil {
+		return nil, fmt.Errorf("-modifiers: %v", err)
 	}
 	if f.raw {
 		if c.Method != clip.MethodDefault && c.Method != clip.MethodRaw {
 			return nil, fmt.Errorf("-raw means -method raw; it contradicts -method %s", c.Method)
 		}
 		c.Method = clip.MethodRaw
+	}
+	if err := checkVFMFlag(c.Method, c.VFM); err != nil {
+		return nil, err
 	}
 	switch f.features {
 	case "", "on", "off":
@@ -177,7 +195,8 @@ func parseLabels(v string) ([]string, error) {
 // Options are the surgery options of the command line.
 func (c *Config) Options() surgery.Options {
 	return surgery.Options{Size: c.Size, Labels: c.Labels, Templates: c.Templates, Single: c.Single,
-		Threshold: float32(c.Threshold), Method: c.Method, FeatureSurgery: c.Features, Slide: c.Slide, Stride: c.Stride}
+		Threshold: float32(c.Threshold), Method: c.Method, Modifiers: c.Modifiers, FeatureSurgery: c.Features, Slide: c.Slide,
+		Stride: c.Stride, VFM: c.VFMModel}
 }
 
 // featureSurgeryDefaults says which methods use feature surgery by default, from the method table.
