@@ -1,0 +1,117 @@
+package surgery
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// The defining steps of FLOSS's expert estimation, on logits that are already at image
+// resolution; floss.go produces those logits with the pipeline and applies the result.
+//
+// Source: Benigmim et al., "FLOSS: Free Lunch in Open-vocabulary Semantic Segmentation", ICCV 2025
+// (arXiv:2504.10487), section 3 (class-experts and their unsupervised estimation by the class-wise
+// entropy of single-template classifiers); authors' code yasserben/FLOSS at commit
+// ccf1d49dba37d0e35316dc50be57d133745a168a:
+//   - mmseg/models/segmentors/naclip/naclip.py, NACLIP.predict in mode "compute_metric": the
+//     logits resized to the image, softmax(logit_scale · logits) over the query names, each class
+//     the best of its names (the one-hot max);
+//   - mmseg/evaluation/metrics/entropy_metric.py, EntropyMetric.process: per template, pixels
+//     assigned to the argmax class, entropy −Σ q·log(q + 1e-10) over the class vector, summed per
+//     (template, class) with the pixel count over all images; compute_metrics: mean entropy per
+//     (template, class), templates sorted by it;
+//   - naclip.py, NACLIP._load_template_rankings: templates whose class got pixels
+//     (pixel_percentage > 0), lowest entropy first, the first top_n (4);
+//   - mmseg/models/segmentors/maskclip/maskclip.py, MaskClipHead._embed_experts (CLIP-DINOiser
+//     and MaskCLIP): a class no template predicted anywhere gets all the templates.
+
+// FLOSSEntropyEps is the 1e-10 inside the logarithm of EntropyMetric.process.
+const FLOSSEntropyEps = 1e-10
+
+// entropyTally holds, per (candidate template, class), the summed entropy of the pixels the
+// candidate's classifier assigns to the class and their count: index candidate·classes + class.
+type entropyTally struct {
+	classes int
+	sum     []float64
+	count   []int64
+}
+
+func newEntropyTally(candidates, classes int) *entropyTally {
+	return &entropyTally{classes: classes, sum: make([]float64, candidates*classes), count: make([]int64, candidates*classes)}
+}
+
+// add adds one image's pixelEntropies of candidate m.
+func (t *entropyTally) add(m int, sum []float64, count []int64) {
+	for c := range t.classes {
+		t.sum[m*t.classes+c] += sum[c]
+		t.count[m*t.classes+c] += count[c]
+	}
+}
+
+// pixelEntropies tallies one image for one candidate: planes[l] holds label l's logits, one per
+// pixel (all planes of one length); labelClass maps labels to classes (nil = each label its own).
+// Per pixel, in float64: q = softmax_l(scale · logits), the class probability P_c = the largest
+// q_l of the class's labels, the class of largest P (the first on ties, as torch.argmax) and the
+// entropy −Σ_c P_c·log(P_c + FLOSSEntropyEps). Result: per class, the summed entropy of its
+// pixels and their count.
+func pixelEntropies(planes [][]float32, scale float64, labelClass []int, classes int) (sum []float64, count []int64) {
+	sum, count = make([]float64, classes), make([]int64, classes)
+	q := make([]float64, len(planes))
+	p := make([]float64, classes)
+	for i := range planes[0] {
+		top := math.Inf(-1)
+		for l, plane := range planes {
+			q[l] = scale * float64(plane[i])
+			top = max(top, q[l])
+		}
+		z := 0.0
+		for l := range q {
+			q[l] = math.Exp(q[l] - top)
+			z += q[l]
+		}
+		if labelClass == nil {
+			for l := range q {
+				p[l] = q[l] / z
+			}
+		} else {
+			clear(p)
+			for l, c := range labelClass {
+				p[c] = max(p[c], q[l]/z)
+			}
+		}
+		best, h := 0, 0.0
+		for c, v := range p {
+			if v > p[best] {
+				best = c
+			}
+			h -= v * math.Log(v+FLOSSEntropyEps)
+		}
+		sum[best] += h
+		count[best]++
+	}
+	return sum, count
+}
+
+// entropy is the mean entropy of (candidate m, class c), NaN when the candidate gave the class
+// no pixel.
+func (t *entropyTally) entropy(m, c int) float64 {
+	i := m*t.classes + c
+	if t.count[i] == 0 {
+		return math.NaN()
+	}
+	return t.sum[i] / float64(t.count[i])
+}
+
+// experts ranks the candidates for class c: those that gave it pixels, lowest mean entropy first
+// (candidate order on ties, as Python's stable sort), the first n of them; nil when no candidate
+// gave it any pixel.
+func (t *entropyTally) experts(c, candidates, n int) []int {
+	var ranked []int
+	for m := range candidates {
+		if t.count[m*t.classes+c] > 0 {
+			ranked = append(ranked, m)
+		}
+	}
+	slices.SortStableFunc(ranked, func(a, b int) int { return cmp.Compare(t.entropy(a, c), t.entropy(b, c)) })
+	return ranked[:min(n, len(ranked))]
+}
