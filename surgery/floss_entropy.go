@@ -25,8 +25,10 @@ import (
 //   - mmseg/models/segmentors/maskclip/maskclip.py, MaskClipHead._embed_experts (CLIP-DINOiser
 //     and MaskCLIP): a class no template predicted anywhere gets all the templates.
 
-// FLOSSEntropyEps is the 1e-10 inside the logarithm of EntropyMetric.process.
-const FLOSSEntropyEps = 1e-10
+// exp is math.Exp through math.Exp2, equal within a few ulps: math.Exp's amd64 assembly runs
+// very slowly on some machines in this module's GOEXPERIMENT=simd builds, and this loop calls it
+// labels × pixels × candidates times.
+func exp(x float64) float64 { return math.Exp2(x * math.Log2E) }
 
 // entropyTally holds, per (candidate template, class), the summed entropy of the pixels the
 // candidate's classifier assigns to the class and their count: index candidate·classes + class.
@@ -52,42 +54,51 @@ func (t *entropyTally) add(m int, sum []float64, count []int64) {
 // pixel (all planes of one length); labelClass maps labels to classes (nil = each label its own).
 // Per pixel, in float64: q = softmax_l(scale · logits), the class probability P_c = the largest
 // q_l of the class's labels, the class of largest P (the first on ties, as torch.argmax) and the
-// entropy −Σ_c P_c·log(P_c + FLOSSEntropyEps). Result: per class, the summed entropy of its
-// pixels and their count.
+// entropy −Σ_c P_c·log P_c (the paper's; EntropyMetric adds 1e-10 inside the logarithm against
+// log 0, which moves an entropy by less than classes·1e-10). log P_c = a_l − log Σ exp(a), with a
+// the shifted logits, so a pixel costs one exponential per label and one logarithm. Result: per
+// class, the summed entropy of its pixels and their count.
 func pixelEntropies(planes [][]float32, scale float64, labelClass []int, classes int) (sum []float64, count []int64) {
 	sum, count = make([]float64, classes), make([]int64, classes)
-	q := make([]float64, len(planes))
-	p := make([]float64, classes)
+	a := make([]float64, len(planes)) // scale·logit − max
+	q := make([]float64, len(planes)) // exp(a)
+	best := make([]int, classes)      // per class, its label of largest q
 	for i := range planes[0] {
 		top := math.Inf(-1)
 		for l, plane := range planes {
-			q[l] = scale * float64(plane[i])
-			top = max(top, q[l])
+			a[l] = scale * float64(plane[i])
+			top = max(top, a[l])
 		}
 		z := 0.0
-		for l := range q {
-			q[l] = math.Exp(q[l] - top)
+		for l := range a {
+			a[l] -= top
+			q[l] = exp(a[l])
 			z += q[l]
 		}
 		if labelClass == nil {
-			for l := range q {
-				p[l] = q[l] / z
+			for c := range best {
+				best[c] = c
 			}
 		} else {
-			clear(p)
+			for c := range best {
+				best[c] = -1
+			}
 			for l, c := range labelClass {
-				p[c] = max(p[c], q[l]/z)
+				if best[c] < 0 || a[l] > a[best[c]] {
+					best[c] = l
+				}
 			}
 		}
-		best, h := 0, 0.0
-		for c, v := range p {
-			if v > p[best] {
-				best = c
+		logZ := math.Log(z)
+		arg, h := 0, 0.0
+		for c, l := range best {
+			if q[l] > q[best[arg]] {
+				arg = c
 			}
-			h -= v * math.Log(v+FLOSSEntropyEps)
+			h -= q[l] / z * (a[l] - logZ)
 		}
-		sum[best] += h
-		count[best]++
+		sum[arg] += h
+		count[arg]++
 	}
 	return sum, count
 }

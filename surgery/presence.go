@@ -47,8 +47,8 @@ func checkPresenceThreshold(t float32) error {
 // PresenceLogitScale is the scale of the presence softmax: exp(logit_scale) of the model's
 // checkpoint, DefaultPresenceLogitScale without one.
 func (e *Explainer) PresenceLogitScale() float64 {
-	if v, ok := e.model.Weight("logit_scale"); ok && len(v) == 1 {
-		return math.Exp(float64(v[0]))
+	if s, ok := e.model.LogitScale(); ok {
+		return s
 	}
 	return DefaultPresenceLogitScale
 }
