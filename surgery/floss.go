@@ -218,6 +218,9 @@ func (s *TemplateSelector) Add(ctx context.Context, p *imageprep.Pixels) (err er
 	if p == nil || p.W <= 0 || p.H <= 0 || len(p.Pix) != p.W*p.H*p.C {
 		return errors.New("surgery: template selection: empty or malformed pixels")
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	views, err := s.e.encodeViews(ctx, p, s.plan)
 	if err != nil {
 		return err
