@@ -259,7 +259,7 @@ func (s *TemplateSelector) Selection() (*TemplateSelection, error) {
 	}
 	out := &TemplateSelection{Labels: slices.Clone(s.opt.Labels), LabelClass: slices.Clone(s.opt.LabelClass),
 		Candidates: slices.Clone(s.candidates),
-		Images: s.images, Entropy: make([][]float64, s.classes), Pixels: make([][]int64, s.classes),
+		Images:     s.images, Entropy: make([][]float64, s.classes), Pixels: make([][]int64, s.classes),
 		Experts: make([][]int, s.classes), NoExpert: make([]bool, s.classes)}
 	for c := range s.classes {
 		out.Entropy[c] = make([]float64, len(s.candidates))

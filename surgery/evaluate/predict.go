@@ -62,6 +62,9 @@ type Prediction struct {
 type ModelOptions struct {
 	Size      int      // model input side (0 = the model's native resolution); the window side with Slide
 	Templates []string // prompt templates (nil = the 85 of the reference)
+	// ClassTemplates gives names their own templates (surgery.Options.ClassTemplates), e.g. a
+	// FLOSS selection (surgery.SelectTemplates; tools/evaluate -templates auto).
+	ClassTemplates surgery.ClassTemplates
 	// Slide scores the image with sliding windows of side Size at the image's own resolution,
 	// averaged where they overlap (surgery.Options.Slide; mmsegmentation's slide mode, as SCLIP,
 	// ClearCLIP and NACLIP evaluate), instead of resizing the whole image to Size.
@@ -72,7 +75,7 @@ type ModelOptions struct {
 
 // explainOptions are the surgery options of a prediction with the label set names.
 func (mo ModelOptions) explainOptions(names []string, method clip.Method) surgery.Options {
-	return surgery.Options{Size: mo.Size, Labels: names, Templates: mo.Templates, Method: method,
+	return surgery.Options{Size: mo.Size, Labels: names, Templates: mo.Templates, ClassTemplates: mo.ClassTemplates, Method: method,
 		Slide: mo.Slide, Stride: mo.Stride}
 }
 

@@ -7,6 +7,7 @@
 //	evaluate -data mydata -weights ViT-B-16.pt -json out.json -csv out.csv -limit 100
 //	evaluate -data VOC2012 -classes cls_voc21.txt -prob-thd 0.1       # peers' background handling
 //	evaluate -data VOC2012 -methods sclip -slide -size 224 -stride 112  # peers' sliding windows
+//	evaluate -data VOC2012 -methods naclip -templates auto           # FLOSS's templates per class
 //
 // The table goes to stdout, progress with ETA to stderr. Bad images are skipped, counted and
 // listed at the end; every other bad input ends the command with a one-line error. Ctrl-C stops
@@ -54,6 +55,7 @@ type config struct {
 	run                          evaluate.Config
 	jsonOut, csvOut              string
 	quiet                        bool
+	autoTemplates                bool // -templates auto
 }
 
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
@@ -72,7 +74,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.run.Model.Size, "size", 0, "model input side (default the model's, e.g. 224); the window side with -slide")
 	fs.BoolVar(&c.run.Model.Slide, "slide", false, "sliding windows of -size over each image at its own resolution, averaged where they overlap (mmsegmentation's slide mode, as SCLIP, ClearCLIP, NACLIP evaluate)")
 	fs.IntVar(&c.run.Model.Stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
-	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage)
+	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage+`; "auto": each class's templates chosen on the evaluated images by FLOSS (label-free, among the 80 ImageNet templates; one method)`)
 	fs.IntVar(&c.run.Limit, "limit", 0, "evaluate the first N images only (0 = all)")
 	fs.Float64Var(&c.run.Scoring.ProbThreshold, "prob-thd", 0, "background below this softmax probability (the peers' prob_thd; 0 = plain argmax)")
 	fs.Float64Var(&c.run.Scoring.LogitScale, "logit-scale", evaluate.DefaultLogitScale, "softmax temperature with -prob-thd")
@@ -101,7 +103,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	c.run.Methods = c.methods
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["templates"] { // given but empty is an error, as in clipsurgery
+	if set["templates"] && strings.TrimSpace(templates) == "auto" {
+		if len(c.methods) != 1 {
+			return nil, errors.New("-templates auto chooses templates from one method's predictions: give a single -methods")
+		}
+		c.autoTemplates = true
+	} else if set["templates"] { // given but empty is an error, as in clipsurgery
 		if c.run.Model.Templates, err = cli.ParseTemplates(templates); err != nil {
 			return nil, err
 		}
@@ -152,6 +159,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if !c.quiet {
 		c.run.Progress = stderr
+	}
+	if c.autoTemplates {
+		if err := selectTemplates(ctx, ex, ds, c, c.run.Progress); err != nil {
+			return err
+		}
 	}
 	rep, err := evaluate.Run(ctx, ex, ds, c.run)
 	if rep != nil && (err == nil || rep.Interrupted) {
