@@ -417,3 +417,60 @@ func TestFLOSSNoExpert(t *testing.T) {
 		t.Errorf("ClassTemplates %v", ct)
 	}
 }
+
+// expNeg is e^x within 1e-9 relative over the softmax's range (x ≤ 0), 0 where e^x leaves the
+// normal range.
+func TestExpNeg(t *testing.T) {
+	for i := 0; i <= 2_000_000; i++ {
+		x := -708 * float64(i) / 2_000_000
+		got, want := expNeg(x), math.Exp(x)
+		if math.Abs(got-want) > 1e-9*want {
+			t.Fatalf("expNeg(%v) = %v, math.Exp %v", x, got, want)
+		}
+	}
+	for _, x := range []float64{0, -1e-300, -0.5 * math.Ln2, -1, -700.5} {
+		if got, want := expNeg(x), math.Exp(x); math.Abs(got-want) > 1e-9*want {
+			t.Errorf("expNeg(%v) = %v, math.Exp %v", x, got, want)
+		}
+	}
+	if expNeg(-708.5) != 0 || expNeg(math.Inf(-1)) != 0 {
+		t.Error("expNeg below the normal range is not 0")
+	}
+}
+
+// The block path for ungrouped labels and the per-pixel path for grouped ones agree on an
+// identity grouping; the block path handles a partial last block.
+func TestEntropyPathsAgree(t *testing.T) {
+	const labels, n = 7, 1000 + 37
+	planes := make([][]float32, labels)
+	identity := make([]int, labels)
+	for l := range planes {
+		identity[l] = l
+		planes[l] = make([]float32, n)
+		for i := range planes[l] {
+			planes[l][i] = float32(math.Sin(float64(i*(l+3)))*0.05 + 0.2)
+		}
+	}
+	sumA, countA := make([]float64, labels), make([]int64, labels)
+	labelEntropies(planes, 100, sumA, countA)
+	sumB, countB := make([]float64, labels), make([]int64, labels)
+	groupedEntropies(planes, 100, identity, sumB, countB)
+	if !slices.Equal(countA, countB) || maxAbsDiff64(sumA, sumB) > 1e-9 {
+		t.Errorf("block path %v %v, per-pixel path %v %v", sumA, countA, sumB, countB)
+	}
+	var total int64
+	for _, c := range countA {
+		total += c
+	}
+	if total != n {
+		t.Errorf("%d pixels tallied of %d", total, n)
+	}
+}
+
+func maxAbsDiff64(a, b []float64) float64 {
+	m := 0.0
+	for i := range a {
+		m = max(m, math.Abs(a[i]-b[i]))
+	}
+	return m
+}

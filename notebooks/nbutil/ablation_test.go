@@ -1,0 +1,89 @@
+package nbutil
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
+)
+
+// Every method gets its baseline, feature surgery flipped from its own, each modifier and FLOSS,
+// in the order of Switches.
+func TestAblationVariants(t *testing.T) {
+	vs, err := AblationVariants([]string{"cs", "naclip"}, []string{"resclip"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range vs {
+		got = append(got, v.Method+" "+v.Column()+" "+v.Name())
+	}
+	want := []string{"surgery baseline surgery", "surgery fs off surgery", "surgery +resclip surgery+resclip", "surgery FLOSS surgery",
+		"naclip baseline naclip", "naclip fs on naclip", "naclip +resclip naclip+resclip", "naclip FLOSS naclip"}
+	if !slices.Equal(got, want) {
+		t.Errorf("variants %q\nwant %q", got, want)
+	}
+	if sw := Switches([]string{"resclip"}); len(sw) != 4 || sw[2] != "+resclip" || sw[3] != "FLOSS" {
+		t.Errorf("Switches = %q", sw)
+	}
+	if o, err := vs[5].Options([]string{"a", "b"}); err != nil || o.FeatureSurgery != surgery.FeatureSurgeryOn || o.Method != clip.MethodNACLIP || len(o.Labels) != 2 {
+		t.Errorf("fs-on options %+v, %v", o, err)
+	}
+	if _, err := AblationVariants([]string{"nope"}, nil); err == nil {
+		t.Error("an unknown method was accepted")
+	}
+	if got := Excluded(errors.New("clip: modifier not defined on this method: surgery: " + strings.Repeat("x", 100))); !strings.HasPrefix(got, "n/a: modifier not defined on this method: "+"x") || len([]rune(got)) > 85 {
+		t.Errorf("Excluded = %q", got)
+	}
+}
+
+// EvaluateVariant on the synthetic dataset: flipping feature surgery and FLOSS's templates reach
+// the predictions (other areas than the baseline's), and the row formats every metric.
+func TestEvaluateVariant(t *testing.T) {
+	m, err := clip.Load(context.Background(), goldens.Path(t, "models", "vit16.openai.safetensors"), clip.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := surgery.NewExplainerWith(m, surgery.ExplainerOptions{NoTextCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := evaluate.WriteSynthetic(dir, evaluate.LayoutVOC, 2); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := evaluate.Open(dir, evaluate.DatasetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := AblationVariants([]string{"naclip"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var areas [][]int64
+	for _, v := range vs {
+		r, err := EvaluateVariant(context.Background(), ex, ds, v, evaluate.ModelOptions{}, 0, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", v.Column(), err)
+		}
+		row := AblationRow(v, r)
+		if len(row) != len(AblationHeader()) || row[0] != "naclip" || row[1] != v.Column() || strings.Contains(strings.Join(row, ""), "NaN") {
+			t.Errorf("row %q", row)
+		}
+		areas = append(areas, r.Areas.Pred)
+	}
+	if slices.Equal(areas[0], areas[1]) || slices.Equal(areas[0], areas[2]) {
+		t.Errorf("predicted areas: baseline %v, fs on %v, FLOSS %v: a switch changed nothing", areas[0], areas[1], areas[2])
+	}
+	nan := AblationRow(vs[0], &evaluate.MethodReport{Seg: evaluate.SegMetrics{MIoU: math.NaN()}})
+	if nan[2] != "–" || nan[5] != "–" {
+		t.Errorf("undefined metrics shown as %q", nan)
+	}
+}
