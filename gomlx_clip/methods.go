@@ -59,6 +59,9 @@ type MethodSpec struct {
 	// FeatureSurgery is the method's own similarity: feature surgery (true) or the plain cosine of
 	// image and text features (false); the default of surgery.Options.FeatureSurgery.
 	FeatureSurgery bool
+	// VFM: the method reads a vision foundation model's patch features besides the pixels
+	// (ImageOptions.Proxy; surgery.Options.VFM), and its tokens lie on that model's patch grid.
+	VFM bool
 	// Protocol is the evaluation protocol the method's authors ship (zero: none recorded).
 	Protocol Protocol
 	Paper    string // authors, title, venue and the section that defines the method
@@ -105,6 +108,7 @@ type vitTail struct {
 	tower  Tower        // heads, LayerNorm eps, activation and score budget (Config.VisionTower)
 	gh, gw int          // the patch grid
 	opt    ImageOptions // settled (ImageOptions.normalized)
+	proxy  *Node        // a VFM's patch features [B, H, W, C] (methods with MethodSpec.VFM), else nil
 }
 
 // last is the name of the tower's last block.

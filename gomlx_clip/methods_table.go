@@ -13,6 +13,7 @@ const (
 	MethodSCLIP     Method = "sclip"
 	MethodClearCLIP Method = "clearclip"
 	MethodNACLIP    Method = "naclip"
+	MethodProxyCLIP Method = "proxyclip"
 )
 
 // methodTable lists the methods, the default first (MethodDefault in the graph functions and
@@ -144,5 +145,35 @@ var methodTable = [...]methodDef{
 		posEmbed: ResizePositionalEmbeddingScaled,
 		tail:     naclipLastBlock,
 		settle:   settleNACLIP,
+	},
+	{
+		spec: MethodSpec{
+			Name:  MethodProxyCLIP,
+			Title: "ProxyCLIP",
+			Changes: "last block: out_proj(softmax(S) v) alone with S a vision foundation model's patch affinity, normalised and masked " +
+				"(β 1.2, γ 3), values resized to its grid; no residual, no FFN; tokens on the VFM's grid; positional embedding as SCLIP's",
+			Blocks: "The last block's output is out_proj(A·v') alone (no residual, no FFN): v' are the patch tokens' values of " +
+				"ln_1(x), resized bilinearly from CLIP's grid to the VFM's; A = softmax over keys of S = ((f fᵀ) − β·mean(f fᵀ))·γ " +
+				"with entries below 0 masked, f the VFM's L2-normalised patch features (DINO, DINOv2: normed last-layer patch " +
+				"tokens; SAM: the image encoder's neck output), β = ImageOptions.ProxyBeta (1.2), γ = ProxyGamma (3.0) " +
+				"(ProxyAttention). The features are an input (ImageOptions.Proxy; surgery.Options.VFM runs the VFM). The class " +
+				"token, which ProxyCLIP drops, is the unchanged block's.",
+			PositionalEmbedding: "as SCLIP's (its open_clip interpolate_pos_encoding, the same +0.1 scale factor; " +
+				"ResizePositionalEmbeddingScaled)",
+			ViTOnly: true,
+			VFM:     true,
+			Protocol: Protocol{ShortSide: 336, Window: 336, Stride: 112,
+				From: "mc-lan/ProxyCLIP configs/cfg_voc21.py (Resize scale=(2048, 336)), proxyclip_segmentor.py (slide_crop=336, " +
+					"slide_stride=112); cfg_city_scapes.py: short side 448, windows 224; cfg_ade20k.py: short side 448"},
+			Paper: `Lan et al., "ProxyCLIP: Proxy Attention Improves CLIP for Open-Vocabulary Segmentation", ECCV 2024, ` +
+				`method section (proxy attention from VFM features; adaptive normalization and masking)`,
+			Code: "mc-lan/ProxyCLIP open_clip/transformer.py, VisionTransformer.custom_attn; proxyclip_segmentor.py, forward_feature",
+			Notes: "The release runs CLIP and the VFM in float16 on GPU (float32 here); its affinity mean spans the batch (per " +
+				"image here: the same for its one window at a time); it reshapes values with the window's sides swapped, so only " +
+				"its square windows are defined there; MAE as VFM is not implemented.",
+		},
+		posEmbed: ResizePositionalEmbeddingScaled,
+		tail:     proxyCLIPLastBlock,
+		settle:   settleProxyCLIP,
 	},
 }

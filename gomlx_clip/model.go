@@ -182,6 +182,9 @@ func (m *Model) EncodeImage(pixels []float32, batch, h, w int, opt ImageOptions)
 	if err := m.checkImageInput(pixels, batch, h, w, opt.MaxSide); err != nil {
 		return nil, err
 	}
+	if method.spec.VFM || opt.Proxy != nil {
+		return m.encodeImageProxy(pixels, batch, h, w, opt, method)
+	}
 	opt = opt.normalized()
 	f, err := m.run(programKey{graph: "image", image: opt}, 64, func(p Params, in []*Node) *Node {
 		return EncodeImageGraph(m.Config, p, in[0], opt)

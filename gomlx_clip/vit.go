@@ -34,6 +34,11 @@ type ImageOptions struct {
 	// 0 = DefaultNeighbourhoodStd).
 	NeighbourhoodStd float64
 	MaxSide          int // largest input side EncodeImage accepts (0 = DefaultMaxImageSide)
+	// Proxy, ProxyBeta and ProxyGamma are ProxyCLIP's (MethodProxyCLIP only; proxyclip.go): the
+	// vision foundation model's patch features [B, H, W, C], an input like the pixels (not part of
+	// the graph), and the affinity's β and γ (0 = DefaultProxyBeta, DefaultProxyGamma).
+	Proxy                 *Features
+	ProxyBeta, ProxyGamma float64
 }
 
 // SurgeryOptions are the reference's architecture-surgery settings.
@@ -69,7 +74,7 @@ func (o ImageOptions) Validate() error {
 	if s := o.NeighbourhoodStd; s < 0 || math.IsNaN(s) || math.IsInf(s, 0) {
 		return fmt.Errorf("clip: neighbourhood std %v must be positive and finite", s)
 	}
-	return nil
+	return o.validateProxy()
 }
 
 // EncodeImageGraph encodes normalized images [B, 3, H, W] into all tokens [B, 1+gh*gw, EmbedDim]:
@@ -81,10 +86,12 @@ func EncodeImageGraph(c Config, p Params, images *Node, opt ImageOptions) *Node 
 	if c.Vision == ResNet {
 		return encodeResNetGraph(c, p, images, opt.normalized())
 	}
-	return encodeViTGraph(c, p, images, opt.normalized())
+	return encodeViTGraph(c, p, images, nil, opt.normalized())
 }
 
-func encodeViTGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
+// encodeViTGraph builds the ViT with the method's last block(s); proxy is a VFM's patch
+// features for the methods that read them (nil otherwise).
+func encodeViTGraph(c Config, p Params, images, proxy *Node, opt ImageOptions) *Node {
 	dims := images.Shape().Dimensions
 	gh, gw := dims[2]/c.PatchSize, dims[3]/c.PatchSize
 	method := mustMethod(opt.Method)
@@ -99,7 +106,8 @@ func encodeViTGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
 	for i := 0; i < first; i++ {
 		x = ResidualBlock(x, p, visualBlock(i), t, false)
 	}
-	x = method.tail(x, vitTail{p: p, first: first, layers: c.VisionLayers, tower: t, gh: gh, gw: gw, opt: opt})
+	x = method.tail(x, vitTail{p: p, first: first, layers: c.VisionLayers, tower: t, gh: gh, gw: gw, opt: opt,
+		proxy: proxy})
 	x = LayerNorm(x, p, "visual.ln_post", t.Eps)
 	return Einsum("bnw,we->bne", x, p.Get("visual.proj"))
 }

@@ -81,6 +81,13 @@ type Options struct {
 	// Presence asks for Result.Presence and Target.Presence even when they cost an encoder pass
 	// (see presence.go); a PresenceThreshold implies it.
 	Presence bool
+	// VFM is the vision foundation model a method with clip.MethodSpec.VFM reads (ProxyCLIP:
+	// LoadVFM, DINOVFM, SAMVFM), loaded once and shared by every call; nil for the other methods.
+	// The similarity's tokens then lie on the VFM's grid.
+	VFM VFM
+	// ProxyBeta and ProxyGamma are ProxyCLIP's β and γ of its affinity (clip.ImageOptions; 0 =
+	// clip.DefaultProxyBeta 1.2, clip.DefaultProxyGamma 3.0); only with a VFM method.
+	ProxyBeta, ProxyGamma float64
 }
 
 // Target is the explanation of one requested text.
@@ -278,11 +285,18 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 // normalised with the model's own mean and std (OpenAI's for CLIP; an OpenCLIP config may give
 // others), so that the map covers every pixel whatever the model's pooled preprocessing crops.
 func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error) {
-	pix, err := e.model.Config.DenseTransform(plan.size).ApplyPixels(p)
+	t := e.model.Config.DenseTransform(plan.size)
+	rgb, err := t.GeometryPixels(p)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: preprocessing: %w", err)
 	}
-	f, err := e.model.EncodeImage(pix, 1, plan.size, plan.size, clip.ImageOptions{Method: plan.method})
+	opt := clip.ImageOptions{Method: plan.method, ProxyBeta: plan.proxyBeta, ProxyGamma: plan.proxyGamma}
+	if plan.vfm != nil { // the VFM sees the window CLIP sees (ProxyCLIP's forward_feature)
+		if opt.Proxy, err = plan.vfm.PatchFeatures(rgb); err != nil {
+			return Matrix{}, err
+		}
+	}
+	f, err := e.model.EncodeImage(imageprep.NormalizeWith(rgb, t.Mean, t.Std), 1, plan.size, plan.size, opt)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding the image: %w", err)
 	}

@@ -18,7 +18,11 @@ type plan struct {
 	single         bool
 	threshold      float32
 	slide          bool
-	stride         int      // sliding windows' step (with slide)
+	stride         int     // sliding windows' step (with slide)
+	vfm            VFM     // the VFM the method reads (clip.MethodSpec.VFM), else nil
+	grid           int     // side of the similarity's token grid: CLIP's, or the VFM's
+	proxyBeta      float64 // ProxyCLIP's β and γ (Options.ProxyBeta, ProxyGamma)
+	proxyGamma     float64
 	classes        []string // columns of the similarity
 	templates      []string // nil = clip.DefaultTemplates()
 	// classTemplates is each class's template list when Options.ClassTemplates gives one to
@@ -77,6 +81,14 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 		return nil, fmt.Errorf("surgery: %w", err)
 	}
 	p.method = method.Name
+	if p.grid, err = checkVFM(opt.VFM, method, p.size, p.size/cfg.Stride()); err != nil {
+		return nil, err
+	}
+	p.vfm = opt.VFM
+	p.proxyBeta, p.proxyGamma = opt.ProxyBeta, opt.ProxyGamma
+	if err := (clip.ImageOptions{Method: p.method, ProxyBeta: opt.ProxyBeta, ProxyGamma: opt.ProxyGamma}).Validate(); err != nil {
+		return nil, fmt.Errorf("surgery: %w", err)
+	}
 	switch opt.FeatureSurgery {
 	case FeatureSurgeryAuto:
 		p.featureSurgery = method.FeatureSurgery

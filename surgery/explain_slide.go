@@ -20,7 +20,7 @@ func (e *Explainer) explainSlide(ctx context.Context, p *imageprep.Pixels, plan 
 	if err != nil {
 		return err
 	}
-	res.Targets, err = slideTargets(planes, cols, plan, res.Presence, p.RGB().Pix, p.H, p.W, plan.size/e.model.Config.Stride())
+	res.Targets, err = slideTargets(planes, cols, plan, res.Presence, p.RGB().Pix, p.H, p.W, plan.grid)
 	return err
 }
 
@@ -31,7 +31,7 @@ func (e *Explainer) slideAverage(ctx context.Context, p *imageprep.Pixels, plan 
 	if err != nil {
 		return nil, err
 	}
-	side := plan.size / e.model.Config.Stride()
+	side := plan.grid
 	avg := NewSlideAverage(p.H, p.W, len(cols))
 	for _, win := range wins {
 		if err := ctx.Err(); err != nil {
@@ -104,7 +104,7 @@ func (e *Explainer) PixelSimilarity(ctx context.Context, p *imageprep.Pixels, op
 		return nil, nil, err
 	}
 	res.Redundant = redundant
-	return resizeColumns(sim, cols, plan.size/e.model.Config.Stride(), p.H, p.W), res, nil
+	return resizeColumns(sim, cols, plan.grid, p.H, p.W), res, nil
 }
 
 // targetColumns lists the distinct similarity columns the targets use, in first-use order.

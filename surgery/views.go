@@ -19,7 +19,7 @@ type imageViews struct {
 // encodeViews encodes the image as plan says (plan.slide: every window), returning ctx's error
 // between windows once ctx is done.
 func (e *Explainer) encodeViews(ctx context.Context, p *imageprep.Pixels, plan *plan) (*imageViews, error) {
-	v := &imageViews{h: p.H, w: p.W, side: plan.size / e.model.Config.Stride()}
+	v := &imageViews{h: p.H, w: p.W, side: plan.grid}
 	if !plan.slide {
 		f, err := e.encodeImage(p, plan)
 		if err != nil {

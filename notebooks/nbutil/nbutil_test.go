@@ -235,7 +235,7 @@ func TestLoadCLIPGolden(t *testing.T) {
 }
 
 func TestMethodOptions(t *testing.T) {
-	if names := MethodNames(); len(names) != 6 || names[0] != "surgery" {
+	if names := MethodNames(); len(names) != len(clip.AllMethods()) || names[0] != "surgery" {
 		t.Errorf("MethodNames() = %v", names)
 	}
 	o, err := MethodOptions("NACLIP", "on", true, 56)

@@ -74,13 +74,20 @@ type ModelOptions struct {
 	Slide bool
 	// Stride is the windows' step in pixels, 1..Size (0 = Size/2, half a window). Only with Slide.
 	Stride int
+	// VFM is the vision foundation model of the methods that read one (ProxyCLIP), loaded once;
+	// the other methods of a side-by-side run are given none.
+	VFM surgery.VFM
 }
 
 // explainOptions are the surgery options of a prediction with the label set names.
 func (mo ModelOptions) explainOptions(names []string, method clip.Method) surgery.Options {
-	return surgery.Options{Size: mo.Size, Labels: names, Templates: mo.Templates, ClassTemplates: mo.ClassTemplates,
+	o := surgery.Options{Size: mo.Size, Labels: names, Templates: mo.Templates, ClassTemplates: mo.ClassTemplates,
 		FeatureSurgery: mo.FeatureSurgery, Method: method,
 		Slide: mo.Slide, Stride: mo.Stride}
+	if spec, err := clip.LookupMethod(string(method)); err == nil && spec.VFM {
+		o.VFM = mo.VFM
+	}
+	return o
 }
 
 var errClasses = errors.New("evaluate: bad class list")

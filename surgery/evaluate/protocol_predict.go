@@ -29,6 +29,12 @@ type ProtocolResult struct {
 // Not yet implemented, refused with ErrProtocolStep: whole-image inference (NACLIP on VOC),
 // windows larger than the image (ClearCLIP's padding to a multiple of 16), PAMR.
 func PredictProtocol(ctx context.Context, ex *surgery.Explainer, pix *imageprep.Pixels, p Protocol, classes []Class) (*ProtocolResult, error) {
+	return PredictProtocolWithVFM(ctx, ex, nil, pix, p, classes)
+}
+
+// PredictProtocolWithVFM is PredictProtocol for a peer whose method reads a vision foundation
+// model (ProxyCLIP): vfm runs on every window beside CLIP (surgery.Options.VFM).
+func PredictProtocolWithVFM(ctx context.Context, ex *surgery.Explainer, vfm surgery.VFM, pix *imageprep.Pixels, p Protocol, classes []Class) (*ProtocolResult, error) {
 	if p.Window == 0 {
 		return nil, fmt.Errorf("%w: whole-image inference (%s on %s)", ErrProtocolStep, p.Peer, p.Benchmark)
 	}
@@ -60,7 +66,7 @@ func PredictProtocol(ctx context.Context, ex *surgery.Explainer, pix *imageprep.
 		fs = surgery.FeatureSurgeryOn
 	}
 	planes, _, err := ex.PixelSimilarity(ctx, resized, surgery.Options{Size: p.Window, Slide: true, Stride: p.Stride,
-		Labels: unique, Templates: p.TemplateSet(), Method: p.Peer, FeatureSurgery: fs})
+		Labels: unique, Templates: p.TemplateSet(), Method: p.Peer, FeatureSurgery: fs, VFM: vfm})
 	if err != nil {
 		return nil, err
 	}

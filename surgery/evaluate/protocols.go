@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -71,13 +72,23 @@ var protocolCells = map[clip.Method]map[string]cell{
 		"voc21": {prob: 0.5}, "context60": {prob: 0.15}, "coco_object": {prob: 0.4},
 		"cityscapes": {window: 224, stride: 224},
 	},
+	clip.MethodProxyCLIP: { // base: scale 40, prob 0, short 336, slide 336/112 (ProxyCLIPSegmentation's defaults)
+		"voc21": {prob: 0.2}, "context60": {prob: 0.15}, "coco_object": {prob: 0.25},
+		"cityscapes": {short: 448, window: 224, stride: 112}, "ade20k": {short: 448},
+	},
 }
 
+// proxyCLIPClassFiles are ProxyCLIP's class files that differ from ClearCLIP's (its configs/cls_*.txt,
+// "; " separators written ", "); its others equal ClearCLIP's byte for byte.
+var proxyCLIPClassFiles = map[string]string{"voc21": "proxyclip/cls_voc21.txt", "coco_object": "proxyclip/cls_coco_object.txt"}
+
 var peerRepos = map[clip.Method]string{clip.MethodSCLIP: "wangf3014/SCLIP", clip.MethodNACLIP: "sinahmr/NACLIP",
-	clip.MethodClearCLIP: "mc-lan/ClearCLIP", clip.MethodSurgery: "xmed-lab/CLIP_Surgery"}
+	clip.MethodClearCLIP: "mc-lan/ClearCLIP", clip.MethodSurgery: "xmed-lab/CLIP_Surgery", clip.MethodProxyCLIP: "mc-lan/ProxyCLIP"}
 
 // ProtocolNames are the -protocol names.
-func ProtocolNames() []string { return []string{"sclip", "clearclip", "naclip", "surgery"} }
+func ProtocolNames() []string {
+	return []string{"sclip", "clearclip", "naclip", "surgery", "proxyclip"}
+}
 
 // LookupProtocol is the preset of peer (a method name) on benchmark.
 func LookupProtocol(peer, benchmark string) (Protocol, error) {
@@ -109,6 +120,8 @@ func LookupProtocol(peer, benchmark string) (Protocol, error) {
 		p.LogitScale, p.PAMRSteps, p.PAMRDilations = 40, 10, []int{8, 16}
 	case clip.MethodClearCLIP:
 		p.LogitScale, p.PadMultiple, p.ClassFile = 50, 16, b.ClassFile
+	case clip.MethodProxyCLIP: // compute_padsize(H, W, 56) for windows larger than the image
+		p.LogitScale, p.PadMultiple, p.ClassFile = 40, 56, cmp.Or(proxyCLIPClassFiles[b.Name], b.ClassFile)
 	}
 	c := protocolCells[spec.Name][b.Name]
 	if c.short > 0 {

@@ -11,6 +11,7 @@ import (
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 	"github.com/gomlx/compute"
 )
 
@@ -32,7 +33,9 @@ type config struct {
 	threshold   float64
 	writeNpy    bool
 	writeJSON   bool
-	sam         string // SAM checkpoint file or released name ("" = no SAM stage)
+	sam         string      // SAM checkpoint file or released name ("" = no SAM stage)
+	vfm         string      // ProxyCLIP's VFM: name or checkpoint ("" = none; -method proxyclip needs one)
+	vfmModel    surgery.VFM // -vfm loaded once (loadVFM), shared by every image
 
 	templates      []string               // nil = the 85 of the reference
 	autoTemplates  bool                   // -templates auto: FLOSS picks each label's templates on the images
@@ -79,6 +82,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.writeNpy, "npy", false, "also write each map as <image>_<text>.npy (float32 H×W, 0..1)")
 	fs.StringVar(&c.sam, "sam", "", "SAM checkpoint file or name (sam_vit_b, sam_vit_l, sam_vit_h): also write <image>_<text>_sam.png (with -npy the mask as uint8 .npy)")
 	fs.BoolVar(&c.writeJSON, "json", false, "also write the SAM point prompts as <image>_points.json")
+	fs.StringVar(&c.vfm, "vfm", "", "vision foundation model of -method proxyclip: a DINO / DINOv2 name ("+
+		strings.Join(registry.DINONames(), ", ")+"), a SAM name (sam_vit_b, ...) or a checkpoint file / Hugging Face folder of either")
 	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage+`; "auto": each label's templates picked on the images at hand by FLOSS (label-free, among the 80 ImageNet templates)`)
 	fs.IntVar(&c.experts, "template-experts", surgery.DefaultExperts, "with -templates auto: templates kept per label (FLOSS's N)")
 	fs.Float64Var(&c.presence, "presence", 0, "presence gate in [0, 1]: no points (and no -sam mask) for a target whose CLIP probability among the labels is below it (0 = off)")
@@ -127,6 +132,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 			return nil, fmt.Errorf("-raw means -method raw; it contradicts -method %s", c.method)
 		}
 		c.method = clip.MethodRaw
+	}
+	if err := checkVFMFlag(c.method, c.vfm); err != nil {
+		return nil, err
 	}
 	switch features {
 	case "", "on", "off":
@@ -191,7 +199,7 @@ func parseLabels(v string) ([]string, error) {
 func (c *config) options() surgery.Options {
 	return surgery.Options{Size: c.size, Labels: c.labels, Templates: c.templates, ClassTemplates: c.classTemplates,
 		Single: c.single, Threshold: float32(c.threshold), Method: c.method, FeatureSurgery: c.features, Slide: c.slide,
-		Stride: c.stride, PresenceThreshold: float32(c.presence)}
+		Stride: c.stride, PresenceThreshold: float32(c.presence), VFM: c.vfmModel}
 }
 
 // featureSurgeryDefaults says which methods use feature surgery by default, from the method table.

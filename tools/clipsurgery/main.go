@@ -117,6 +117,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.vfmModel, err = loadVFM(ctx, cfg, stderr); err != nil {
+		return err
+	}
 	bar := newProgress(stderr, len(images))
 	var failed []string
 	for i, path := range images {

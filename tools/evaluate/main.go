@@ -30,6 +30,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 func main() {
@@ -56,6 +57,7 @@ type config struct {
 	jsonOut, csvOut              string
 	quiet                        bool
 	autoTemplates                bool // -templates auto
+	vfm                          string // -vfm: ProxyCLIP's VFM, name or checkpoint
 }
 
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
@@ -74,6 +76,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.run.Model.Size, "size", 0, "model input side (default the model's, e.g. 224); the window side with -slide")
 	fs.BoolVar(&c.run.Model.Slide, "slide", false, "sliding windows of -size over each image at its own resolution, averaged where they overlap (mmsegmentation's slide mode, as SCLIP, ClearCLIP, NACLIP evaluate)")
 	fs.IntVar(&c.run.Model.Stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
+	fs.StringVar(&c.vfm, "vfm", "", "vision foundation model of proxyclip among -methods: a DINO / DINOv2 name (e.g. dinov2-b14), "+
+		"a SAM name (sam_vit_b) or a checkpoint; loaded once")
 	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage+`; "auto": each class's templates chosen on the evaluated images by FLOSS (label-free, among the 80 ImageNet templates; one method)`)
 	fs.IntVar(&c.run.Limit, "limit", 0, "evaluate the first N images only (0 = all)")
 	fs.Float64Var(&c.run.Scoring.ProbThreshold, "prob-thd", 0, "background below this softmax probability (the peers' prob_thd; 0 = plain argmax)")
@@ -101,6 +105,18 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-methods: %w", err)
 	}
 	c.run.Methods = c.methods
+	needsVFM := false
+	for _, m := range c.methods {
+		if spec, err := clip.LookupMethod(string(m)); err == nil && spec.VFM {
+			needsVFM = true
+		}
+	}
+	if needsVFM != (c.vfm != "") {
+		if needsVFM {
+			return nil, errors.New("-methods includes proxyclip: give its VFM with -vfm (e.g. dinov2-b14, sam_vit_b or a checkpoint)")
+		}
+		return nil, errors.New("-vfm is read by proxyclip only; it is not among -methods")
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["templates"] && strings.TrimSpace(templates) == "auto" {
@@ -156,6 +172,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ex, err := surgery.NewExplainer(m)
 	if err != nil {
 		return err
+	}
+	if c.vfm != "" {
+		if c.run.Model.VFM, err = surgery.LoadVFM(ctx, c.vfm, surgery.VFMLoadOptions{
+			Options: registry.Options{CacheDir: c.ckpt.CacheDir, Offline: c.ckpt.Offline, Progress: stderr}}); err != nil {
+			return fmt.Errorf("-vfm: %w", err)
+		}
 	}
 	if !c.quiet {
 		c.run.Progress = stderr
