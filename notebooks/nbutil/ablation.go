@@ -85,22 +85,22 @@ func AblationVariants(methods, modifiers []string) ([]Variant, error) {
 	return out, nil
 }
 
-// Options are the variant's surgery options on a label set (MethodOptions; FLOSS's templates are
-// the caller's: ClassTemplates). An error is a combination the definitions exclude or an unknown
-// name.
-func (v Variant) Options(labels []string) (surgery.Options, error) {
+// Options are the variant's surgery options on a label set (MethodOptions, and the VFM when its
+// method reads one: WithVFM; FLOSS's templates are the caller's: ClassTemplates). An error is a
+// combination the definitions exclude or an unknown name.
+func (v Variant) Options(labels []string, vfm surgery.VFM) (surgery.Options, error) {
 	o, err := MethodOptions(v.Name(), string(v.FeatureSurgery), false, 0)
 	if err != nil {
 		return surgery.Options{}, err
 	}
 	o.Labels = labels
-	return o, nil
+	return WithVFM(o, vfm), nil
 }
 
 // FLOSSTemplates is FLOSS's choice of templates for the variant's pipeline on images (its
-// method, feature surgery and modifier, on the label set).
-func FLOSSTemplates(ctx context.Context, ex *surgery.Explainer, v Variant, labels []string, images ...image.Image) (surgery.ClassTemplates, error) {
-	o, err := v.Options(labels)
+// method, feature surgery and modifier, and the VFM if it reads one, on the label set).
+func FLOSSTemplates(ctx context.Context, ex *surgery.Explainer, v Variant, labels []string, vfm surgery.VFM, images ...image.Image) (surgery.ClassTemplates, error) {
+	o, err := v.Options(labels, vfm)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,8 @@ func FLOSSTemplates(ctx context.Context, ex *surgery.Explainer, v Variant, label
 
 // EvaluateVariant runs the evaluation of one variant on the first limit images of ds (0 = all):
 // its method (with its modifier) and feature surgery, and for FLOSS the templates chosen on
-// those images first (evaluate.SelectTemplates). progress may be nil.
+// those images first (evaluate.SelectTemplates). mo carries the rest (sliding windows, the VFM a
+// method may read). progress may be nil.
 func EvaluateVariant(ctx context.Context, ex *surgery.Explainer, ds *evaluate.Dataset, v Variant, mo evaluate.ModelOptions,
 	limit int, progress io.Writer) (*evaluate.MethodReport, error) {
 	mo.FeatureSurgery = v.FeatureSurgery

@@ -33,7 +33,7 @@ func TestAblationVariants(t *testing.T) {
 	if sw := Switches([]string{"resclip"}); len(sw) != 4 || sw[2] != "+resclip" || sw[3] != "FLOSS" {
 		t.Errorf("Switches = %q", sw)
 	}
-	if o, err := vs[5].Options([]string{"a", "b"}); err != nil || o.FeatureSurgery != surgery.FeatureSurgeryOn || o.Method != clip.MethodNACLIP || len(o.Labels) != 2 {
+	if o, err := vs[5].Options([]string{"a", "b"}, nil); err != nil || o.FeatureSurgery != surgery.FeatureSurgeryOn || o.Method != clip.MethodNACLIP || len(o.Labels) != 2 {
 		t.Errorf("fs-on options %+v, %v", o, err)
 	}
 	if _, err := AblationVariants([]string{"nope"}, nil); err == nil {

@@ -105,11 +105,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.autoTemplates {
-		if err := selectTemplates(ctx, ex, cfg, images, first, stderr); err != nil {
-			return err
-		}
-	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -119,6 +114,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.vfmModel, err = loadVFM(ctx, cfg, stderr); err != nil {
 		return err
+	}
+	if cfg.autoTemplates { // with the VFM loaded: the selection judges the very pipeline that draws
+		if err := selectTemplates(ctx, ex, cfg, images, first, stderr); err != nil {
+			return err
+		}
 	}
 	bar := newProgress(stderr, len(images))
 	var failed []string
