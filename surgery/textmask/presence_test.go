@@ -1,13 +1,10 @@
 package textmask
 
 import (
-	"context"
 	"slices"
 	"testing"
 
-	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
-	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/surgery"
 )
 
@@ -15,23 +12,7 @@ import (
 // (the others the masks of the ungated call), and when every target is below it SAM does not
 // even embed the image.
 func TestPresenceGateSkipsSAM(t *testing.T) {
-	m, err := sam.LoadFile(goldens.Path(t, "sam", "sam_tiny.safetensors"), sam.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cm, err := clip.Load(context.Background(), goldens.Path(t, "models", "vit16.openai.safetensors"), clip.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := surgery.NewExplainerWith(cm, surgery.ExplainerOptions{NoTextCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rgb := goldens.Load(t, "sam/demo/image_rgb.npy")
-	px, err := surgery.PixelsFromArray(rgb.Shape[0], rgb.Shape[1], 3, rgb.U8)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, ex, px := tinyModels(t)
 	targets := []string{"bench", "person", "sky"}
 	opt := surgery.Options{Labels: []string{"bench", "person", "ground", "building", "sky"}, Templates: []string{"a photo of a {}."}}
 	ungated, masks, err := TextToMaskPixels(ex, sam.NewPredictor(m), px, targets, opt)
