@@ -56,7 +56,7 @@ type config struct {
 	run                          evaluate.Config
 	jsonOut, csvOut              string
 	quiet                        bool
-	autoTemplates                bool // -templates auto
+	autoTemplates                bool   // -templates auto
 	vfm                          string // -vfm: ProxyCLIP's VFM, name or checkpoint
 }
 
