@@ -108,7 +108,13 @@ type vitTail struct {
 	tower  Tower        // heads, LayerNorm eps, activation and score budget (Config.VisionTower)
 	gh, gw int          // the patch grid
 	opt    ImageOptions // settled (ImageOptions.normalized)
-	proxy  *Node        // a VFM's patch features [B, H, W, C] (methods with MethodSpec.VFM), else nil
+	// remold is a modifier's change of the last attention (nil: none; methods_resclip.go):
+	// the base methods a modifier composes with build their last attention through it.
+	remold  *attentionRemold
+	images  *Node // the normalized input images [B, 3, H, W]
+	classes *Node // the label set's text features [K, E], or nil (EncodeImageGraphWithClasses)
+	// proxy is a VFM's patch features [B, H, W, C] (methods with MethodSpec.VFM), else nil
+	proxy *Node
 }
 
 // last is the name of the tower's last block.

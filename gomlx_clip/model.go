@@ -170,29 +170,62 @@ const DefaultMaxImageSide = 1024
 // EncodeImage encodes normalized images [B, 3, H, W] (CHW per image, as imageprep.Normalize
 // gives) into all tokens [B, 1+gh*gw, EmbedDim]. H and W must be multiples of the patch size
 // (32 for ResNets); the positional embedding is resized for the grid on every call.
+//
+// Options whose encoder reads the label set's text features (ResCLIP's semantic feedback) give
+// ErrNoClasses here: use EncodeImageWithClasses.
 func (m *Model) EncodeImage(pixels []float32, batch, h, w int, opt ImageOptions) (*Features, error) {
-	method, err := m.resolveMethod(opt.Method)
-	if err != nil {
+	return m.EncodeImageWithClasses(pixels, batch, h, w, opt, nil)
+}
+
+// EncodeImageWithClasses is EncodeImage for options whose encoder reads the label set's text
+// features classes [K, EmbedDim] (unit rows, e.g. the prompt-ensemble features of the labels):
+// ResCLIP's semantic feedback segments the image with them before the last block. Other options
+// ignore classes (nil is fine).
+func (m *Model) EncodeImageWithClasses(pixels []float32, batch, h, w int, opt ImageOptions, classes *Features) (*Features, error) {
+	if err := m.CheckImageOptions(opt); err != nil {
 		return nil, err
 	}
+	method, _ := m.resolveMethod(opt.Method)
 	opt.Method = method.spec.Name
-	if err := opt.Validate(); err != nil {
-		return nil, err
-	}
 	if err := m.checkImageInput(pixels, batch, h, w, opt.MaxSide); err != nil {
 		return nil, err
 	}
 	if method.spec.VFM || opt.Proxy != nil {
 		return m.encodeImageProxy(pixels, batch, h, w, opt, method)
 	}
+	inputs := []any{tensors.FromFlatDataAndDimensions(pixels, batch, 3, h, w)}
+	graph := "image"
+	if opt.NeedsClasses() {
+		if err := m.checkClasses(classes); err != nil {
+			return nil, err
+		}
+		inputs, graph = append(inputs, tensors.FromFlatDataAndDimensions(classes.Data, classes.Shape...)), "image-classes"
+	}
 	opt = opt.normalized()
-	f, err := m.run(programKey{graph: "image", image: opt}, 64, func(p Params, in []*Node) *Node {
-		return EncodeImageGraph(m.Config, p, in[0], opt)
-	}, tensors.FromFlatDataAndDimensions(pixels, batch, 3, h, w))
+	f, err := m.run(programKey{graph: graph, image: opt}, 64, func(p Params, in []*Node) *Node {
+		var text *Node
+		if len(in) > 1 {
+			text = in[1]
+		}
+		return EncodeImageGraphWithClasses(m.Config, p, in[0], text, opt)
+	}, inputs...)
 	if err != nil {
 		return nil, fmt.Errorf("clip: encode image: %w", err)
 	}
 	return f, nil
+}
+
+// checkClasses refuses missing text features or ones of the wrong shape.
+func (m *Model) checkClasses(classes *Features) error {
+	if classes == nil {
+		return errNoClasses
+	}
+	if len(classes.Shape) != 2 || classes.Shape[0] < 1 || classes.Shape[1] != m.Config.EmbedDim ||
+		len(classes.Data) != classes.Shape[0]*classes.Shape[1] {
+		return fmt.Errorf("%w: the label set's features must be [K, %d] with K ≥ 1, got %v (%d values)", ErrNoClasses,
+			m.Config.EmbedDim, classes.Shape, len(classes.Data))
+	}
+	return nil
 }
 
 // checkImageInput refuses an image batch the encoders cannot take: empty, a side above maxSide

@@ -113,7 +113,7 @@ func EncodeImageWithProxyGraph(c Config, p Params, images, proxy *Node, opt Imag
 	if err := mustMethod(opt.Method).checkFor(c); err != nil {
 		panic(err)
 	}
-	return encodeViTGraph(c, p, images, proxy, opt.normalized())
+	return encodeViTGraph(c, p, images, nil, proxy, opt.normalized())
 }
 
 // encodeImageProxy is EncodeImage for a method with MethodSpec.VFM: the proxy features are the

@@ -58,8 +58,12 @@ type Options struct {
 	// works.
 	Single bool
 	// Method is the image encoder's method, a name or alias (clip.MethodDefault: the model's,
-	// Model.Method; clip.Model.ResolveMethod settles it).
+	// Model.Method; clip.Model.ResolveMethod settles it). It may name modifiers too,
+	// "naclip+resclip" (clip.ParseMethodWithModifiers), joined with Modifiers.
 	Method clip.Method
+	// Modifiers compose with Method (clip.ParseModifiers; "" = none), e.g. ResCLIP, whose semantic
+	// feedback reads the text features of the label set (the targets in single-text mode).
+	Modifiers clip.Modifiers
 	// FeatureSurgery turns feature surgery on or off on top of Method (default: the method's own).
 	FeatureSurgery FeatureSurgeryMode
 	// Threshold is similarity_map_to_points' t, in (0, 1] (0 = DefaultThreshold).
@@ -118,9 +122,10 @@ type Target struct {
 
 // Result holds everything one Explain call computed.
 type Result struct {
-	Width, Height int         // original image size: the maps' and overlays' size
-	Size          int         // the model input side used
-	Method        clip.Method // the method used, by its canonical name (never clip.MethodDefault)
+	Width, Height int            // original image size: the maps' and overlays' size
+	Size          int            // the model input side used
+	Method        clip.Method    // the method used, by its canonical name (never clip.MethodDefault)
+	Modifiers     clip.Modifiers // the modifiers used, canonical ("" = none)
 	// FeatureSurgery tells whether feature surgery made Similarity (else img @ textᵀ).
 	FeatureSurgery bool
 	// Redundant is true when the similarity subtracted the "" prompt-ensemble features (single-text
@@ -244,7 +249,7 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 		return nil, err
 	}
 	if plan.slide {
-		res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+		res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Modifiers: plan.modifiers, FeatureSurgery: plan.featureSurgery,
 			Classes: plan.classes}
 		if res.Presence, err = e.presence(ctx, p, plan, nil); err != nil {
 			return nil, err
@@ -261,7 +266,7 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Modifiers: plan.modifiers, FeatureSurgery: plan.featureSurgery,
 		Classes: plan.classes}
 	res.Similarity, res.Redundant, err = e.similarity(ctx, feats, plan)
 	if err != nil {
@@ -290,13 +295,21 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: preprocessing: %w", err)
 	}
-	opt := clip.ImageOptions{Method: plan.method, ProxyBeta: plan.proxyBeta, ProxyGamma: plan.proxyGamma}
+	opt := clip.ImageOptions{Method: plan.method, Modifiers: plan.modifiers, ProxyBeta: plan.proxyBeta, ProxyGamma: plan.proxyGamma}
 	if plan.vfm != nil { // the VFM sees the window CLIP sees (ProxyCLIP's forward_feature)
 		if opt.Proxy, err = plan.vfm.PatchFeatures(rgb); err != nil {
 			return Matrix{}, err
 		}
 	}
-	f, err := e.model.EncodeImage(imageprep.NormalizeWith(rgb, t.Mean, t.Std), 1, plan.size, plan.size, opt)
+	var classes *clip.Features
+	if opt.NeedsClasses() { // e.g. ResCLIP's semantic feedback segments with the label set first
+		text, err := e.planTextFeatures(context.Background(), plan) // per-class templates included
+		if err != nil {
+			return Matrix{}, err
+		}
+		classes = &clip.Features{Data: text.Data, Shape: []int{text.Rows, text.Cols}}
+	}
+	f, err := e.model.EncodeImageWithClasses(imageprep.NormalizeWith(rgb, t.Mean, t.Std), 1, plan.size, plan.size, opt, classes)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding the image: %w", err)
 	}

@@ -13,6 +13,8 @@ import (
 type plan struct {
 	size   int
 	method clip.Method
+	// modifiers compose with method (canonical).
+	modifiers clip.Modifiers
 	// featureSurgery: feature surgery after the encoder (else img @ textᵀ).
 	featureSurgery bool
 	single         bool
@@ -76,17 +78,25 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 	if p.slide && (p.stride < 1 || p.stride > p.size) {
 		return nil, fmt.Errorf("surgery: stride %d: must be in 1..%d (the window side)", opt.Stride, p.size)
 	}
-	method, err := e.model.ResolveMethod(opt.Method)
+	name, mods, err := clip.ParseMethodWithModifiers(string(opt.Method))
+	if err == nil {
+		mods, err = clip.ParseModifiers(string(mods) + "," + string(opt.Modifiers))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("surgery: %w", err)
 	}
-	p.method = method.Name
+	method, err := e.model.ResolveMethod(name)
+	if err != nil {
+		return nil, fmt.Errorf("surgery: %w", err)
+	}
+	p.method, p.modifiers = method.Name, mods
 	if p.grid, err = checkVFM(opt.VFM, method, p.size, p.size/cfg.Stride()); err != nil {
 		return nil, err
 	}
 	p.vfm = opt.VFM
 	p.proxyBeta, p.proxyGamma = opt.ProxyBeta, opt.ProxyGamma
-	if err := (clip.ImageOptions{Method: p.method, ProxyBeta: opt.ProxyBeta, ProxyGamma: opt.ProxyGamma}).Validate(); err != nil {
+	opts := clip.ImageOptions{Method: p.method, Modifiers: mods, ProxyBeta: opt.ProxyBeta, ProxyGamma: opt.ProxyGamma}
+	if err := e.model.CheckImageOptions(opts); err != nil {
 		return nil, fmt.Errorf("surgery: %w", err)
 	}
 	switch opt.FeatureSurgery {

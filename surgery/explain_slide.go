@@ -89,7 +89,7 @@ func (e *Explainer) PixelSimilarity(ctx context.Context, p *imageprep.Pixels, op
 	for i := range cols {
 		cols[i] = i
 	}
-	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Modifiers: plan.modifiers, FeatureSurgery: plan.featureSurgery,
 		Classes: plan.classes}
 	if plan.slide {
 		planes, err = e.slideAverage(ctx, p, plan, cols, res)

@@ -27,6 +27,11 @@ import (
 // ensemble of its own experts (TemplateSelection.ClassTemplates → Options.ClassTemplates): the
 // selection is FLOSS's, the combination is the per-class ensemble.
 //
+// A modifier whose encoder reads the label set's text features (ResCLIP's semantic feedback) reads
+// the plan's (the default templates) while the image is encoded once for all candidates; each
+// candidate's classifier changes the final comparison only (encoding per candidate would cost the
+// encoder once per template).
+//
 // Cost: the image is encoded once (every window with Slide); each candidate then costs one
 // similarity, its resize to the image and, per pixel, a softmax and a logarithm per class. The
 // candidates' prompts (labels × candidates) go through the text cache: with the disk cache they

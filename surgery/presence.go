@@ -27,10 +27,11 @@ import (
 //
 // Under CLIP Surgery v is token 0 of the encoder's output: the class token of the original path
 // (clip_surgery_model.py: x[0] = x_ori[0]), which runs the unchanged blocks; the same holds for
-// the raw method. There the presence costs nothing and is always reported. Every other method
-// changes the class token too (its last block, or the ResNet's value-value attention pool under
-// surgery), so v needs one pass of the unchanged encoder (clip.Model.EncodeImagePooled); it is
-// run only when asked for (Options.Presence, or a PresenceThreshold for the gate).
+// the raw method (classTokenIsCLIPs). There the presence costs nothing and is always reported.
+// The other methods and modifiers change the class token too (their last block, or the ResNet's
+// value-value attention pool under surgery), so v needs one pass of the unchanged encoder
+// (clip.Model.EncodeImagePooled); it is run only when asked for (Options.Presence, or a
+// PresenceThreshold for the gate).
 
 // DefaultPresenceLogitScale is the logit scale of a checkpoint without logit_scale: OpenAI's
 // trained value (exp(4.6052) = 100, the clamp of CLIP's training).
@@ -84,7 +85,7 @@ func ClassPresence(v []float32, text Matrix, scale float64) ([]float32, error) {
 // presence is the call's ClassPresence, or nil when it is not free and was not asked for. feats
 // are the encoded tokens of the whole image (nil with sliding windows).
 func (e *Explainer) presence(ctx context.Context, p *imageprep.Pixels, plan *plan, feats *Matrix) ([]float32, error) {
-	free := feats != nil && classTokenIsCLIPs(e.model.Config, plan.method)
+	free := feats != nil && classTokenIsCLIPs(e.model.Config, plan.method, plan.modifiers)
 	if !free && !plan.presence {
 		return nil, nil
 	}
@@ -110,13 +111,15 @@ func (e *Explainer) presence(ctx context.Context, p *imageprep.Pixels, plan *pla
 }
 
 // classTokenIsCLIPs tells whether token 0 of the method's output is CLIP's pooled image
-// embedding: the class token of the unchanged blocks, which CLIP Surgery's original path and the
-// raw method keep on a ViT pooling its class token, and the raw attention pool of a ResNet.
-func classTokenIsCLIPs(c clip.Config, m clip.Method) bool {
+// embedding at any input size: the class token of the unchanged blocks, which CLIP Surgery's
+// original path keeps on a ViT pooling its class token (with ResCLIP too, which remolds the new
+// path only) and the raw method without modifiers, and the raw attention pool of a ResNet.
+// (MaskCLIP and SC-CLIP keep it at the native size only: their positional resize differs.)
+func classTokenIsCLIPs(c clip.Config, m clip.Method, mods clip.Modifiers) bool {
 	if c.Vision == clip.ResNet {
-		return m == clip.MethodRaw
+		return m == clip.MethodRaw && mods == ""
 	}
-	return (m == clip.MethodSurgery || m == clip.MethodRaw) && (c.Pool == "" || c.Pool == clip.PoolClassToken)
+	return (m == clip.MethodSurgery || (m == clip.MethodRaw && mods == "")) && (c.Pool == "" || c.Pool == clip.PoolClassToken)
 }
 
 // targetPresence is a target's presence: its class's, the sum over the parts of a combined one

@@ -87,6 +87,9 @@ func TestPresenceIsCLIPClassification(t *testing.T) {
 		{"surgery", "vit16", Options{Labels: labels}},
 		{"surgery 320", "vit16", Options{Labels: labels, Size: 320}},
 		{"raw", "vit16", Options{Labels: labels, Method: clip.MethodRaw}},
+		{"surgery+resclip", "vit16", Options{Labels: labels, Modifiers: "resclip"}},
+		{"raw+resclip asked", "vit16", Options{Labels: labels, Method: clip.MethodRaw, Modifiers: "resclip", Presence: true}},
+		{"gem asked", "vit16", Options{Labels: labels, Method: clip.MethodGEM, Presence: true}},
 		{"sclip asked", "vit16", Options{Labels: labels, Method: clip.MethodSCLIP, Presence: true}},
 		{"slide, gate", "vit16", Options{Labels: labels, Slide: true, PresenceThreshold: 1e-6}},
 		{"rn raw", "rn", Options{Labels: labels, Method: clip.MethodRaw}},
@@ -121,6 +124,7 @@ func TestPresenceIsCLIPClassification(t *testing.T) {
 		opt   Options
 	}{
 		{"vit16", Options{Labels: labels, Method: clip.MethodSCLIP}},
+		{"vit16", Options{Labels: labels, Method: clip.MethodRaw, Modifiers: "resclip"}},
 		{"vit16", Options{Labels: labels, Slide: true}},
 		{"rn", Options{Labels: labels}},
 	} {

@@ -18,11 +18,6 @@ import (
 // it — feature surgery flipped from the method's own, each modifier, FLOSS's per-class templates —
 // one switch at a time, for a picture grid and a metric table.
 
-// AblationModifiers lists the image-encoder modifiers the ablation crosses with every method:
-// none until the modifier table is merged, then clip.ModifierNames() (each tried with every
-// method; a combination its definition excludes is skipped).
-func AblationModifiers() []string { return nil }
-
 // Variant is one cell of the ablation: a base method and one switch.
 type Variant struct {
 	Method string // base method, canonical name
@@ -63,7 +58,8 @@ func Switches(modifiers []string) []string {
 
 // AblationVariants lists, for every method, its baseline (its own similarity, the default
 // templates), feature surgery flipped from the method's own (clip.MethodSpec.FeatureSurgery),
-// each modifier, and FLOSS's templates: one switch at a time, in Switches' order.
+// each modifier (ModifierNames(); a combination the modifier's definition excludes fails in
+// Options with the reason), and FLOSS's templates: one switch at a time, in Switches' order.
 func AblationVariants(methods, modifiers []string) ([]Variant, error) {
 	var out []Variant
 	for _, name := range methods {

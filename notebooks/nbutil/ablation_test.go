@@ -87,3 +87,38 @@ func TestEvaluateVariant(t *testing.T) {
 		t.Errorf("undefined metrics shown as %q", nan)
 	}
 }
+
+// With the modifier table's names, a modifier its definition excludes on a method fails in
+// Options with the reason (the notebook shows it as "n/a"), and a covered one builds.
+func TestAblationModifiers(t *testing.T) {
+	vs, err := AblationVariants([]string{"maskclip", "naclip"}, ModifierNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	defer func() {
+		if seen < 2 {
+			t.Errorf("test premise: a modifier on both methods, got %d variants with one", seen)
+		}
+	}()
+	for _, v := range vs {
+		if v.Modifier == "" {
+			continue
+		}
+		seen++
+		o, err := v.Options([]string{"a", "b"}, nil)
+		spec := clip.AllModifiers()
+		covered := false
+		for _, s := range spec {
+			if string(s.Name) == v.Modifier {
+				covered = slices.Contains(s.Bases, clip.Method(v.Method))
+			}
+		}
+		if covered != (err == nil) || (err == nil && string(o.Modifiers) != v.Modifier) {
+			t.Errorf("%s: options %+v, %v (covered by the table: %v)", v.Name(), o, err, covered)
+		}
+		if err != nil && !strings.HasPrefix(Excluded(err), "n/a: modifier not defined") {
+			t.Errorf("%s: %s", v.Name(), Excluded(err))
+		}
+	}
+}

@@ -27,6 +27,7 @@ type config struct {
 	size        int
 	single      bool
 	method      clip.Method // "" = the model's default (surgery for CS- names and files)
+	modifiers   clip.Modifiers
 	features    surgery.FeatureSurgeryMode
 	slide       bool
 	stride      int
@@ -61,7 +62,7 @@ func (l *listFlag) Set(v string) error {
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	var texts listFlag
-	var labels, templates, method, features string
+	var labels, templates, method, modifiers, features string
 	var raw, noFeatures bool
 	fs := flag.NewFlagSet("clipsurgery", flag.ContinueOnError)
 	fs.StringVar(&c.image, "image", "", "image file, or a folder (every image in it)")
@@ -73,6 +74,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.size, "size", 0, "model input size, a multiple of the patch size (default the model's, e.g. 224; the demo also uses 512)")
 	fs.BoolVar(&c.single, "single", false, "single-text mode: any text, redundant features from the empty prompt, no label set")
 	fs.StringVar(&method, "method", "", "image encoder method: "+strings.Join(clip.MethodNames(), ", ")+" (default the model's: surgery for CS- names and files, raw for plain names)")
+	fs.StringVar(&modifiers, "modifiers", "", "modifiers composed with the method, comma-separated: "+strings.Join(clip.ModifierNames(), ", ")+
+		" (also -method naclip+resclip)")
 	fs.BoolVar(&raw, "raw", false, "original CLIP similarity maps (no surgery), for comparison: same as -method raw")
 	fs.StringVar(&features, "feature-surgery", "", "feature surgery on top of the method: on, off (default the method's own: "+featureSurgeryDefaults()+")")
 	fs.BoolVar(&noFeatures, "no-feature-surgery", false, "same as -feature-surgery off")
@@ -124,8 +127,13 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	var err error
-	if c.method, err = clip.ParseMethod(method); err != nil {
+	if c.method, c.modifiers, err = clip.ParseMethodWithModifiers(method); err != nil {
 		return nil, fmt.Errorf("-method: %v", err)
+	}
+	if more, err := clip.ParseModifiers(modifiers); err != nil {
+		return nil, fmt.Errorf("-modifiers: %v", err)
+	} else if c.modifiers, err = clip.ParseModifiers(string(c.modifiers) + "," + string(more)); err != nil {
+		return nil, fmt.Errorf("-modifiers: %v", err)
 	}
 	if raw {
 		if c.method != clip.MethodDefault && c.method != clip.MethodRaw {
@@ -198,8 +206,8 @@ func parseLabels(v string) ([]string, error) {
 
 func (c *config) options() surgery.Options {
 	return surgery.Options{Size: c.size, Labels: c.labels, Templates: c.templates, ClassTemplates: c.classTemplates,
-		Single: c.single, Threshold: float32(c.threshold), Method: c.method, FeatureSurgery: c.features, Slide: c.slide,
-		Stride: c.stride, PresenceThreshold: float32(c.presence), VFM: c.vfmModel}
+		Single: c.single, Threshold: float32(c.threshold), Method: c.method, Modifiers: c.modifiers, FeatureSurgery: c.features,
+		Slide: c.slide, Stride: c.stride, PresenceThreshold: float32(c.presence), VFM: c.vfmModel}
 }
 
 // featureSurgeryDefaults says which methods use feature surgery by default, from the method table.

@@ -71,7 +71,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		" (mmsegmentation's converted layouts; default: detected when -layout is not given)")
 	fs.StringVar(&c.split, "split", "", "split: VOC's ImageSets/Segmentation/<split>.txt (default val), a benchmark's split (default its validation split)")
 	fs.StringVar(&c.classes, "classes", "", "class file: one class per line, names separated by commas (default <data>/classes.txt; VOC: the 21 VOC classes)")
-	fs.StringVar(&methods, "methods", string(clip.MethodSurgery), "comma-separated methods evaluated side by side: "+strings.Join(clip.MethodNames(), ", "))
+	fs.StringVar(&methods, "methods", string(clip.MethodSurgery), "comma-separated methods evaluated side by side: "+strings.Join(clip.MethodNames(), ", ")+
+		"; a method with modifiers joined by + (naclip,naclip+resclip: "+strings.Join(clip.ModifierNames(), ", ")+")")
 	c.ckpt.AddFlags(fs)
 	fs.IntVar(&c.run.Model.Size, "size", 0, "model input side (default the model's, e.g. 224); the window side with -slide")
 	fs.BoolVar(&c.run.Model.Slide, "slide", false, "sliding windows of -size over each image at its own resolution, averaged where they overlap (mmsegmentation's slide mode, as SCLIP, ClearCLIP, NACLIP evaluate)")
