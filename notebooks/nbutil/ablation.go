@@ -155,13 +155,18 @@ func AblationRow(v Variant, r *evaluate.MethodReport) []string {
 		fmt.Sprintf("%.2f", r.ImagesPerSecond)}
 }
 
-// Excluded says in a table cell why a variant did not run: its error without package prefixes,
-// at most 80 characters.
+// Excluded says in a table cell why a variant did not run: its error without the packages'
+// prefixes ("clip: ", …), at most 80 characters.
 func Excluded(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"clip: ", "surgery: ", "nbutil: ", "evaluate: "} {
-		msg = strings.ReplaceAll(msg, p, "")
+	var kept []string
+	for _, part := range strings.Split(err.Error(), ": ") {
+		switch part {
+		case "clip", "surgery", "nbutil", "evaluate":
+		default:
+			kept = append(kept, part)
+		}
 	}
+	msg := strings.Join(kept, ": ")
 	if r := []rune(msg); len(r) > 80 {
 		msg = string(r[:79]) + "…"
 	}
