@@ -33,7 +33,8 @@ import (
 // Outside the encoder, and not part of a Method here: the releases run their models in float16
 // on GPU (float32 here); their evaluation protocols (short side, sliding windows) are recorded as
 // data in MethodSpec.Protocol (surgery.Options.Slide and Stride do the sliding; the resize is
-// the caller's); post-processing such as NACLIP's PAMR is not implemented (MethodSpec.Notes).
+// the caller's); the peers' whole evaluation (resize, windows, thresholds, NACLIP's PAMR) is
+// surgery/evaluate's protocol presets (MethodSpec.Notes).
 type Method string
 
 // MethodDefault names no method: the model's default in Model.EncodeImage and the surgery package

@@ -99,8 +99,9 @@ var methodTable = [...]methodDef{
 				From: "wangf3014/SCLIP configs/cfg_voc21.py (Resize scale=(2048, 336)), clip_segmentor.py (slide_crop=224, slide_stride=112)"},
 			Paper: `Wang et al., "SCLIP: Rethinking Self-Attention for Dense Vision-Language Inference", 2023, ` +
 				`method section "correlative self-attention"`,
-			Code:  "wangf3014/SCLIP clip/model.py, VisionTransformer.custom_attn with csa=True",
-			Notes: "SCLIP's area threshold (area_thd) is not implemented.",
+			Code: "wangf3014/SCLIP clip/model.py, VisionTransformer.custom_attn with csa=True",
+			Notes: "SCLIP's area threshold (area_thd 0.1 on VOC21) is part of its evaluation preset, not of the encoder: " +
+				"surgery/evaluate (-protocol sclip; PostProcess).",
 		},
 		posEmbed: ResizePositionalEmbeddingScaled,
 		tail:     sclipLastBlock,
@@ -141,8 +142,9 @@ var methodTable = [...]methodDef{
 					"cfg_voc21.py and cfg_voc20.py set slide_crop=0, the whole image"},
 			Paper: `Hajimiri et al., "Pay Attention to Your Neighbours: Training-Free Open-Vocabulary Semantic Segmentation", ` +
 				`WACV 2025, method section (neighbourhood attention, key-key similarity, reduced architecture)`,
-			Code:  "sinahmr/NACLIP clip/model.py, VisionTransformer with arch='reduced', attn_strategy='naclip', gaussian_std=5",
-			Notes: "NACLIP's default post-processing PAMR (naclip.py, pamr_steps=10) is not implemented.",
+			Code: "sinahmr/NACLIP clip/model.py, VisionTransformer with arch='reduced', attn_strategy='naclip', gaussian_std=5",
+			Notes: "NACLIP's post-processing PAMR (naclip.py, pamr_steps=10, dilations 8 and 16) is part of its evaluation " +
+				"preset, not of the encoder: surgery/evaluate (-protocol naclip; PAMR).",
 		},
 		posEmbed: ResizePositionalEmbeddingScaled,
 		tail:     naclipLastBlock,

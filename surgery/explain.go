@@ -297,7 +297,7 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 	}
 	opt := clip.ImageOptions{Method: plan.method, Modifiers: plan.modifiers, ProxyBeta: plan.proxyBeta, ProxyGamma: plan.proxyGamma}
 	if plan.vfm != nil { // the VFM sees the window CLIP sees (ProxyCLIP's forward_feature)
-		if opt.Proxy, err = plan.vfm.PatchFeatures(rgb); err != nil {
+		if opt.Proxy, err = plan.vfm.PatchFeatures(imageprep.Unit(rgb), rgb.H, rgb.W); err != nil {
 			return Matrix{}, err
 		}
 	}

@@ -69,7 +69,7 @@ func TestProxyCLIPGolden(t *testing.T) {
 			if grid, err := vfm.Grid(g.Side); err != nil || grid != g.Grid {
 				t.Fatalf("grid %d, %v; golden %d", grid, err, g.Grid)
 			}
-			proxy, err := vfm.PatchFeatures(rgb)
+			proxy, err := vfm.PatchFeatures(imageprep.Unit(rgb), rgb.H, rgb.W)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -27,8 +27,9 @@ type VFM interface {
 	// input side), or an error when it cannot take that side (not a multiple of its patch).
 	Grid(n int) (int, error)
 	// PatchFeatures returns the model's patch features of one window, [1, H, W, C] channels last,
-	// given the window's RGB pixels at CLIP's input side (after CLIP's resize).
-	PatchFeatures(rgb *imageprep.RGB) (*clip.Features, error)
+	// given the window at CLIP's input side h×w (after CLIP's resize or padding) as forward_feature
+	// un-normalises CLIP's input: CHW float32, pixel/255 (imageprep.Unit, imageprep.UnNormalize).
+	PatchFeatures(unit []float32, h, w int) (*clip.Features, error)
 }
 
 // DINOVFM is a DINO or DINOv2 backbone as ProxyCLIP's VFM: the window at CLIP's side, ImageNet's
@@ -49,9 +50,9 @@ func (v dinoVFM) Grid(n int) (int, error) {
 	return n / p, nil
 }
 
-func (v dinoVFM) PatchFeatures(rgb *imageprep.RGB) (*clip.Features, error) {
-	pix := imageprep.NormalizeWith(rgb, dino.ImageNetMean(), dino.ImageNetStd())
-	t, err := v.m.PatchFeatures(pix, 1, rgb.H, rgb.W)
+func (v dinoVFM) PatchFeatures(unit []float32, h, w int) (*clip.Features, error) {
+	pix := imageprep.NormalizeUnit(unit, dino.ImageNetMean(), dino.ImageNetStd())
+	t, err := v.m.PatchFeatures(pix, 1, h, w)
 	if err != nil {
 		return nil, fmt.Errorf("surgery: VFM %s: %w", v.Name(), err)
 	}
@@ -76,12 +77,12 @@ func (v samVFM) Grid(n int) (int, error) {
 	return v.m.Config.GridSize(), nil
 }
 
-func (v samVFM) PatchFeatures(rgb *imageprep.RGB) (*clip.Features, error) {
+func (v samVFM) PatchFeatures(unit []float32, h, w int) (*clip.Features, error) {
 	s := v.m.Config.ImageSize
-	pix := imageprep.NormalizeWith(rgb, dino.ImageNetMean(), dino.ImageNetStd())
+	pix := imageprep.NormalizeUnit(unit, dino.ImageNetMean(), dino.ImageNetStd())
 	in := make([]float32, 0, 3*s*s)
 	for c := range 3 {
-		in = append(in, resizeNCHW(pix[c*rgb.H*rgb.W:(c+1)*rgb.H*rgb.W], rgb.H, rgb.W, s, s)...)
+		in = append(in, resizeNCHW(pix[c*h*w:(c+1)*h*w], h, w, s, s)...)
 	}
 	f, err := v.m.EncodeImage(in, 1)
 	if err != nil {

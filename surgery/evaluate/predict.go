@@ -250,6 +250,7 @@ func scorePixels(n, nq int, nameMap func(q int) ([]float32, error), nameClass []
 			return nil, err
 		}
 		for i, v := range m {
+			clearAVXUpper() // keeps math.Exp fast (simd_amd64.go)
 			sum[i] += math.Exp(scale * (float64(v) - float64(best[i])))
 		}
 	}

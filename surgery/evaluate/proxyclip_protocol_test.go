@@ -31,7 +31,7 @@ func TestProxyCLIPPresets(t *testing.T) {
 			t.Fatal(err)
 		}
 		if p.ShortSide != c.short || p.LongSide != 2048 || p.Window != c.window || p.Stride != c.stride || p.ProbThd != c.prob ||
-			p.LogitScale != 40 || p.ClassFile != c.classFile || p.PadMultiple != 56 || p.Templates != TemplatesImageNet80 {
+			p.LogitScale != 40 || p.ClassFile != c.classFile || p.PadTo != 56 || p.Templates != TemplatesImageNet80 {
 			t.Errorf("%s: %+v", c.bench, p)
 		}
 		if cs, err := PeerClasses(p.ClassFile); err != nil || len(cs) == 0 {
@@ -66,7 +66,7 @@ func TestPredictProtocolProxyCLIP(t *testing.T) {
 		pix.Pix[i] = uint8((i*7 + i/(3*w)*5) % 256)
 	}
 	classes = classes[1:4] // three single-name classes: the prompt ensemble is the slow part on the tiny model
-	res, err := PredictProtocolWithVFM(context.Background(), ex, vfm, pix, p, classes)
+	res, err := PredictProtocolWithVFM(context.Background(), ex, vfm, pix, p, classes, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

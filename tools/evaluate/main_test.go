@@ -94,6 +94,38 @@ func TestEvaluateCommandSlide(t *testing.T) {
 	}
 }
 
+// -protocol: a peer's preset on a benchmark; the header and the JSON carry every value.
+func TestEvaluateCommandProtocol(t *testing.T) {
+	weights := goldens.Path(t, "models", "vit16.openai.safetensors")
+	data := synthetic(t, evaluate.LayoutVOC)
+	jsonOut := filepath.Join(t.TempDir(), "r.json")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-data", data, "-weights", weights, "-benchmark", "voc21",
+		"-protocol", "clearclip", "-window-batch", "1", "-limit", "1", "-json", jsonOut, "-quiet"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	for _, s := range []string{"protocol clearclip on voc21", "windows         448 px, stride 224", "prob_thd        0.5",
+		"classes         clearclip/cls_voc21.txt", "mc-lan/ClearCLIP@ad68a404 configs/cfg_voc21.py", "1 of 1 images"} {
+		if !strings.Contains(stdout.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, stdout.String())
+		}
+	}
+	var rep struct {
+		Protocol struct {
+			Peer    string  `json:"peer"`
+			ProbThd float64 `json:"prob_thd"`
+			Config  string  `json:"config"`
+		} `json:"protocol"`
+		Methods []struct{ Method string }
+	}
+	js, _ := os.ReadFile(jsonOut)
+	if err := json.Unmarshal(js, &rep); err != nil || rep.Protocol.Peer != "clearclip" || rep.Protocol.ProbThd != 0.5 ||
+		!strings.Contains(rep.Protocol.Config, "cfg_voc21.py") || len(rep.Methods) != 1 || rep.Methods[0].Method != "clearclip" {
+		t.Errorf("JSON %v: %s", err, js)
+	}
+}
+
 // Bad command lines and datasets end with a one-line error naming the problem; nothing is written.
 func TestEvaluateCommandBadInput(t *testing.T) {
 	weights := goldens.Path(t, "models", "vit16.openai.safetensors")
@@ -123,6 +155,12 @@ func TestEvaluateCommandBadInput(t *testing.T) {
 		{"size above the maximum", []string{"-data", voc, "-size", "4096"}, "use -slide"},
 		{"stride above the window", []string{"-data", voc, "-weights", weights, "-templates", "a photo of a {}.",
 			"-slide", "-size", "64", "-stride", "65"}, "stride 65"},
+		{"unknown protocol", []string{"-data", voc, "-protocol", "maskclip"}, `-protocol "maskclip"`},
+		{"protocol and methods", []string{"-data", voc, "-protocol", "sclip", "-methods", "raw"}, "-methods: -protocol sclip sets it"},
+		{"protocol and prob-thd", []string{"-data", voc, "-protocol", "naclip", "-prob-thd", "0.2"}, "-prob-thd"},
+		{"window batch without protocol", []string{"-data", voc, "-window-batch", "4"}, "-window-batch"},
+		{"protocol without benchmark", []string{"-data", synthetic(t, evaluate.LayoutGeneric), "-protocol", "sclip"}, "not opened as a benchmark"},
+		{"protocol, benchmark detected twice", []string{"-data", voc, "-protocol", "sclip"}, "-benchmark"},
 		{"size not a patch multiple", []string{"-data", voc, "-weights", weights, "-templates", "a photo of a {}.",
 			"-slide", "-size", "100"}, "input size 100"},
 	} {

@@ -32,10 +32,31 @@ func TestEvaluateProxyCLIP(t *testing.T) {
 	}{
 		{[]string{"-methods", "proxyclip"}, "give its VFM with -vfm"},
 		{[]string{"-methods", "sclip", "-vfm", vfm}, "-vfm is read by proxyclip only"},
+		{[]string{"-benchmark", "voc21", "-protocol", "proxyclip"}, "give its VFM with -vfm"},
+		{[]string{"-benchmark", "voc21", "-protocol", "sclip", "-vfm", vfm}, "-vfm is read by proxyclip only"},
 	} {
 		args := append([]string{"-data", data, "-weights", weights, "-quiet"}, c.args...)
 		if err := run(context.Background(), args, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v", c.args, err)
+		}
+	}
+}
+
+// -protocol proxyclip -vfm: ProxyCLIP's preset, its windows fed to the VFM; the header names its
+// padding, class file and source.
+func TestEvaluateProxyCLIPProtocol(t *testing.T) {
+	weights := goldens.Path(t, "models", "vit16.openai.safetensors")
+	data := synthetic(t, evaluate.LayoutVOC)
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-data", data, "-weights", weights, "-benchmark", "voc21", "-protocol", "proxyclip",
+		"-vfm", "../../testdata/dino/models/dinov2_tiny_hf", "-limit", "1", "-quiet"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	for _, s := range []string{"protocol proxyclip on voc21", "windows         336 px, stride 112", "pad windows     to a multiple of 56",
+		"classes         proxyclip/cls_voc21.txt", "mc-lan/ProxyCLIP@e7b767fb configs/cfg_voc21.py", "proxyclip_segmentor.py", "1 of 1 images"} {
+		if !strings.Contains(stdout.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, stdout.String())
 		}
 	}
 }
