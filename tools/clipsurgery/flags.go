@@ -38,7 +38,11 @@ type config struct {
 	vfm         string      // ProxyCLIP's VFM: name or checkpoint ("" = none; -method proxyclip needs one)
 	vfmModel    surgery.VFM // -vfm loaded once (loadVFM), shared by every image
 
-	templates      []string // nil = the 85 of the reference
+	templates      []string               // nil = the 85 of the reference
+	autoTemplates  bool                   // -templates auto: FLOSS picks each label's templates on the images
+	experts        int                    // -template-experts: templates kept per label with -templates auto
+	classTemplates surgery.ClassTemplates // what -templates auto picked (set by run)
+	presence       float64                // -presence: the gate's threshold (0 = off)
 	noTextCache    bool
 	textCacheInfo  bool
 	textCacheClear bool
@@ -83,7 +87,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.writeJSON, "json", false, "also write the SAM point prompts as <image>_points.json")
 	fs.StringVar(&c.vfm, "vfm", "", "vision foundation model of -method proxyclip: a DINO / DINOv2 name ("+
 		strings.Join(registry.DINONames(), ", ")+"), a SAM name (sam_vit_b, ...) or a checkpoint file / Hugging Face folder of either")
-	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage)
+	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage+`; "auto": each label's templates picked on the images at hand by FLOSS (label-free, among the 80 ImageNet templates)`)
+	fs.IntVar(&c.experts, "template-experts", surgery.DefaultExperts, "with -templates auto: templates kept per label (FLOSS's N)")
+	fs.Float64Var(&c.presence, "presence", 0, "presence gate in [0, 1]: no points (and no -sam mask) for a target whose CLIP probability among the labels is below it (0 = off)")
 	fs.BoolVar(&c.noTextCache, "no-text-cache", false, "do not read or store prompt embeddings in the cache (also CLIPSURGERY_TEXT_CACHE=0)")
 	fs.BoolVar(&c.textCacheInfo, "text-cache-info", false, "print where the prompt-embedding cache is and its size, then exit")
 	fs.BoolVar(&c.textCacheClear, "text-cache-clear", false, "delete the cached prompt embeddings, then exit")
@@ -150,7 +156,21 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		}
 		c.features = surgery.FeatureSurgeryOff
 	}
-	if set["templates"] {
+	if t := float32(c.presence); !(t >= 0 && t <= 1) || math.IsNaN(c.presence) {
+		return nil, fmt.Errorf("-presence %v: must be in [0, 1] (0 = no gate)", c.presence)
+	}
+	switch {
+	case set["templates"] && strings.TrimSpace(templates) == "auto":
+		if c.single {
+			return nil, errors.New("-templates auto ranks templates over a label set; -single has none")
+		}
+		if c.experts < 1 {
+			return nil, fmt.Errorf("-template-experts %d: must be at least 1", c.experts)
+		}
+		c.autoTemplates = true
+	case set["template-experts"]:
+		return nil, errors.New("-template-experts needs -templates auto")
+	case set["templates"]:
 		var err error
 		if c.templates, err = cli.ParseTemplates(templates); err != nil {
 			return nil, err
@@ -185,9 +205,9 @@ func parseLabels(v string) ([]string, error) {
 }
 
 func (c *config) options() surgery.Options {
-	return surgery.Options{Size: c.size, Labels: c.labels, Templates: c.templates, Single: c.single,
-		Threshold: float32(c.threshold), Method: c.method, Modifiers: c.modifiers, FeatureSurgery: c.features, Slide: c.slide,
-		Stride: c.stride, VFM: c.vfmModel}
+	return surgery.Options{Size: c.size, Labels: c.labels, Templates: c.templates, ClassTemplates: c.classTemplates,
+		Single: c.single, Threshold: float32(c.threshold), Method: c.method, Modifiers: c.modifiers, FeatureSurgery: c.features,
+		Slide: c.slide, Stride: c.stride, PresenceThreshold: float32(c.presence), VFM: c.vfmModel}
 }
 
 // featureSurgeryDefaults says which methods use feature surgery by default, from the method table.

@@ -7,6 +7,7 @@
 //	evaluate -data mydata -weights ViT-B-16.pt -json out.json -csv out.csv -limit 100
 //	evaluate -data VOC2012 -classes cls_voc21.txt -prob-thd 0.1       # peers' background handling
 //	evaluate -data VOC2012 -methods sclip -slide -size 224 -stride 112  # peers' sliding windows
+//	evaluate -data VOC2012 -methods naclip -templates auto           # FLOSS's templates per class
 //	evaluate -data VOCdevkit/VOC2012 -benchmark voc21 -protocol sclip   # SCLIP's published protocol
 //
 // The table goes to stdout, progress with ETA to stderr. Bad images are skipped, counted and
@@ -57,6 +58,7 @@ type config struct {
 	run                          evaluate.Config
 	jsonOut, csvOut              string
 	quiet                        bool
+	autoTemplates                bool   // -templates auto
 	vfm                          string // -vfm: ProxyCLIP's VFM, name or checkpoint
 }
 
@@ -82,7 +84,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.run.Model.Stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
 	fs.StringVar(&c.vfm, "vfm", "", "vision foundation model of proxyclip (among -methods or -protocol proxyclip): a DINO / DINOv2 name (e.g. dinov2-b14), "+
 		"a SAM name (sam_vit_b) or a checkpoint; loaded once")
-	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage)
+	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage+`; "auto": each class's templates chosen on the evaluated images by FLOSS (label-free, among the 80 ImageNet templates; one method)`)
 	fs.IntVar(&c.run.Limit, "limit", 0, "evaluate the first N images only (0 = all)")
 	fs.Float64Var(&c.run.Scoring.ProbThreshold, "prob-thd", 0, "background below this softmax probability (the peers' prob_thd; 0 = plain argmax)")
 	fs.Float64Var(&c.run.Scoring.LogitScale, "logit-scale", evaluate.DefaultLogitScale, "softmax temperature with -prob-thd")
@@ -129,7 +131,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if err := c.checkVFM(); err != nil {
 		return nil, err
 	}
-	if set["templates"] { // given but empty is an error, as in clipsurgery
+	if set["templates"] && strings.TrimSpace(templates) == "auto" {
+		if len(c.methods) != 1 {
+			return nil, errors.New("-templates auto chooses templates from one method's predictions: give a single -methods")
+		}
+		c.autoTemplates = true
+	} else if set["templates"] { // given but empty is an error, as in clipsurgery
 		if c.run.Model.Templates, err = cli.ParseTemplates(templates); err != nil {
 			return nil, err
 		}
@@ -196,6 +203,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if !c.quiet {
 		c.run.Progress = stderr
+	}
+	if c.autoTemplates {
+		if err := selectTemplates(ctx, ex, ds, c, c.run.Progress); err != nil {
+			return err
+		}
 	}
 	rep, err := evaluate.Run(ctx, ex, ds, c.run)
 	if rep != nil && (err == nil || rep.Interrupted) {
