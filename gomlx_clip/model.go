@@ -2,6 +2,7 @@ package clip
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -27,6 +28,9 @@ type Model struct {
 
 	weights  *modelkit.Weights
 	programs *modelkit.Programs[programKey]
+	// logitScale is the checkpoint's logit_scale (the log of CLIP's temperature), which no
+	// encoder uses; NaN when the checkpoint has none.
+	logitScale float64
 
 	sources    [][]byte   // identities of the files LoadFile read (embedcache.FileIdentity), for TextWeightsDigest
 	digestMu   sync.Mutex // guards textDigest
@@ -98,7 +102,25 @@ func newModelWith(ckpt map[string]*weights.Tensor, backend compute.Backend, rele
 		return nil, fmt.Errorf("clip: %w", err)
 	}
 	return &Model{Config: cfg, Naming: naming, Method: methodTable[0].spec.Name, weights: w,
-		programs: modelkit.NewPrograms[programKey](w)}, nil
+		programs: modelkit.NewPrograms[programKey](w), logitScale: readLogitScale(canon["logit_scale"])}, nil
+}
+
+// readLogitScale is the value of a scalar logit_scale tensor, NaN when absent or not a scalar.
+func readLogitScale(t *weights.Tensor) float64 {
+	var v [1]float32
+	if t == nil || t.Numel() != 1 || t.ReadF32(v[:], 0) != nil {
+		return math.NaN()
+	}
+	return float64(v[0])
+}
+
+// LogitScale is CLIP's logit scale exp(logit_scale), the factor of its logits_per_image (100 for
+// OpenAI's models), when the checkpoint holds logit_scale.
+func (m *Model) LogitScale() (float64, bool) {
+	if math.IsNaN(m.logitScale) {
+		return 0, false
+	}
+	return math.Exp(m.logitScale), true
 }
 
 // Backend is the backend the model runs on.

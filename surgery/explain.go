@@ -49,6 +49,10 @@ type Options struct {
 	Labels []string
 	// Templates are the prompt-ensemble templates ("{}" = the text; nil = the 85 of the reference).
 	Templates []string
+	// ClassTemplates gives classes their own template lists, which replace Templates for them
+	// (e.g. the experts SelectTemplates picks, FLOSS). Entries of texts that are no class of the
+	// call are ignored, so that one selection serves any part of its label set. nil = none.
+	ClassTemplates ClassTemplates
 	// Single is demo.py's "single text, without a fixed label set" mode: the targets themselves are
 	// encoded and the redundant features are the prompt ensemble of "" (sim = F·(T−R)ᵀ), so any text
 	// works.
@@ -74,6 +78,13 @@ type Options struct {
 	// MaxLabels bounds the number of labels (or of distinct target texts in single-text mode)
 	// encoded (0 = DefaultMaxLabels).
 	MaxLabels int
+	// PresenceThreshold is the presence gate (presence.go): a target whose Presence is below it
+	// gets no points (Target.Absent), hence no SAM mask in package textmask. In [0, 1]; 0 = off,
+	// the reference's behaviour, which draws points for any target.
+	PresenceThreshold float32
+	// Presence asks for Result.Presence and Target.Presence even when they cost an encoder pass
+	// (see presence.go); a PresenceThreshold implies it.
+	Presence bool
 	// VFM is the vision foundation model a method with clip.MethodSpec.VFM reads (ProxyCLIP:
 	// LoadVFM, DINOVFM, SAMVFM), loaded once and shared by every call; nil for the other methods.
 	// The similarity's tokens then lie on the VFM's grid.
@@ -99,8 +110,14 @@ type Target struct {
 	Overlay    *image.RGBA
 	// Points are SAM point prompts on the original image, label 1 for a positive, 0 for a
 	// negative. Plain target: positives (best last) then negatives; combined target:
-	// CombinedTargetPoints' order.
+	// CombinedTargetPoints' order. None when Absent.
 	Points []Point
+	// Presence is CLIP's probability that the image shows the target among Result.Classes: the
+	// class's entry of Result.Presence, for a combined target the sum over its parts. NaN when
+	// Result.Presence was not computed.
+	Presence float32
+	// Absent is true when Presence is below Options.PresenceThreshold: the target has no points.
+	Absent bool
 }
 
 // Result holds everything one Explain call computed.
@@ -125,7 +142,11 @@ type Result struct {
 	// Similarity is [1+g·g, len(Classes)] (empty with Options.Slide): all tokens (token 0 = class token) against every class,
 	// as clip_feature_surgery (or img@textᵀ without feature surgery) returns it.
 	Similarity Matrix
-	Targets    []Target
+	// Presence is CLIP's classification of the image over Classes (ClassPresence), one probability
+	// per class. It is computed when it is free — the method's class token is CLIP's own — or asked
+	// for (Options.Presence, Options.PresenceThreshold); nil otherwise.
+	Presence []float32
+	Targets  []Target
 }
 
 // Explainer runs the pipeline on one model. It keeps the text features per (texts, templates) in
@@ -230,6 +251,9 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 	if plan.slide {
 		res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Modifiers: plan.modifiers, FeatureSurgery: plan.featureSurgery,
 			Classes: plan.classes}
+		if res.Presence, err = e.presence(ctx, p, plan, nil); err != nil {
+			return nil, err
+		}
 		if err := e.explainSlide(ctx, p, plan, res); err != nil {
 			return nil, err
 		}
@@ -251,7 +275,10 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res.Targets, err = explainTargets(res.Similarity, plan, p.RGB().Pix, p.H, p.W)
+	if res.Presence, err = e.presence(ctx, p, plan, &feats); err != nil {
+		return nil, err
+	}
+	res.Targets, err = explainTargets(res.Similarity, plan, res.Presence, p.RGB().Pix, p.H, p.W)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +303,7 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 	}
 	var classes *clip.Features
 	if opt.NeedsClasses() { // e.g. ResCLIP's semantic feedback segments with the label set first
-		text, err := e.TextFeatures(plan.classes, plan.templates)
+		text, err := e.planTextFeatures(context.Background(), plan) // per-class templates included
 		if err != nil {
 			return Matrix{}, err
 		}
@@ -292,24 +319,28 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 // similarity compares the image tokens with the classes: feature surgery (with the "" features as
 // redundant ones in single-text mode or for a single class) or, without feature surgery, img @ textᵀ.
 func (e *Explainer) similarity(ctx context.Context, img Matrix, plan *plan) (sim Matrix, redundant bool, err error) {
-	text, err := e.TextFeaturesContext(ctx, plan.classes, plan.templates)
+	text, err := e.planTextFeatures(ctx, plan)
 	if err != nil {
 		return Matrix{}, false, err
 	}
-	if !plan.featureSurgery {
-		return RawSimilarity(img, text), false, nil
-	}
 	var r *Matrix
-	if plan.single || text.Rows == 1 {
+	if plan.featureSurgery && (plan.single || text.Rows == 1) {
 		rm, err := e.TextFeaturesContext(ctx, []string{""}, plan.templates)
 		if err != nil {
 			return Matrix{}, false, err
 		}
 		r = &rm
 	}
-	sim, _, err = FeatureSurgery(img, text, r)
-	if err != nil {
-		return Matrix{}, false, err
+	sim, err = compare(img, text, r, plan.featureSurgery)
+	return sim, r != nil, err
+}
+
+// compare is the similarity of image tokens and class features: feature surgery (with the
+// redundant features r, or nil for the class mean) or img @ textᵀ.
+func compare(img, text Matrix, r *Matrix, featureSurgery bool) (Matrix, error) {
+	if !featureSurgery {
+		return RawSimilarity(img, text), nil
 	}
-	return sim, r != nil, nil
+	sim, _, err := FeatureSurgery(img, text, r)
+	return sim, err
 }

@@ -62,6 +62,12 @@ type Prediction struct {
 type ModelOptions struct {
 	Size      int      // model input side (0 = the model's native resolution); the window side with Slide
 	Templates []string // prompt templates (nil = the 85 of the reference)
+	// ClassTemplates gives names their own templates (surgery.Options.ClassTemplates), e.g. a
+	// FLOSS selection (SelectTemplates; tools/evaluate -templates auto).
+	ClassTemplates surgery.ClassTemplates
+	// FeatureSurgery turns feature surgery on or off on top of every method (surgery.Options;
+	// "" = each method's own), for ablations.
+	FeatureSurgery surgery.FeatureSurgeryMode
 	// Slide scores the image with sliding windows of side Size at the image's own resolution,
 	// averaged where they overlap (surgery.Options.Slide; mmsegmentation's slide mode, as SCLIP,
 	// ClearCLIP and NACLIP evaluate), instead of resizing the whole image to Size.
@@ -75,7 +81,8 @@ type ModelOptions struct {
 
 // explainOptions are the surgery options of a prediction with the label set names.
 func (mo ModelOptions) explainOptions(names []string, method clip.Method) surgery.Options {
-	o := surgery.Options{Size: mo.Size, Labels: names, Templates: mo.Templates, Method: method,
+	o := surgery.Options{Size: mo.Size, Labels: names, Templates: mo.Templates, ClassTemplates: mo.ClassTemplates,
+		FeatureSurgery: mo.FeatureSurgery, Method: method,
 		Slide: mo.Slide, Stride: mo.Stride}
 	if spec, err := clip.LookupMethod(string(method)); err == nil && spec.VFM {
 		o.VFM = mo.VFM

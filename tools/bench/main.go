@@ -43,6 +43,7 @@ func run() error {
 	memLimit := flag.Int("memlimit", 0, "Go soft memory limit in MiB (0: none), unless GOMEMLIMIT is set")
 	loadOnly := flag.Bool("loadonly", false, "only time the checkpoint load (load_s, peak_rss_mib)")
 	loadProfile := flag.String("loadprofile", "", "write a CPU profile of the checkpoint load here")
+	shapes := flag.Bool("shapes", false, "also time each product of the image encoder alone, per size (GFLOP/s per shape)")
 	flag.Parse()
 	// The weights live in the Go heap (~0.6 GB for ViT-B/16), so by default the collector lets
 	// garbage grow to as much again before it runs; a soft limit makes it collect earlier instead.
@@ -78,6 +79,8 @@ func run() error {
 	defer stopProfile()
 	rng := rand.New(rand.NewPCG(0, 0))
 	encodeS, encodeAll := map[string]float64{}, map[string][]float64{}
+	encodeCPU, encodeGFLOP, encodeRate := map[string]float64{}, map[string]float64{}, map[string]float64{}
+	shapeRows := map[string][]shapeRow{}
 	var feats *clip.Features
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -88,7 +91,7 @@ func run() error {
 		for i := range img {
 			img[i] = float32(rng.NormFloat64())
 		}
-		med, all, err := timed(*reps, func() error {
+		med, all, cpu, err := timed(*reps, func() error {
 			var err error
 			feats, err = model.EncodeImage(img, 1, n, n, clip.SurgeryOptions())
 			return err
@@ -97,9 +100,24 @@ func run() error {
 			return err
 		}
 		encodeS[s], encodeAll[s] = med, all
-		fmt.Fprintf(os.Stderr, "encode_image %d: %.3fs\n", n, med)
+		encodeCPU[s] = cpu
+		fl := surgeryFLOPs(model.Config, n)
+		encodeGFLOP[s], encodeRate[s] = fl/1e9, fl/med/1e9
+		fmt.Fprintf(os.Stderr, "encode_image %d: %.3fs (%.1f GFLOP, %.0f GFLOP/s; process CPU %.3fs per encode)\n", n, med, fl/1e9, fl/med/1e9, encodeCPU[s])
+		if *shapes && fl > 0 {
+			rows, err := timeShapes(model.Config, n, *reps)
+			if err != nil {
+				return err
+			}
+			printShapes(n, rows)
+			shapeRows[s] = rows
+		}
 	}
 	res["encode_image_s"], res["encode_image_all_s"] = encodeS, encodeAll
+	res["encode_image_cpu_s"], res["encode_image_gflop"], res["encode_image_gflop_per_s"] = encodeCPU, encodeGFLOP, encodeRate
+	if *shapes {
+		res["shapes"] = shapeRows
+	}
 
 	if *classes > 0 && feats != nil {
 		names, demo := make([]string, *classes), surgery.DemoClasses()
@@ -124,7 +142,7 @@ func run() error {
 		for i := range all {
 			all[i] = i
 		}
-		med, times, err := timed(*reps, func() error {
+		med, times, _, err := timed(*reps, func() error {
 			sim, _, err := surgery.FeatureSurgery(img, tm, nil)
 			if err != nil {
 				return err
@@ -168,21 +186,34 @@ func startProfile(path string) (func(), error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-func timed(reps int, f func() error) (float64, []float64, error) {
+// timed runs f once (warm-up) then reps times, and returns the median and all times of those
+// reps and their process CPU time per rep.
+func timed(reps int, f func() error) (float64, []float64, float64, error) {
 	if err := f(); err != nil { // warm-up: compiles the executable for this shape
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
+	c0 := cpuTime()
 	times := make([]float64, reps)
 	for i := range times {
 		t0 := time.Now()
 		if err := f(); err != nil {
-			return 0, nil, err
+			return 0, nil, 0, err
 		}
 		times[i] = time.Since(t0).Seconds()
 	}
+	cpu := (cpuTime() - c0).Seconds() / float64(reps)
 	sorted := slices.Clone(times)
 	slices.Sort(sorted)
-	return sorted[len(sorted)/2], times, nil
+	return sorted[len(sorted)/2], times, cpu, nil
+}
+
+// cpuTime is the process's user + system CPU time so far (all threads).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSSMiB is the process's high-water resident set (ru_maxrss, KiB on Linux).

@@ -7,6 +7,8 @@
 //	clipsurgery -image dog.jpg -text "red shoes" -single       # any text, no label set
 //	clipsurgery -image dog.jpg -text dog -weights ViT-B-16.pt  # offline, any .pt/.pth/.safetensors
 //	clipsurgery -image dog.jpg -text dog -templates "a photo of a {}.,a {} at night."
+//	clipsurgery -image photos/ -text dog,cat -templates auto      # FLOSS picks each label's templates
+//	clipsurgery -image dog.jpg -text dog,cat -presence 0.2 -sam sam_vit_b  # no points for absent targets
 //	clipsurgery -text-cache-info                               # or -text-cache-clear
 //
 // Each prompt's text embedding is kept in the cache folder (<cache>/text-embeddings, 64 MB at
@@ -114,6 +116,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.VFMModel, err = explaincli.LoadVFM(ctx, &cfg.Config, stderr); err != nil {
 		return err
+	}
+	if cfg.AutoTemplates { // with the VFM loaded: the selection judges the very pipeline that draws
+		if err := selectTemplates(ctx, ex, cfg, images, first, stderr); err != nil {
+			return err
+		}
 	}
 	bar := newProgress(stderr, len(images))
 	var failed []string

@@ -7,6 +7,7 @@
 //	evaluate -data mydata -weights ViT-B-16.pt -json out.json -csv out.csv -limit 100
 //	evaluate -data VOC2012 -classes cls_voc21.txt -prob-thd 0.1       # peers' background handling
 //	evaluate -data VOC2012 -methods sclip -slide -size 224 -stride 112  # peers' sliding windows
+//	evaluate -data VOC2012 -methods naclip -templates auto           # FLOSS's templates per class
 //	evaluate -data VOCdevkit/VOC2012 -benchmark voc21 -protocol sclip   # SCLIP's published protocol
 //
 // The table goes to stdout, progress with ETA to stderr. Bad images are skipped, counted and
@@ -88,6 +89,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if !c.Quiet {
 		c.Run.Progress = stderr
+	}
+	if c.AutoTemplates {
+		if err := selectTemplates(ctx, ex, ds, c, c.Run.Progress); err != nil {
+			return err
+		}
 	}
 	rep, err := evaluate.Run(ctx, ex, ds, c.Run)
 	if rep != nil && (err == nil || rep.Interrupted) {

@@ -177,6 +177,9 @@ func parseEvaluate(args []string, stderr io.Writer, launcher bool) (*evaluateArg
 	if a.c, err = ef.Resolve(fs); err != nil {
 		return nil, err
 	}
+	if a.c.AutoTemplates {
+		return nil, refuseAutoTemplates("evaluate", "evaluate")
+	}
 	a.table = *table
 	a.ds, err = a.c.OpenDataset()
 	return a, err

@@ -128,6 +128,9 @@ func parseExplain(args []string, stderr io.Writer, launcher bool) (*explaincli.C
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if c.AutoTemplates {
+		return nil, nil, nil, refuseAutoTemplates("explain", "clipsurgery")
+	}
 	if c.Backend, err = modelkit.BackendFromEnv(); err != nil {
 		return nil, nil, nil, err
 	}

@@ -3,15 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
+	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
 // explainFlags are the flags both tools/clipsurgery and the explain job get in these tests.
@@ -93,4 +96,101 @@ func listFiles(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// -presence reaches the workers: with a gate between the targets' presences, the explain job
+// writes tools/clipsurgery's files byte for byte (points JSON with presence and absent, no SAM
+// mask for an absent target), and the gate did drop some targets and keep others.
+func TestExplainPresenceMatchesCLI(t *testing.T) {
+	images := syntheticImages(t, 2)
+	cli := buildTool(t, "clipsurgery")
+	clipsurgery := func(out string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(cli, append(append(explainFlags(t, images), "-out", out), args...)...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("tools/clipsurgery %q: %v\n%s", args, err, b)
+		}
+	}
+	probe := t.TempDir()
+	clipsurgery(probe) // presence comes for free with the default method (surgery), no gate
+	var ps []float32
+	for _, f := range listFiles(t, probe) {
+		if strings.HasSuffix(f, "_points.json") {
+			for _, tg := range readPoints(t, filepath.Join(probe, f)).Targets {
+				if tg.Presence == nil || tg.Absent {
+					t.Fatalf("%s %s: presence %v, absent %v without a gate", f, tg.Text, tg.Presence, tg.Absent)
+				}
+				ps = append(ps, *tg.Presence)
+			}
+		}
+	}
+	if lo, hi := slices.Min(ps), slices.Max(ps); len(ps) != 4 || lo == hi {
+		t.Fatalf("presences %v: want 4 that differ", ps)
+	}
+	gate := strconv.FormatFloat(float64((slices.Min(ps)+slices.Max(ps))/2), 'g', -1, 32)
+
+	want, got := t.TempDir(), t.TempDir()
+	clipsurgery(want, "-presence", gate)
+	var stderr bytes.Buffer
+	if err := runExplain(context.Background(), append(explainFlags(t, images), "-out", got, "-presence", gate), &bytes.Buffer{}, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	wantFiles := listFiles(t, want)
+	if g := listFiles(t, got); !slices.Equal(g, wantFiles) {
+		t.Fatalf("files %v, want %v", g, wantFiles)
+	}
+	absent := 0
+	for _, f := range wantFiles {
+		if !bytes.Equal(read(t, filepath.Join(got, f)), read(t, filepath.Join(want, f))) {
+			t.Errorf("%s differs from tools/clipsurgery's", f)
+		}
+		if strings.HasSuffix(f, "_points.json") {
+			for _, tg := range readPoints(t, filepath.Join(got, f)).Targets {
+				if tg.Absent {
+					absent++
+				}
+			}
+		}
+	}
+	if absent == 0 || absent == len(ps) {
+		t.Errorf("gate %s dropped %d of %d targets; want some, not all", gate, absent, len(ps))
+	}
+}
+
+// readPoints reads a -json points file.
+func readPoints(t *testing.T, path string) explaincli.PointsReport {
+	t.Helper()
+	var r explaincli.PointsReport
+	if err := json.Unmarshal(read(t, path), &r); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return r
+}
+
+// -templates auto is refused by both jobs in one line that says why, before anything loads or
+// any worker starts, and nothing is written.
+func TestTemplatesAutoRefused(t *testing.T) {
+	voc := syntheticData(t, 2)
+	out := t.TempDir()
+	for _, tc := range []struct {
+		job  func(context.Context, []string, *bytes.Buffer) error
+		args []string
+	}{
+		{evalJob, []string{"-data", voc, "-weights", tinyWeights(t), "-methods", "naclip", "-templates", "auto", "-json", filepath.Join(out, "r.json")}},
+		{explainJob, []string{"-image", syntheticImages(t, 1), "-text", "red circle", "-labels", strings.Join(evaluate.SyntheticClasses(), ","),
+			"-weights", tinyWeights(t), "-templates", "auto", "-out", out}},
+	} {
+		var stderr bytes.Buffer
+		err := tc.job(context.Background(), tc.args, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "-templates auto") || !strings.Contains(err.Error(), "pass over all the images") ||
+			strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: error %v, want one line refusing -templates auto", tc.args, err)
+		}
+		if stderr.Len() != 0 {
+			t.Errorf("%q: something ran before the refusal:\n%s", tc.args, stderr.String())
+		}
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("refused runs wrote %d files in %s", len(entries), out)
+	}
 }

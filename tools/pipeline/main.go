@@ -10,7 +10,8 @@
 // surgery/evaluate: each image is evaluated into a report of its own and the reports are combined
 // exactly, so the metrics do not depend on how the runner bundled or ordered the images).
 // explain takes tools/clipsurgery's flags and writes its files, for images named by a folder, a
-// glob or a list file, to any Beam filesystem path.
+// glob or a list file, to any Beam filesystem path. Neither job takes -templates auto (FLOSS
+// needs a pass over all the images before any worker starts).
 //
 // The binary is also its own worker: a runner starts it with --worker (Beam's harness flags), and
 // beam.Init then serves bundles instead of returning. Bad flags and datasets end the command with a
@@ -65,6 +66,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "pipeline "+os.Args[1]+": "+oneLine(err.Error()))
 		os.Exit(1)
 	}
+}
+
+// refuseAutoTemplates is the error of -templates auto in a job: FLOSS ranks every label's
+// templates on all the images before the first is drawn or evaluated, a pass over the whole
+// collection that would have to end before any worker starts; the pipeline does not run it.
+func refuseAutoTemplates(job, tool string) error {
+	return fmt.Errorf("-templates auto: not in pipeline %s: FLOSS needs a pass over all the images before any worker starts; "+
+		"use tools/%s for it, or give the templates with -templates LIST|@FILE", job, tool)
 }
 
 // oneLine folds a multi-line message (Beam's job errors are) into one line.

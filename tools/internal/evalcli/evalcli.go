@@ -32,6 +32,9 @@ type Config struct {
 	Run             evaluate.Config
 	JSONOut, CSVOut string
 	Quiet           bool
+	// AutoTemplates is -templates auto: FLOSS chooses each class's templates on the evaluated
+	// images with the one method (Run.Methods[0]) before the evaluation, which the command does.
+	AutoTemplates bool
 }
 
 // Flags are the evaluation flags registered on a flag set; Resolve reads them once it is parsed.
@@ -61,7 +64,7 @@ func Register(fs *flag.FlagSet) *Flags {
 	fs.IntVar(&c.Run.Model.Stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
 	fs.StringVar(&c.VFM, "vfm", "", "vision foundation model of proxyclip (among -methods or -protocol proxyclip): a DINO / DINOv2 name (e.g. dinov2-b14), "+
 		"a SAM name (sam_vit_b) or a checkpoint; loaded once")
-	fs.StringVar(&f.templates, "templates", "", cli.TemplatesUsage)
+	fs.StringVar(&f.templates, "templates", "", cli.TemplatesUsage+`; "auto": each class's templates chosen on the evaluated images by FLOSS (label-free, among the 80 ImageNet templates; one method)`)
 	fs.IntVar(&c.Run.Limit, "limit", 0, "evaluate the first N images only (0 = all)")
 	fs.Float64Var(&c.Run.Scoring.ProbThreshold, "prob-thd", 0, "background below this softmax probability (the peers' prob_thd; 0 = plain argmax)")
 	fs.Float64Var(&c.Run.Scoring.LogitScale, "logit-scale", evaluate.DefaultLogitScale, "softmax temperature with -prob-thd")
@@ -113,7 +116,12 @@ func (f *Flags) Resolve(fs *flag.FlagSet) (*Config, error) {
 	if err := checkVFM(methods, c.VFM); err != nil {
 		return nil, err
 	}
-	if set["templates"] { // given but empty is an error, as in clipsurgery
+	if set["templates"] && strings.TrimSpace(f.templates) == "auto" {
+		if len(methods) != 1 {
+			return nil, errors.New("-templates auto chooses templates from one method's predictions: give a single -methods")
+		}
+		c.AutoTemplates = true
+	} else if set["templates"] { // given but empty is an error, as in clipsurgery
 		if c.Run.Model.Templates, err = cli.ParseTemplates(f.templates); err != nil {
 			return nil, err
 		}

@@ -40,9 +40,15 @@ type Config struct {
 	SAM         string // SAM checkpoint file or released name ("" = no SAM stage)
 	VFM         string // ProxyCLIP's VFM: name or checkpoint ("" = none; -method proxyclip needs one)
 	// VFMModel is -vfm loaded once (LoadVFM) by the command, shared by every image.
-	VFMModel    surgery.VFM
-	Templates   []string // nil = the 85 of the reference
-	NoTextCache bool
+	VFMModel  surgery.VFM
+	Templates []string // nil = the 85 of the reference
+	// AutoTemplates is -templates auto: FLOSS picks each label's templates on the images, which
+	// the command does before explaining any (ClassTemplates); Experts is -template-experts.
+	AutoTemplates  bool
+	Experts        int
+	ClassTemplates surgery.ClassTemplates // what -templates auto picked (set by the command)
+	Presence       float64                // -presence: the gate's threshold (0 = off)
+	NoTextCache    bool
 }
 
 // listFlag collects a repeatable, comma-separated flag.
@@ -91,7 +97,9 @@ func Register(fs *flag.FlagSet, imageUsage string) *Flags {
 	fs.BoolVar(&c.WriteJSON, "json", false, "also write the SAM point prompts as <image>_points.json")
 	fs.StringVar(&c.VFM, "vfm", "", "vision foundation model of -method proxyclip: a DINO / DINOv2 name ("+
 		strings.Join(registry.DINONames(), ", ")+"), a SAM name (sam_vit_b, ...) or a checkpoint file / Hugging Face folder of either")
-	fs.StringVar(&f.templates, "templates", "", cli.TemplatesUsage)
+	fs.StringVar(&f.templates, "templates", "", cli.TemplatesUsage+`; "auto": each label's templates picked on the images at hand by FLOSS (label-free, among the 80 ImageNet templates)`)
+	fs.IntVar(&c.Experts, "template-experts", surgery.DefaultExperts, "with -templates auto: templates kept per label (FLOSS's N)")
+	fs.Float64Var(&c.Presence, "presence", 0, "presence gate in [0, 1]: no points (and no -sam mask) for a target whose CLIP probability among the labels is below it (0 = off)")
 	fs.BoolVar(&c.NoTextCache, "no-text-cache", false, "do not read or store prompt embeddings in the cache (also CLIPSURGERY_TEXT_CACHE=0)")
 	return f
 }
@@ -159,7 +167,21 @@ func (f *Flags) Resolve(fs *flag.FlagSet) (*Config, error) {
 		}
 		c.Features = surgery.FeatureSurgeryOff
 	}
-	if set["templates"] {
+	if t := float32(c.Presence); !(t >= 0 && t <= 1) || math.IsNaN(c.Presence) {
+		return nil, fmt.Errorf("-presence %v: must be in [0, 1] (0 = no gate)", c.Presence)
+	}
+	switch {
+	case set["templates"] && strings.TrimSpace(f.templates) == "auto":
+		if c.Single {
+			return nil, errors.New("-templates auto ranks templates over a label set; -single has none")
+		}
+		if c.Experts < 1 {
+			return nil, fmt.Errorf("-template-experts %d: must be at least 1", c.Experts)
+		}
+		c.AutoTemplates = true
+	case set["template-experts"]:
+		return nil, errors.New("-template-experts needs -templates auto")
+	case set["templates"]:
 		if c.Templates, err = cli.ParseTemplates(f.templates); err != nil {
 			return nil, err
 		}
@@ -194,9 +216,9 @@ func parseLabels(v string) ([]string, error) {
 
 // Options are the surgery options of the command line.
 func (c *Config) Options() surgery.Options {
-	return surgery.Options{Size: c.Size, Labels: c.Labels, Templates: c.Templates, Single: c.Single,
-		Threshold: float32(c.Threshold), Method: c.Method, Modifiers: c.Modifiers, FeatureSurgery: c.Features, Slide: c.Slide,
-		Stride: c.Stride, VFM: c.VFMModel}
+	return surgery.Options{Size: c.Size, Labels: c.Labels, Templates: c.Templates, ClassTemplates: c.ClassTemplates,
+		Single: c.Single, Threshold: float32(c.Threshold), Method: c.Method, Modifiers: c.Modifiers, FeatureSurgery: c.Features,
+		Slide: c.Slide, Stride: c.Stride, PresenceThreshold: float32(c.Presence), VFM: c.VFMModel}
 }
 
 // featureSurgeryDefaults says which methods use feature surgery by default, from the method table.
