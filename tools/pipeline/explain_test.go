@@ -166,31 +166,3 @@ func readPoints(t *testing.T, path string) explaincli.PointsReport {
 	}
 	return r
 }
-
-// -templates auto is refused by both jobs in one line that says why, before anything loads or
-// any worker starts, and nothing is written.
-func TestTemplatesAutoRefused(t *testing.T) {
-	voc := syntheticData(t, 2)
-	out := t.TempDir()
-	for _, tc := range []struct {
-		job  func(context.Context, []string, *bytes.Buffer) error
-		args []string
-	}{
-		{evalJob, []string{"-data", voc, "-weights", tinyWeights(t), "-methods", "naclip", "-templates", "auto", "-json", filepath.Join(out, "r.json")}},
-		{explainJob, []string{"-image", syntheticImages(t, 1), "-text", "red circle", "-labels", strings.Join(evaluate.SyntheticClasses(), ","),
-			"-weights", tinyWeights(t), "-templates", "auto", "-out", out}},
-	} {
-		var stderr bytes.Buffer
-		err := tc.job(context.Background(), tc.args, &stderr)
-		if err == nil || !strings.Contains(err.Error(), "-templates auto") || !strings.Contains(err.Error(), "pass over all the images") ||
-			strings.Contains(err.Error(), "\n") {
-			t.Errorf("%q: error %v, want one line refusing -templates auto", tc.args, err)
-		}
-		if stderr.Len() != 0 {
-			t.Errorf("%q: something ran before the refusal:\n%s", tc.args, stderr.String())
-		}
-	}
-	if entries, _ := os.ReadDir(out); len(entries) != 0 {
-		t.Errorf("refused runs wrote %d files in %s", len(entries), out)
-	}
-}

@@ -69,10 +69,13 @@ func TestBadInput(t *testing.T) {
 		{explainJob, []string{"-image", "@" + filepath.Join(out, "list.txt"), "-text", "dog"}, "list.txt"},
 		{explainJob, []string{"-image", voc, "-text", "not a label"}, "not a label"},
 		{explainJob, []string{"-image", filepath.Join(voc, "JPEGImages"), "-text", "dog", "-threshold", "2"}, "-threshold 2"},
+		// -templates auto: FLOSS ranks templates on all the images first; refused before anything loads.
+		{explainJob, []string{"-image", voc, "-text", "dog", "-templates", "auto"}, "-templates auto: not in pipeline explain: FLOSS needs a pass over all the images"},
+		{evalJob, []string{"-data", voc, "-methods", "naclip", "-templates", "auto"}, "-templates auto: not in pipeline evaluate: FLOSS needs a pass over all the images"},
 	} {
 		var stderr bytes.Buffer
 		err := tc.job(context.Background(), tc.args, &stderr)
-		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(oneLine(err.Error()), "\n") {
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%q: error %v, want one containing %q", tc.args, err, tc.want)
 		}
 		if strings.Contains(stderr.String(), "Submitted job") || strings.Contains(stderr.String(), "[1/") {
