@@ -43,6 +43,7 @@ func run() error {
 	memLimit := flag.Int("memlimit", 0, "Go soft memory limit in MiB (0: none), unless GOMEMLIMIT is set")
 	loadOnly := flag.Bool("loadonly", false, "only time the checkpoint load (load_s, peak_rss_mib)")
 	loadProfile := flag.String("loadprofile", "", "write a CPU profile of the checkpoint load here")
+	shapes := flag.Bool("shapes", false, "also time each product of the image encoder alone, per size (GFLOP/s per shape)")
 	flag.Parse()
 	// The weights live in the Go heap (~0.6 GB for ViT-B/16), so by default the collector lets
 	// garbage grow to as much again before it runs; a soft limit makes it collect earlier instead.
@@ -78,6 +79,8 @@ func run() error {
 	defer stopProfile()
 	rng := rand.New(rand.NewPCG(0, 0))
 	encodeS, encodeAll := map[string]float64{}, map[string][]float64{}
+	encodeCPU, encodeGFLOP, encodeRate := map[string]float64{}, map[string]float64{}, map[string]float64{}
+	shapeRows := map[string][]shapeRow{}
 	var feats *clip.Features
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -88,6 +91,7 @@ func run() error {
 		for i := range img {
 			img[i] = float32(rng.NormFloat64())
 		}
+		c0 := cpuTime()
 		med, all, err := timed(*reps, func() error {
 			var err error
 			feats, err = model.EncodeImage(img, 1, n, n, clip.SurgeryOptions())
@@ -97,9 +101,24 @@ func run() error {
 			return err
 		}
 		encodeS[s], encodeAll[s] = med, all
-		fmt.Fprintf(os.Stderr, "encode_image %d: %.3fs\n", n, med)
+		encodeCPU[s] = (cpuTime() - c0).Seconds() / float64(*reps+1) // the warm-up's compilation included
+		fl := surgeryFLOPs(model.Config, n)
+		encodeGFLOP[s], encodeRate[s] = fl/1e9, fl/med/1e9
+		fmt.Fprintf(os.Stderr, "encode_image %d: %.3fs (%.1f GFLOP, %.0f GFLOP/s; process CPU %.3fs per encode)\n", n, med, fl/1e9, fl/med/1e9, encodeCPU[s])
+		if *shapes && fl > 0 {
+			rows, err := timeShapes(model.Config, n, *reps)
+			if err != nil {
+				return err
+			}
+			printShapes(n, rows)
+			shapeRows[s] = rows
+		}
 	}
 	res["encode_image_s"], res["encode_image_all_s"] = encodeS, encodeAll
+	res["encode_image_cpu_s"], res["encode_image_gflop"], res["encode_image_gflop_per_s"] = encodeCPU, encodeGFLOP, encodeRate
+	if *shapes {
+		res["shapes"] = shapeRows
+	}
 
 	if *classes > 0 && feats != nil {
 		names, demo := make([]string, *classes), surgery.DemoClasses()
@@ -183,6 +202,15 @@ func timed(reps int, f func() error) (float64, []float64, error) {
 	sorted := slices.Clone(times)
 	slices.Sort(sorted)
 	return sorted[len(sorted)/2], times, nil
+}
+
+// cpuTime is the process's user + system CPU time so far (all threads).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSSMiB is the process's high-water resident set (ru_maxrss, KiB on Linux).
