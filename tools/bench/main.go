@@ -91,8 +91,7 @@ func run() error {
 		for i := range img {
 			img[i] = float32(rng.NormFloat64())
 		}
-		c0 := cpuTime()
-		med, all, err := timed(*reps, func() error {
+		med, all, cpu, err := timed(*reps, func() error {
 			var err error
 			feats, err = model.EncodeImage(img, 1, n, n, clip.SurgeryOptions())
 			return err
@@ -101,7 +100,7 @@ func run() error {
 			return err
 		}
 		encodeS[s], encodeAll[s] = med, all
-		encodeCPU[s] = (cpuTime() - c0).Seconds() / float64(*reps+1) // the warm-up's compilation included
+		encodeCPU[s] = cpu
 		fl := surgeryFLOPs(model.Config, n)
 		encodeGFLOP[s], encodeRate[s] = fl/1e9, fl/med/1e9
 		fmt.Fprintf(os.Stderr, "encode_image %d: %.3fs (%.1f GFLOP, %.0f GFLOP/s; process CPU %.3fs per encode)\n", n, med, fl/1e9, fl/med/1e9, encodeCPU[s])
@@ -143,7 +142,7 @@ func run() error {
 		for i := range all {
 			all[i] = i
 		}
-		med, times, err := timed(*reps, func() error {
+		med, times, _, err := timed(*reps, func() error {
 			sim, _, err := surgery.FeatureSurgery(img, tm, nil)
 			if err != nil {
 				return err
@@ -187,21 +186,25 @@ func startProfile(path string) (func(), error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-func timed(reps int, f func() error) (float64, []float64, error) {
+// timed runs f once (warm-up) then reps times, and returns the median and all times of those
+// reps and their process CPU time per rep.
+func timed(reps int, f func() error) (float64, []float64, float64, error) {
 	if err := f(); err != nil { // warm-up: compiles the executable for this shape
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
+	c0 := cpuTime()
 	times := make([]float64, reps)
 	for i := range times {
 		t0 := time.Now()
 		if err := f(); err != nil {
-			return 0, nil, err
+			return 0, nil, 0, err
 		}
 		times[i] = time.Since(t0).Seconds()
 	}
+	cpu := (cpuTime() - c0).Seconds() / float64(reps)
 	sorted := slices.Clone(times)
 	slices.Sort(sorted)
-	return sorted[len(sorted)/2], times, nil
+	return sorted[len(sorted)/2], times, cpu, nil
 }
 
 // cpuTime is the process's user + system CPU time so far (all threads).
