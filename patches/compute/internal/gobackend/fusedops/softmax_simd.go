@@ -19,7 +19,7 @@ func init() {
 	gobackend.SetNodeExecutor(compute.OpTypeFusedSoftmax, PrioritySIMD, execFusedSoftmaxSIMD)
 }
 
-func execFusedSoftmaxSIMD(backend *gobackend.Backend, node *gobackend.Node, inputs []*gobackend.Buffer, _ []bool) (*gobackend.Buffer, error) {
+func execFusedSoftmaxSIMD(backend *gobackend.Backend, node *gobackend.Node, inputs []*gobackend.Buffer, inputsOwned []bool) (*gobackend.Buffer, error) {
 	data := node.Data.(*nodeFusedSoftmax)
 	input := inputs[0]
 	if input.RawShape.DType != dtypes.Float32 {
@@ -31,9 +31,16 @@ func execFusedSoftmaxSIMD(backend *gobackend.Backend, node *gobackend.Node, inpu
 		return nil, gobackend.ErrFallback
 	}
 
-	output, err := backend.GetBuffer(node.Shape)
-	if err != nil {
-		return nil, err
+	var output *gobackend.Buffer
+	if len(inputsOwned) > 0 && inputsOwned[0] {
+		// Patch (clipsurgery): in place when the input is not used after this op (each row is
+		// read before it is written): no fresh buffer for the [heads, N, N] scores.
+		output, inputs[0] = input, nil
+	} else {
+		var err error
+		if output, err = backend.GetBuffer(node.Shape); err != nil {
+			return nil, err
+		}
 	}
 	if backend.NoOps {
 		return output, nil
@@ -44,6 +51,9 @@ func execFusedSoftmaxSIMD(backend *gobackend.Backend, node *gobackend.Node, inpu
 
 	totalElements := outerSize * axisSize
 	processOuter := func(start, end int) {
+		if softmaxRowsAVX512(inFlat, outFlat, axisSize, start, end) { // patch: see softmax_rows_amd64.go
+			return
+		}
 		for outer := start; outer < end; outer++ {
 			rowStart := outer * axisSize
 			inRow := inFlat[rowStart : rowStart+axisSize]
