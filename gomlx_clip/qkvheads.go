@@ -5,9 +5,7 @@ import (
 
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 
-	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/ml/nn"
 )
 
 // headsQKV is a block's packed in_proj projection, heads-major [3, B, heads, N, d] (q, k, v),
@@ -27,7 +25,7 @@ type headsQKV struct {
 func projectQKV(x *Node, p Params, prefix string, heads int) *headsQKV {
 	dims := x.Shape().Dimensions
 	b, n, w := dims[0], dims[1], dims[2]
-	qkv := nn.Dense(x, p.Get(prefix+".in_proj_weight"), p.Get(prefix+".in_proj_bias"), compute.DenseLayoutInputOutputs)
+	qkv := modelkit.DenseWith(x, p.Get(prefix+".in_proj_weight"), p.Get(prefix+".in_proj_bias"))
 	qkv = TransposeAllAxes(Reshape(qkv, b, n, 3, heads, w/heads), 2, 0, 3, 1, 4) // [3, B, H, N, d]
 	return &headsQKV{all: qkv, batch: b, heads: heads, n: n, d: w / heads, parts: map[[3]int]*Node{}}
 }

@@ -9,18 +9,21 @@ import (
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Weights are a model's parameters on a backend, by checkpoint name (sorted), each in the
-// checkpoint's layout except the dense weights, stored transposed to [in, out] (see Dense).
+// checkpoint's layout except the dense weights, stored transposed to [in, out], and on the go
+// backend with AVX-512 packed for its kernel as [in, out/32, 32] (see Dense).
 type Weights struct {
 	backend compute.Backend
 	names   []string
 	params  []*tensors.Tensor // in the order of names
 	shapes  map[string][]int  // in the checkpoint's layout
 	dense   func(name string) bool
+	scratch []float32 // a dense weight [in, out] before packing (Upload)
 }
 
 // releaseEvery bounds the garbage of a releasing Upload (released host copies) left uncollected.
@@ -94,11 +97,20 @@ func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, e
 		dims = []int{dims[1], dims[0]}
 	}
 	if SharedBuffers(w.backend) {
+		packed := dense && gobackend.CanPackDenseWeight(dims[1])
+		if packed {
+			dims = PackedDenseShape(dims[0], dims[1])
+		}
 		buf, data, err := backendbuf.SharedFloat32(w.backend, dims...) // exact size, not bucketed
 		if err != nil {
 			return nil, err
 		}
-		if err := fillWeight(data, t, dense); err != nil {
+		if packed {
+			err = w.fillPacked(data, t)
+		} else {
+			err = fillWeight(data, t, dense)
+		}
+		if err != nil {
 			buf.Finalize()
 			return nil, err
 		}
@@ -117,6 +129,29 @@ func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, e
 		return nil, fillErr
 	}
 	return dev, nil
+}
+
+// fillPacked writes the dense weight t, torch's [out, in], into dst packed for the go backend's
+// kernel (gobackend.PackDenseWeight), through the [in, out] transpose in w.scratch.
+func (w *Weights) fillPacked(dst []float32, t *weights.Tensor) error {
+	in, out := t.Shape[1], t.Shape[0]
+	if cap(w.scratch) < len(dst) {
+		w.scratch = make([]float32, len(dst))
+	}
+	tmp := w.scratch[:len(dst)]
+	if err := fillWeight(tmp, t, true); err != nil {
+		return err
+	}
+	if !gobackend.PackDenseWeight(dst, tmp, in, out) {
+		return fmt.Errorf("packing dense weight of shape %v failed", t.Shape)
+	}
+	return nil
+}
+
+// PackedDenseShape is the shape of a dense weight [in, out] packed for the go backend's kernel
+// (compute.DenseLayoutPacked).
+func PackedDenseShape(in, out int) []int {
+	return []int{in, out / compute.DensePackedStrip, compute.DensePackedStrip}
 }
 
 // Backend is the backend the weights live on.
@@ -138,6 +173,13 @@ func (w *Weights) Weight(name string) ([]float32, []int, bool) {
 	}
 	s := w.shapes[name]
 	if w.dense != nil && w.dense(name) {
+		if w.params[i].Shape().Rank() == 3 { // packed by Upload
+			flat := make([]float32, len(data))
+			if !gobackend.UnpackDenseWeight(flat, data, s[1], s[0]) {
+				return nil, nil, false
+			}
+			data = flat
+		}
 		data = TransposeMatrix(make([]float32, len(data)), data, s[1], s[0]) // stored [in, out]
 	}
 	return data, slices.Clone(s), true

@@ -210,7 +210,17 @@ const (
 	DenseLayoutInputOutputs DenseLayout = iota
 	// DenseLayoutOutputsInput specifies that weights have shape [out_features..., in_features].
 	DenseLayoutOutputsInput
+
+	// DenseLayoutPacked (patch, clipsurgery: see patches/README.md) specifies float32 weights
+	// [in_features, out_features] already packed by gobackend.PackDenseWeight for the go backend's
+	// AVX-512 kernel, as a tensor of shape [in_features, out_features/DensePackedStrip,
+	// DensePackedStrip]. Only the go backend with its AVX-512 float32 kernel executes it.
+	DenseLayoutPacked
 )
+
+// DensePackedStrip is the last axis of a DenseLayoutPacked weight (patch, clipsurgery): the
+// column strip of the go backend's AVX-512 float32 kernel.
+const DensePackedStrip = 32
 
 // String returns the name of the dense weight layout.
 func (l DenseLayout) String() string {
@@ -219,6 +229,8 @@ func (l DenseLayout) String() string {
 		return "InputOutputs"
 	case DenseLayoutOutputsInput:
 		return "OutputsInput"
+	case DenseLayoutPacked:
+		return "Packed"
 	default:
 		return "unknown"
 	}

@@ -78,6 +78,13 @@ func FusedDense(x, weight, bias shapes.Shape, options compute.DenseConfig) (shap
 		if weight.AxisNames != nil {
 			outFeatureNames = weight.AxisNames[:inFeaturesAxisW]
 		}
+	case compute.DenseLayoutPacked: // patch (clipsurgery): [in, out/DensePackedStrip, DensePackedStrip]
+		if weight.Rank() != 3 || weight.Dimensions[2] != compute.DensePackedStrip {
+			return shapes.Invalid(), errors.Errorf("FusedDense: a packed weight has shape [in, out/%d, %d], got %s",
+				compute.DensePackedStrip, compute.DensePackedStrip, weight)
+		}
+		inFeaturesDimW = weight.Dimensions[0]
+		outFeatureDims = []int{weight.Dimensions[1] * weight.Dimensions[2]}
 	default:
 		return shapes.Invalid(), errors.Errorf("FusedDense: unknown WeightLayout %v", options.WeightLayout)
 	}

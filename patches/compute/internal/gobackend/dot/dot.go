@@ -59,6 +59,11 @@ type NodeData struct {
 	// the corresponding matrix input is constant and eligible for panel caching.
 	PackedLHSCache *PackedMatrixCache
 	PackedRHSCache *PackedMatrixCache
+
+	// RHSPrepacked (patch, clipsurgery) tells that the RHS buffer holds a float32 matrix already
+	// packed by Float32DensePacker (compute.DenseLayoutPacked): the kernel reads its panels in
+	// place instead of packing them on every call.
+	RHSPrepacked bool
 }
 
 // SetSizes computes and sets the internal sizes (BatchSize, LHSCrossSize, RHSCrossSize, ContractingSize)

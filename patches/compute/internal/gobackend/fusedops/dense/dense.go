@@ -99,6 +99,11 @@ func FusedDense(f *gobackend.Function, x, weight, bias compute.Value, options co
 		layout = dot.LayoutNonTransposed
 	case compute.DenseLayoutOutputsInput:
 		layout = dot.LayoutTransposed
+	case compute.DenseLayoutPacked: // patch (clipsurgery): weights packed by dot.Float32DensePacker
+		if dot.Float32DensePacker == nil || xNode.Shape.DType != dtypes.Float32 {
+			return nil, errors.Wrapf(compute.ErrNotImplemented, "FusedDense: packed weights need the AVX-512 float32 kernel")
+		}
+		layout = dot.LayoutNonTransposed
 	default:
 		return nil, errors.Errorf("FusedDense: unknown WeightLayout %v", options.WeightLayout)
 	}
@@ -120,7 +125,9 @@ func FusedDense(f *gobackend.Function, x, weight, bias compute.Value, options co
 	if xNode.IsConstant() {
 		dotNodeData.PackedLHSCache = &dot.PackedMatrixCache{}
 	}
-	if wNode.IsConstant() {
+	if options.WeightLayout == compute.DenseLayoutPacked {
+		dotNodeData.RHSPrepacked = true
+	} else if wNode.IsConstant() {
 		dotNodeData.PackedRHSCache = &dot.PackedMatrixCache{}
 	}
 

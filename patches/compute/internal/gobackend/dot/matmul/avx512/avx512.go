@@ -107,6 +107,7 @@ func RegisterAVX512ForTests() {
 }
 
 func registerAVX512(forTests bool) {
+	dot.Float32DensePacker = float32DensePacker // patch (clipsurgery): see prepacked.go
 	dot.RegisterImplementation("simd:avx512", dot.LayoutNonTransposed, dtypes.Float32, dtypes.Float32, avx512RouterFloat32, matmul.PriorityAVX512, forTests)
 	dot.RegisterImplementation("simd:avx512", dot.LayoutTransposed, dtypes.Float32, dtypes.Float32, avx512RouterFloat32, matmul.PriorityAVX512, forTests)
 

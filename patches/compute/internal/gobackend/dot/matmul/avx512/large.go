@@ -97,6 +97,10 @@ func avx512LargeFloat32( //alt:f32
 		}
 	}
 
+	if nodeData != nil && nodeData.RHSPrepacked && batchSize == 1 { //alt:f32
+		cachedRHSPanels = prepackedPanelsFloat32(rhs, contractingSize, rhsCrossSize) //alt:f32 patch (clipsurgery): see prepacked.go
+	} //alt:f32
+
 	if maxWorkers <= 1 {
 		// No parallelism, do each matrix multiplication in the batch sequentially.
 		var (

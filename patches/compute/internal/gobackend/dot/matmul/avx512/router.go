@@ -33,6 +33,9 @@ func avx512RouterFloat32( //alt:f32
 	// Check if small matrix multiplication kernel can be used.
 	flops := batchSize * lhsCrossSize * rhsCrossSize * contractingSize
 	useSmallVariant := !matmul.ForceLargeVariant && (matmul.ForceSmallVariant || flops < matmul.SmallMatMulSizeThreshold)
+	if nodeData != nil && nodeData.RHSPrepacked { // patch (clipsurgery): only the large path reads packed weights
+		useSmallVariant = false
+	}
 	if klog.V(1).Enabled() {
 		variant := "large (avx512)"
 		if useSmallVariant {
