@@ -23,7 +23,6 @@ type Weights struct {
 	params  []*tensors.Tensor // in the order of names
 	shapes  map[string][]int  // in the checkpoint's layout
 	dense   func(name string) bool
-	scratch []float32 // a dense weight [in, out] before packing (Upload)
 }
 
 // releaseEvery bounds the garbage of a releasing Upload (released host copies) left uncollected.
@@ -106,7 +105,7 @@ func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, e
 			return nil, err
 		}
 		if packed {
-			err = w.fillPacked(data, t)
+			err = fillPacked(data, t)
 		} else {
 			err = fillWeight(data, t, dense)
 		}
@@ -129,23 +128,6 @@ func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, e
 		return nil, fillErr
 	}
 	return dev, nil
-}
-
-// fillPacked writes the dense weight t, torch's [out, in], into dst packed for the go backend's
-// kernel (gobackend.PackDenseWeight), through the [in, out] transpose in w.scratch.
-func (w *Weights) fillPacked(dst []float32, t *weights.Tensor) error {
-	in, out := t.Shape[1], t.Shape[0]
-	if cap(w.scratch) < len(dst) {
-		w.scratch = make([]float32, len(dst))
-	}
-	tmp := w.scratch[:len(dst)]
-	if err := fillWeight(tmp, t, true); err != nil {
-		return err
-	}
-	if !gobackend.PackDenseWeight(dst, tmp, in, out) {
-		return fmt.Errorf("packing dense weight of shape %v failed", t.Shape)
-	}
-	return nil
 }
 
 // PackedDenseShape is the shape of a dense weight [in, out] packed for the go backend's kernel

@@ -31,6 +31,25 @@ func PackDenseWeight(dst, w []float32, in, out int) bool {
 	return true
 }
 
+// DensePanel is one panel of a weight [in, out] packed by PackDenseWeight: rows [K0, K0+Rows)
+// and columns [C0, C0+Cols) of the weight, stored from Offset as Cols/compute.DensePackedStrip
+// strips of Rows × compute.DensePackedStrip values, each row-major.
+type DensePanel struct{ K0, Rows, C0, Cols, Offset int }
+
+// DensePackedPanels lists the panels of a weight [in, out] packed by PackDenseWeight, in storage
+// order, for a loader that writes the packed layout itself (say, straight from a checkpoint's
+// [out, in] rows); nil when CanPackDenseWeight(out) is false.
+func DensePackedPanels(in, out int) []DensePanel {
+	if !CanPackDenseWeight(out) {
+		return nil
+	}
+	var panels []DensePanel
+	dot.Float32DensePacker.Panels(in, out, func(k0, kw, c0, cw, off int) {
+		panels = append(panels, DensePanel{K0: k0, Rows: kw, C0: c0, Cols: cw, Offset: off})
+	})
+	return panels
+}
+
 // UnpackDenseWeight is the inverse of PackDenseWeight: packed (in·out elements) back into dst
 // [in, out].
 func UnpackDenseWeight(dst, packed []float32, in, out int) bool {

@@ -41,6 +41,20 @@ func TestPackedDenseWeight(t *testing.T) {
 		if !gobackend.PackDenseWeight(packed, w, c.in, c.out) {
 			t.Fatalf("%+v: PackDenseWeight refused", c)
 		}
+		fromPanels := make([]float32, len(w))
+		for _, pn := range gobackend.DensePackedPanels(c.in, c.out) {
+			for s := 0; s < pn.Cols/compute.DensePackedStrip; s++ {
+				for r := range pn.Rows {
+					for j := range compute.DensePackedStrip {
+						col := pn.C0 + s*compute.DensePackedStrip + j
+						fromPanels[pn.Offset+(s*pn.Rows+r)*compute.DensePackedStrip+j] = w[(pn.K0+r)*c.out+col]
+					}
+				}
+			}
+		}
+		if !slices.Equal(fromPanels, packed) {
+			t.Fatalf("%+v: DensePackedPanels does not describe PackDenseWeight's layout", c)
+		}
 		back := make([]float32, len(w))
 		if !gobackend.UnpackDenseWeight(back, packed, c.in, c.out) || !slices.Equal(back, w) {
 			t.Fatalf("%+v: UnpackDenseWeight does not restore the weights", c)

@@ -10,6 +10,10 @@ package dot
 // src have k·n elements; n must be a multiple of compute.DensePackedStrip.
 type DensePacker struct {
 	Pack, Unpack func(dst, src []float32, k, n int)
+	// Panels calls f for each panel of the packed [k, n] matrix in storage order: rows
+	// [k0, k0+kw) and columns [c0, c0+cw) stored from off as cw/DensePackedStrip strips, each
+	// kw × DensePackedStrip row-major.
+	Panels func(k, n int, f func(k0, kw, c0, cw, off int))
 }
 
 // Float32DensePacker is the packer of the registered float32 kernel that reads packed weights

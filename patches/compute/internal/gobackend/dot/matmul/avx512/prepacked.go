@@ -12,7 +12,10 @@ package avx512
 
 import "github.com/gomlx/compute/internal/gobackend/dot"
 
-var float32DensePacker = &dot.DensePacker{Pack: packDenseFloat32, Unpack: unpackDenseFloat32}
+var float32DensePacker = &dot.DensePacker{Pack: packDenseFloat32, Unpack: unpackDenseFloat32,
+	Panels: func(k, n int, f func(k0, kw, c0, cw, off int)) {
+		forEachPanelFloat32(k, n, func(_, k0, kw, c0, cw, off int) { f(k0, kw, c0, cw, off) })
+	}}
 
 // forEachPanelFloat32 calls f for each panel of a packed [k, n] float32 matrix in storage order,
 // with its index in the panels' list (kPanel·numColPanels + colPanel), its place in the matrix
