@@ -29,9 +29,13 @@ func QuickGELU(x *Node) *Node {
 }
 
 // MLP is the transformer block's feed-forward: c_proj(act(c_fc(x))), act the tower's
-// activation (QuickGELU for OpenAI's CLIP).
+// activation (QuickGELU for OpenAI's CLIP), fused into c_fc where the backend can
+// (modelkit.DenseActivated, backendActivation).
 func MLP(x *Node, p Params, prefix string, act Activation) *Node {
-	return Linear(Activate(Linear(x, p, prefix+".c_fc"), act), p, prefix+".c_proj")
+	fc := prefix + ".c_fc"
+	h := modelkit.DenseActivated(x, p.Get(fc+".weight"), p.Optional(fc+".bias"), backendActivation(act),
+		func(h *Node) *Node { return Activate(h, act) })
+	return Linear(h, p, prefix+".c_proj")
 }
 
 // Attend is softmax(a b^T / sqrt(d) [+ causal mask]) c over heads of width d, merged back to [B, N, W].

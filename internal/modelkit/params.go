@@ -36,6 +36,18 @@ func Dense(x *Node, p Params, prefix string) *Node {
 	return DenseWith(x, p.Get(prefix+".weight"), p.Optional(prefix+".bias"))
 }
 
+// DenseActivated is act applied to DenseWith(x, w, b): on a packed weight (the go backend with
+// AVX-512) fused into the product's epilogue, one pass over the output while it is in cache
+// instead of the activation's own ops; otherwise decomposed(DenseWith(x, w, b)), decomposed
+// being the activation as graph ops (the definition act must match).
+func DenseActivated(x, w, b *Node, act compute.ActivationType, decomposed func(*Node) *Node) *Node {
+	if w.Rank() == 3 {
+		cfg := compute.DenseConfig{WeightLayout: compute.DenseLayoutPacked, Activation: compute.ActivationConfig{Type: act}}
+		return BackendFusedDense(x, w, b, cfg)
+	}
+	return decomposed(DenseWith(x, w, b))
+}
+
 // DenseWith is Dense with the weight w and the bias b (nil: none) given as nodes, w as Weights
 // stores a dense weight: [in, out], or [in, out/32, 32] when packed for the go backend's kernel
 // at load (PackedDenseShape; compute.DenseLayoutPacked, a patch of compute: patches/README.md),

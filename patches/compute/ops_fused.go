@@ -108,6 +108,15 @@ const (
 	// Introduced in "GLU Variants Improve Transformer"
 	// (Noam Shazeer, 2020), https://arxiv.org/abs/2002.05202.
 	ActivationSwiGLU
+
+	// ActivationQuickGelu (patch, clipsurgery: see patches/README.md) is OpenAI CLIP's GELU
+	// approximation:
+	//
+	//	y = x * sigmoid(1.702 * x)
+	//
+	// Introduced in "Gaussian Error Linear Units (GELUs)" (Hendrycks, Gimpel, 2016), §2, used by
+	// CLIP (Radford et al., 2021). Only FusedDense's epilogue implements it (float32, go backend).
+	ActivationQuickGelu
 )
 
 // ActivationSwish is an alias for ActivationSilu.

@@ -40,7 +40,7 @@ func FusedDense(x, weight, bias shapes.Shape, options compute.DenseConfig) (shap
 		return shapes.Invalid(), errors.Wrapf(compute.ErrNotImplemented,
 			"FusedDense does not support SwiGLU activation due to output shape change (use FusedActivation separately)")
 	}
-	if options.Activation.Type < compute.ActivationNone || options.Activation.Type > compute.ActivationSwiGLU {
+	if options.Activation.Type < compute.ActivationNone || options.Activation.Type > compute.ActivationQuickGelu { // patch (clipsurgery): QuickGelu added
 		return shapes.Invalid(), errors.Wrapf(compute.ErrNotImplemented,
 			"FusedDense: unsupported activation %v", options.Activation.Type)
 	}
@@ -217,7 +217,7 @@ func FusedDenseVJP(x, weight, bias, y, dOutput shapes.Shape, options compute.Den
 	}
 
 	// Check if activation is valid.
-	if options.Activation.Type < compute.ActivationNone || options.Activation.Type > compute.ActivationSwiGLU {
+	if options.Activation.Type < compute.ActivationNone || options.Activation.Type > compute.ActivationQuickGelu { // patch (clipsurgery): QuickGelu added
 		return shapes.Invalid(), shapes.Invalid(), shapes.Invalid(), errors.Wrapf(compute.ErrNotImplemented,
 			"FusedDenseVJP: unsupported activation %v", options.Activation.Type)
 	}

@@ -202,6 +202,7 @@ func registerAVX512() {
 	activations.Register[float32]("avx512:leakyrelu", compute.ActivationLeakyRelu, LeakyReluAVX512, PriorityAVX512)
 	activations.Register[float32]("avx512:selu", compute.ActivationSelu, SeluAVX512, PriorityAVX512)
 	activations.Register[float32]("avx512:silu", compute.ActivationSilu, SiluAVX512, PriorityAVX512)
+	activations.Register[float32]("avx512:quickgelu", compute.ActivationQuickGelu, QuickGeluAVX512, PriorityAVX512) // patch (clipsurgery)
 	activations.Register[float32]("avx512:hardswish", compute.ActivationHardSwish, HardSwishAVX512, PriorityAVX512)
 	activations.Register[float32]("avx512:tanh", compute.ActivationTanh, TanhAVX512, PriorityAVX512)
 	activations.RegisterKernel[float32]("avx512:gelu", compute.ActivationGelu, GeluExactAVX512, PriorityAVX512)
@@ -303,6 +304,23 @@ func SiluAVX512(data []float32) {
 		x := data[i]
 		data[i] = x / (1.0 + float32(math.Exp(float64(-x))))
 	}
+}
+
+// QuickGeluAVX512 applies x·sigmoid(1.702·x) in place (patch, clipsurgery: see
+// activations/quickgelu.go), as x / (1 + e^(-1.702·x)), SiluAVX512's form.
+func QuickGeluAVX512(data []float32) {
+	vOne := archsimd.BroadcastFloat32x16(1.0)
+	vNegScale := archsimd.BroadcastFloat32x16(-activations.QuickGeluScale)
+	i := 0
+	for ; i+16 <= len(data); i += 16 {
+		v := archsimd.LoadFloat32x16(data[i : i+16])
+		v.Div(vOne.Add(exp512(v.Mul(vNegScale)))).Store(data[i : i+16])
+	}
+	if i < len(data) {
+		v, _ := archsimd.LoadFloat32x16Part(data[i:])
+		v.Div(vOne.Add(exp512(v.Mul(vNegScale)))).StorePart(data[i:])
+	}
+	archsimd.ClearAVXUpperBits()
 }
 
 func tanh512(x archsimd.Float32x16) archsimd.Float32x16 {
