@@ -11,7 +11,8 @@ import (
 
 // Params holds the model's tensors inside one graph, by canonical (OpenAI) name, as the Model
 // stores them: the checkpoint's layout, except the dense weights (IsDenseWeight), which are
-// transposed to [in, out].
+// transposed to [in, out], or packed for the go backend's kernel ([in, out/32, 32]; only
+// modelkit.Dense, DenseWith and DenseActivated read them).
 type Params = modelkit.Params
 
 // LayerNorm is torch's LayerNorm over the last axis (biased variance) with the tower's eps

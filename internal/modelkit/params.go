@@ -9,7 +9,8 @@ import (
 )
 
 // Params holds a model's tensors inside one graph, by checkpoint name, as Weights stores them:
-// the checkpoint's layout, except the dense weights, which are [in, out] (see Dense).
+// the checkpoint's layout, except the dense weights, which are [in, out] or packed
+// [in, out/32, 32] (see Dense, DenseWith).
 type Params map[string]*Node
 
 // Get returns a parameter, panicking (inside graph building, turned into an error by
