@@ -28,6 +28,7 @@ test-short:
 # The PyTorch peer (Debian's python3-torch, so the system interpreter): /usr/bin/python3 ../shared/bench/torch_peer.py --weights out/vit_b16_random.safetensors
 BENCH_WEIGHTS ?= out/vit_b16_random.safetensors
 bench:
+	mkdir -p $(dir $(BENCH_WEIGHTS))
 	test -f $(BENCH_WEIGHTS) || $(GO) run ./tools/randomckpt -out $(BENCH_WEIGHTS)
 	$(GO) run ./tools/bench -weights $(BENCH_WEIGHTS) -json out/go.json
 
@@ -71,6 +72,7 @@ notebooks-test: notebooks-setup
 		PATH="$(GOBIN_DIR):$$PATH" \
 		CLIPSURGERY_WEIGHTS="$(abspath $(GOLDEN))/models/vit16.openai.safetensors" \
 		CLIPSURGERY_SAM_WEIGHTS="$(abspath $(GOLDEN))/sam/sam_tiny.pth" \
+		CLIPSURGERY_VFM="$(abspath .)/testdata/dino/models/dinov2_tiny_hf" \
 		CLIPSURGERY_IMAGES="$(abspath $(GOLDEN))/images" CLIPSURGERY_OFFLINE=1 \
 		$(JUPYTER) nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1200 \
 			--output-dir $(NB_OUT) "$$nb"; \

@@ -132,6 +132,9 @@ func LoadFile(path string, opt LoadOptions) (m *Model, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: checkpoint %s: %w", path, err)
 	}
+	if err := notCLIP(path, canon); err != nil {
+		return nil, err
+	}
 	arch, err := configFor(path, naming, opt)
 	if err != nil {
 		return nil, err

@@ -33,7 +33,8 @@ import (
 // Outside the encoder, and not part of a Method here: the releases run their models in float16
 // on GPU (float32 here); their evaluation protocols (short side, sliding windows) are recorded as
 // data in MethodSpec.Protocol (surgery.Options.Slide and Stride do the sliding; the resize is
-// the caller's); post-processing such as NACLIP's PAMR is not implemented (MethodSpec.Notes).
+// the caller's); the peers' whole evaluation (resize, windows, thresholds, NACLIP's PAMR) is
+// surgery/evaluate's protocol presets (MethodSpec.Notes).
 type Method string
 
 // MethodDefault names no method: the model's default in Model.EncodeImage and the surgery package
@@ -59,6 +60,9 @@ type MethodSpec struct {
 	// FeatureSurgery is the method's own similarity: feature surgery (true) or the plain cosine of
 	// image and text features (false); the default of surgery.Options.FeatureSurgery.
 	FeatureSurgery bool
+	// VFM: the method reads a vision foundation model's patch features besides the pixels
+	// (ImageOptions.Proxy; surgery.Options.VFM), and its tokens lie on that model's patch grid.
+	VFM bool
 	// Protocol is the evaluation protocol the method's authors ship (zero: none recorded).
 	Protocol Protocol
 	Paper    string // authors, title, venue and the section that defines the method
@@ -105,6 +109,13 @@ type vitTail struct {
 	tower  Tower        // heads, LayerNorm eps, activation and score budget (Config.VisionTower)
 	gh, gw int          // the patch grid
 	opt    ImageOptions // settled (ImageOptions.normalized)
+	// remold is a modifier's change of the last attention (nil: none; methods_resclip.go):
+	// the base methods a modifier composes with build their last attention through it.
+	remold  *attentionRemold
+	images  *Node // the normalized input images [B, 3, H, W]
+	classes *Node // the label set's text features [K, E], or nil (EncodeImageGraphWithClasses)
+	// proxy is a VFM's patch features [B, H, W, C] (methods with MethodSpec.VFM), else nil
+	proxy *Node
 }
 
 // last is the name of the tower's last block.

@@ -23,7 +23,12 @@ func surgeryTail(x *Node, t vitTail) *Node {
 	for i := t.first; i < t.layers-1; i++ {
 		xNew, xOri = ArchitectureSurgeryBlock(xNew, xOri, t.p, visualBlock(i), t.tower, t.opt.Attention)
 	}
-	xNew, cls := LastSurgeryBlock(xNew, xOri, t.p, t.last(), t.tower, t.opt.Attention)
+	var cls *Node
+	if t.remold != nil { // a modifier's last attention on the new path (surgeryAttention's scores)
+		xNew, cls = lastSurgeryBlockRemolded(xNew, xOri, t)
+	} else {
+		xNew, cls = LastSurgeryBlock(xNew, xOri, t.p, t.last(), t.tower, t.opt.Attention)
+	}
 	return Concatenate([]*Node{cls, Slice(xNew, AxisRange(), AxisRangeToEnd(1))}, 1)
 }
 
@@ -35,6 +40,10 @@ func settleSurgery(o, s ImageOptions) ImageOptions {
 
 // rawLastBlock is the last block as trained.
 func rawLastBlock(x *Node, t vitTail) *Node {
+	if t.remold != nil {
+		q, k, v := SplitQKVHeads(LayerNorm(x, t.p, t.last()+".ln_1", t.tower.Eps), t.p, t.last()+".attn", t.tower.Heads)
+		return FinishBlock(x, t.remold.attend(v, nil, scaledScores(q, k)), t.p, t.last(), t.tower)
+	}
 	return ResidualBlock(x, t.p, t.last(), t.tower, false)
 }
 
@@ -53,11 +62,18 @@ func maskCLIPLastBlock(x *Node, t vitTail) *Node {
 func sclipLastBlock(x *Node, t vitTail) *Node {
 	prefix, tw := t.last(), t.tower
 	q, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1", tw.Eps), t.p, prefix+".attn", tw.Heads)
+	if t.remold != nil {
+		return FinishBlock(x, t.remold.attend(v, nil, scaledScores(q, q), scaledScores(k, k)), t.p, prefix, tw)
+	}
 	return FinishBlock(x, CorrelativeSelfAttention(q, k, v, tw.Budget), t.p, prefix, tw)
 }
 
 // clearCLIPLastBlock is ClearCLIPBlock on the last block.
 func clearCLIPLastBlock(x *Node, t vitTail) *Node {
+	if t.remold != nil {
+		q, _, v := SplitQKVHeads(LayerNorm(x, t.p, t.last()+".ln_1", t.tower.Eps), t.p, t.last()+".attn", t.tower.Heads)
+		return Linear(t.remold.attend(v, nil, scaledScores(q, q)), t.p, t.last()+".attn.out_proj")
+	}
 	return ClearCLIPBlock(x, t.p, t.last(), t.tower)
 }
 
@@ -66,6 +82,9 @@ func naclipLastBlock(x *Node, t vitTail) *Node {
 	prefix, tw := t.last(), t.tower
 	_, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1", tw.Eps), t.p, prefix+".attn", tw.Heads)
 	prior := NeighbourhoodPrior(x.Graph(), t.gh, t.gw, t.opt.NeighbourhoodStd)
+	if t.remold != nil {
+		return Linear(t.remold.attend(v, prior, scaledScores(k, k)), t.p, prefix+".attn.out_proj")
+	}
 	return Linear(NeighbourhoodAttention(k, v, prior, tw.Budget), t.p, prefix+".attn.out_proj")
 }
 

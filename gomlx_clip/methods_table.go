@@ -13,6 +13,9 @@ const (
 	MethodSCLIP     Method = "sclip"
 	MethodClearCLIP Method = "clearclip"
 	MethodNACLIP    Method = "naclip"
+	MethodGEM       Method = "gem"
+	MethodSCCLIP    Method = "scclip"
+	MethodProxyCLIP Method = "proxyclip"
 )
 
 // methodTable lists the methods, the default first (MethodDefault in the graph functions and
@@ -96,8 +99,9 @@ var methodTable = [...]methodDef{
 				From: "wangf3014/SCLIP configs/cfg_voc21.py (Resize scale=(2048, 336)), clip_segmentor.py (slide_crop=224, slide_stride=112)"},
 			Paper: `Wang et al., "SCLIP: Rethinking Self-Attention for Dense Vision-Language Inference", 2023, ` +
 				`method section "correlative self-attention"`,
-			Code:  "wangf3014/SCLIP clip/model.py, VisionTransformer.custom_attn with csa=True",
-			Notes: "SCLIP's area threshold (area_thd) is not implemented.",
+			Code: "wangf3014/SCLIP clip/model.py, VisionTransformer.custom_attn with csa=True",
+			Notes: "SCLIP's area threshold (area_thd 0.1 on VOC21) is part of its evaluation preset, not of the encoder: " +
+				"surgery/evaluate (-protocol sclip; PostProcess).",
 		},
 		posEmbed: ResizePositionalEmbeddingScaled,
 		tail:     sclipLastBlock,
@@ -138,11 +142,103 @@ var methodTable = [...]methodDef{
 					"cfg_voc21.py and cfg_voc20.py set slide_crop=0, the whole image"},
 			Paper: `Hajimiri et al., "Pay Attention to Your Neighbours: Training-Free Open-Vocabulary Semantic Segmentation", ` +
 				`WACV 2025, method section (neighbourhood attention, key-key similarity, reduced architecture)`,
-			Code:  "sinahmr/NACLIP clip/model.py, VisionTransformer with arch='reduced', attn_strategy='naclip', gaussian_std=5",
-			Notes: "NACLIP's default post-processing PAMR (naclip.py, pamr_steps=10) is not implemented.",
+			Code: "sinahmr/NACLIP clip/model.py, VisionTransformer with arch='reduced', attn_strategy='naclip', gaussian_std=5",
+			Notes: "NACLIP's post-processing PAMR (naclip.py, pamr_steps=10, dilations 8 and 16) is part of its evaluation " +
+				"preset, not of the encoder: surgery/evaluate (-protocol naclip; PAMR).",
 		},
 		posEmbed: ResizePositionalEmbeddingScaled,
 		tail:     naclipLastBlock,
 		settle:   settleNACLIP,
+	},
+	{
+		spec: MethodSpec{
+			Name:    MethodGEM,
+			Aliases: []string{"grounding-everything"},
+			Title:   "GEM",
+			Changes: "the last 6 blocks (ImageOptions.Depth) get a second path of iterated self-self attention of q, k and v, ensembled, " +
+				"without FFN, which gives every token; positional embedding bicubic antialiased",
+			Blocks: "The last Depth (ImageOptions.Depth, default 6: gem_depth 7) blocks get a second path beside the original one, as CLIP " +
+				"Surgery's: each adds out_proj of GEMAttention of the original path's ln_1 tokens, without FFN. GEMAttention: for each of " +
+				"v, k and q, GEMOptions.Iterations (default 1) times x ← softmax(τ·x̂x̂ᵀ)x̂ (x̂ L2-normalized per head), then softmax(τ·x̂x̂ᵀ) " +
+				"applied to v; the three averaged. τ is GEMOptions.Temperature or, by default, the block's mean ln_1 token norm / √d. " +
+				"The output, class token included, is the GEM path's (gemTail).",
+			PositionalEmbedding: "bicubic with antialias (a = −0.5), align_corners=False, to the grid size (resample_abs_pos_embed; " +
+				"ResizePositionalEmbeddingAntialiased)",
+			ViTOnly: true,
+			Paper: `Bousselham et al., "Grounding Everything: Emerging Localization Properties in Vision-Language Transformers", ` +
+				`CVPR 2024, section 3 (self-self attention, iteration, L2 normalization, adaptive temperature)`,
+			Code: "WalBouss/GEM@5fa677ca1dcf10d39ceceadacf3e3cff414d7c27 gem/gem_utils.py (SelfSelfAttention, GEMResidualBlock, " +
+				"modified_vit_forward), gem/gem_wrapper.py (GEMWrapper, depth=7, ss_attn_iter=1, ss_attn_temp=None)",
+			Notes: "A method beside CLIP Surgery, not a modifier: it replaces the second path's attention wholesale. The authors run it " +
+				"through open_clip on OpenAI and LAION weights at 448 px; the golden check runs their module on an open_clip-shaped ViT.",
+		},
+		posEmbed: ResizePositionalEmbeddingAntialiased,
+		changed:  func(o ImageOptions) int { return o.Depth },
+		tail:     gemTail,
+		settle:   settleGEM,
+	},
+	{
+		spec: MethodSpec{
+			Name:  MethodSCCLIP,
+			Title: "SC-CLIP",
+			Changes: "anomaly tokens (LOF) resolved before the last block; its attention averages k-k with an intermediate-feature " +
+				"similarity, no residual, no FFN, class token added ×0.3; outputs aggregated by similarity; the block run again on fused " +
+				"intermediate features and added; positional embedding as SCLIP's",
+			Blocks: "Anomaly resolution: the local outlier factor of the last block's input patches (30 neighbours, contamination 0.05; " +
+				"AnomalyTokens) flags patches, each replaced by the mean of its unflagged 8 neighbours (ResolveAnomalies), there and in " +
+				"the pre-adjust block's output. Self-adjusting: the cosine similarity of the (resolved) pre-adjust patches, dropped below " +
+				"β 0.4, aggregates the last block's input (AggregateFeatures); the last block on the patches alone is out_proj of " +
+				"(softmax(3·(mid − mean)) masked below 0 + softmax(kkᵀ/√d))/2 times v, no residual, no FFN, plus 0.3 × the class token " +
+				"(SCCLIPBlock); its output is aggregated by the post-adjust similarity. Fusion: the same block on the sum of the fusion " +
+				"blocks' outputs, aggregated likewise, is added. SCCLIPOptions switch each step off and move its blocks (SCCLIPLayers: " +
+				"pre 9, post 4, fusion 4..10 of 12, by ScaleLayer elsewhere). Token 0 is the unchanged last block's class token (the " +
+				"authors return patches only).",
+			PositionalEmbedding: "as SCLIP's (interpolate_pos_encoding, scale factor (g + 0.1)/native; ResizePositionalEmbeddingScaled)",
+			ViTOnly:             true,
+			Protocol: Protocol{ShortSide: 336, Window: 224, Stride: 112,
+				From: "SuleBai/SC-CLIP configs/cfg_voc21.py (Resize scale=(2048, 336)), scclip_segmentor.py (slide_crop=224, slide_stride=112)"},
+			Paper: `Bai et al., "Self-Calibrated CLIP for Training-Free Open-Vocabulary Segmentation", 2024 (arXiv 2411.15869), ` +
+				`method sections (resolving anomaly tokens, self-adjusting, multi-level feature fusion)`,
+			Code: "SuleBai/SC-CLIP@0417ba92851e9dd7432d608f10a0804d01a23062 clip/model.py (VisionTransformer.forward, custom_attn, " +
+				"adaptively_aggregate, mean_interpolation, lof_pytorch), scclip_segmentor.py",
+			Notes: "A method, not a modifier: its last block replaces the base's attention, residual and class token. The authors locate " +
+				"flagged patches as if the grid were square (index // rows); the row-major position is used here, the same on square " +
+				"grids. The mid-similarity mean is per image (theirs is over the batch, which is 1). Token 0 (not in their output) is " +
+				"the unchanged last block's class token.",
+		},
+		posEmbed: ResizePositionalEmbeddingScaled,
+		changed:  func(o ImageOptions) int { return 1 << 20 }, // every block: the tail reads intermediate outputs
+		tail:     scclipTail,
+		settle:   settleSCCLIP,
+	},
+	{
+		spec: MethodSpec{
+			Name:  MethodProxyCLIP,
+			Title: "ProxyCLIP",
+			Changes: "last block: out_proj(softmax(S) v) alone with S a vision foundation model's patch affinity, normalised and masked " +
+				"(β 1.2, γ 3), values resized to its grid; no residual, no FFN; tokens on the VFM's grid; positional embedding as SCLIP's",
+			Blocks: "The last block's output is out_proj(A·v') alone (no residual, no FFN): v' are the patch tokens' values of " +
+				"ln_1(x), resized bilinearly from CLIP's grid to the VFM's; A = softmax over keys of S = ((f fᵀ) − β·mean(f fᵀ))·γ " +
+				"with entries below 0 masked, f the VFM's L2-normalised patch features (DINO, DINOv2: normed last-layer patch " +
+				"tokens; SAM: the image encoder's neck output), β = ImageOptions.ProxyBeta (1.2), γ = ProxyGamma (3.0) " +
+				"(ProxyAttention). The features are an input (ImageOptions.Proxy; surgery.Options.VFM runs the VFM). The class " +
+				"token, which ProxyCLIP drops, is the unchanged block's.",
+			PositionalEmbedding: "as SCLIP's (its open_clip interpolate_pos_encoding, the same +0.1 scale factor; " +
+				"ResizePositionalEmbeddingScaled)",
+			ViTOnly: true,
+			VFM:     true,
+			Protocol: Protocol{ShortSide: 336, Window: 336, Stride: 112,
+				From: "mc-lan/ProxyCLIP configs/cfg_voc21.py (Resize scale=(2048, 336)), proxyclip_segmentor.py (slide_crop=336, " +
+					"slide_stride=112); cfg_city_scapes.py: short side 448, windows 224; cfg_ade20k.py: short side 448"},
+			Paper: `Lan et al., "ProxyCLIP: Proxy Attention Improves CLIP for Open-Vocabulary Segmentation", ECCV 2024, ` +
+				`method section (proxy attention from VFM features; adaptive normalization and masking)`,
+			Code: "mc-lan/ProxyCLIP open_clip/transformer.py, VisionTransformer.custom_attn; proxyclip_segmentor.py, forward_feature",
+			Notes: "The release runs CLIP and the VFM in float16 on GPU (float32 here); its affinity mean spans the batch (per " +
+				"image here: the same for its one window at a time); it reshapes values with the window's sides swapped, so only " +
+				"its square windows are defined there; MAE as VFM is not implemented.",
+		},
+		posEmbed: ResizePositionalEmbeddingScaled,
+		tail:     proxyCLIPLastBlock,
+		settle:   settleProxyCLIP,
 	},
 }

@@ -48,7 +48,11 @@ func TestMethodTable(t *testing.T) {
 				}
 			}
 
-			f, err := vit.EncodeImage(pix, 1, h, w, ImageOptions{Method: s.Name})
+			opt := ImageOptions{Method: s.Name}
+			if s.VFM { // a VFM's patch features on CLIP's grid: the tokens keep its layout
+				opt.Proxy = testProxy(1, h/16, w/16, 8)
+			}
+			f, err := vit.EncodeImage(pix, 1, h, w, opt)
 			if err != nil {
 				t.Fatalf("ViT: %v", err)
 			}
@@ -58,7 +62,8 @@ func TestMethodTable(t *testing.T) {
 			checkFinite(t, f.Data)
 			tokens[s.Name] = f.Data
 			for _, alias := range s.Aliases { // an alias is the same encoder
-				if a, err := vit.EncodeImage(pix, 1, h, w, ImageOptions{Method: Method(alias)}); err != nil || !slices.Equal(a.Data, f.Data) {
+				opt.Method = Method(alias)
+				if a, err := vit.EncodeImage(pix, 1, h, w, opt); err != nil || !slices.Equal(a.Data, f.Data) {
 					t.Errorf("alias %q encodes differently from %s (%v)", alias, s.Name, err)
 				}
 			}
@@ -134,8 +139,8 @@ func TestMethodLookup(t *testing.T) {
 	if _, err := LookupMethod(" "); !errors.Is(err, ErrUnknownMethod) {
 		t.Errorf("LookupMethod(\" \"): %v, want ErrUnknownMethod", err)
 	}
-	if _, err := LookupMethod("gem"); !errors.Is(err, ErrUnknownMethod) || !strings.Contains(err.Error(), "naclip") {
-		t.Errorf("LookupMethod(gem): %v, want ErrUnknownMethod listing the methods", err)
+	if _, err := LookupMethod("gemini"); !errors.Is(err, ErrUnknownMethod) || !strings.Contains(err.Error(), "naclip") {
+		t.Errorf("LookupMethod(gemini): %v, want ErrUnknownMethod listing the methods", err)
 	}
 
 	m := loadGoldenModel(t, "vit16")
@@ -155,8 +160,15 @@ func TestMethodLookup(t *testing.T) {
 // The README's method table is the descriptors' (go test -run TestREADMEMethodTable
 // -update-readme rewrites it).
 func TestREADMEMethodTable(t *testing.T) {
+	checkREADMESection(t, "<!-- method table: generated from clip.Methods() -->\n", "<!-- end of method table -->\n",
+		methodTableMarkdown(Methods()))
+}
+
+// checkREADMESection compares the README between the begin and end markers with want, and
+// rewrites it with -update-readme.
+func checkREADMESection(t *testing.T, begin, end, want string) {
+	t.Helper()
 	const path = "../README.md"
-	const begin, end = "<!-- method table: generated from clip.Methods() -->\n", "<!-- end of method table -->\n"
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +178,7 @@ func TestREADMEMethodTable(t *testing.T) {
 	if i < 0 || j < i {
 		t.Fatalf("%s has no method table between %q and %q", path, begin, end)
 	}
-	got, want := readme[i+len(begin):j], methodTableMarkdown(Methods())
+	got := readme[i+len(begin) : j]
 	if got == want {
 		return
 	}
@@ -186,10 +198,10 @@ func TestREADMEMethodTable(t *testing.T) {
 			w = wantRows[k]
 		}
 		if g != w {
-			t.Errorf("README method table line %d disagrees with the descriptors:\nREADME: %s\ntable:  %s", k+1, g, w)
+			t.Errorf("README table line %d disagrees with the descriptors:\nREADME: %s\ntable:  %s", k+1, g, w)
 		}
 	}
-	t.Log("go test ./gomlx_clip -run TestREADMEMethodTable -update-readme rewrites it")
+	t.Log("go test ./gomlx_clip -run TestREADME -update-readme rewrites it")
 }
 
 // methodTableMarkdown is the README's method table: one row per descriptor.

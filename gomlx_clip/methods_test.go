@@ -10,9 +10,9 @@ func TestParseMethod(t *testing.T) {
 	if got, err := ParseMethod(""); err != nil || got != MethodDefault {
 		t.Errorf("ParseMethod(\"\") = %q, %v", got, err)
 	}
-	_, err := ParseMethod("gem")
+	_, err := ParseMethod("gemini")
 	if !errors.Is(err, ErrUnknownMethod) || !strings.Contains(err.Error(), "naclip") {
-		t.Errorf("ParseMethod(gem): %v, want ErrUnknownMethod listing the methods", err)
+		t.Errorf("ParseMethod(gemini): %v, want ErrUnknownMethod listing the methods", err)
 	}
 }
 

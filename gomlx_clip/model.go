@@ -2,6 +2,7 @@ package clip
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -27,6 +28,9 @@ type Model struct {
 
 	weights  *modelkit.Weights
 	programs *modelkit.Programs[programKey]
+	// logitScale is the checkpoint's logit_scale (the log of CLIP's temperature), which no
+	// encoder uses; NaN when the checkpoint has none.
+	logitScale float64
 
 	sources    [][]byte   // identities of the files LoadFile read (embedcache.FileIdentity), for TextWeightsDigest
 	digestMu   sync.Mutex // guards textDigest
@@ -98,7 +102,25 @@ func newModelWith(ckpt map[string]*weights.Tensor, backend compute.Backend, rele
 		return nil, fmt.Errorf("clip: %w", err)
 	}
 	return &Model{Config: cfg, Naming: naming, Method: methodTable[0].spec.Name, weights: w,
-		programs: modelkit.NewPrograms[programKey](w)}, nil
+		programs: modelkit.NewPrograms[programKey](w), logitScale: readLogitScale(canon["logit_scale"])}, nil
+}
+
+// readLogitScale is the value of a scalar logit_scale tensor, NaN when absent or not a scalar.
+func readLogitScale(t *weights.Tensor) float64 {
+	var v [1]float32
+	if t == nil || t.Numel() != 1 || t.ReadF32(v[:], 0) != nil {
+		return math.NaN()
+	}
+	return float64(v[0])
+}
+
+// LogitScale is CLIP's logit scale exp(logit_scale), the factor of its logits_per_image (100 for
+// OpenAI's models), when the checkpoint holds logit_scale.
+func (m *Model) LogitScale() (float64, bool) {
+	if math.IsNaN(m.logitScale) {
+		return 0, false
+	}
+	return math.Exp(m.logitScale), true
 }
 
 // Backend is the backend the model runs on.
@@ -148,26 +170,62 @@ const DefaultMaxImageSide = 1024
 // EncodeImage encodes normalized images [B, 3, H, W] (CHW per image, as imageprep.Normalize
 // gives) into all tokens [B, 1+gh*gw, EmbedDim]. H and W must be multiples of the patch size
 // (32 for ResNets); the positional embedding is resized for the grid on every call.
+//
+// Options whose encoder reads the label set's text features (ResCLIP's semantic feedback) give
+// ErrNoClasses here: use EncodeImageWithClasses.
 func (m *Model) EncodeImage(pixels []float32, batch, h, w int, opt ImageOptions) (*Features, error) {
-	method, err := m.resolveMethod(opt.Method)
-	if err != nil {
+	return m.EncodeImageWithClasses(pixels, batch, h, w, opt, nil)
+}
+
+// EncodeImageWithClasses is EncodeImage for options whose encoder reads the label set's text
+// features classes [K, EmbedDim] (unit rows, e.g. the prompt-ensemble features of the labels):
+// ResCLIP's semantic feedback segments the image with them before the last block. Other options
+// ignore classes (nil is fine).
+func (m *Model) EncodeImageWithClasses(pixels []float32, batch, h, w int, opt ImageOptions, classes *Features) (*Features, error) {
+	if err := m.CheckImageOptions(opt); err != nil {
 		return nil, err
 	}
+	method, _ := m.resolveMethod(opt.Method)
 	opt.Method = method.spec.Name
-	if err := opt.Validate(); err != nil {
-		return nil, err
-	}
 	if err := m.checkImageInput(pixels, batch, h, w, opt.MaxSide); err != nil {
 		return nil, err
 	}
+	if method.spec.VFM || opt.Proxy != nil {
+		return m.encodeImageProxy(pixels, batch, h, w, opt, method)
+	}
+	inputs := []any{tensors.FromFlatDataAndDimensions(pixels, batch, 3, h, w)}
+	graph := "image"
+	if opt.NeedsClasses() {
+		if err := m.checkClasses(classes); err != nil {
+			return nil, err
+		}
+		inputs, graph = append(inputs, tensors.FromFlatDataAndDimensions(classes.Data, classes.Shape...)), "image-classes"
+	}
 	opt = opt.normalized()
-	f, err := m.run(programKey{graph: "image", image: opt}, 64, func(p Params, in []*Node) *Node {
-		return EncodeImageGraph(m.Config, p, in[0], opt)
-	}, tensors.FromFlatDataAndDimensions(pixels, batch, 3, h, w))
+	f, err := m.run(programKey{graph: graph, image: opt}, 64, func(p Params, in []*Node) *Node {
+		var text *Node
+		if len(in) > 1 {
+			text = in[1]
+		}
+		return EncodeImageGraphWithClasses(m.Config, p, in[0], text, opt)
+	}, inputs...)
 	if err != nil {
 		return nil, fmt.Errorf("clip: encode image: %w", err)
 	}
 	return f, nil
+}
+
+// checkClasses refuses missing text features or ones of the wrong shape.
+func (m *Model) checkClasses(classes *Features) error {
+	if classes == nil {
+		return errNoClasses
+	}
+	if len(classes.Shape) != 2 || classes.Shape[0] < 1 || classes.Shape[1] != m.Config.EmbedDim ||
+		len(classes.Data) != classes.Shape[0]*classes.Shape[1] {
+		return fmt.Errorf("%w: the label set's features must be [K, %d] with K ≥ 1, got %v (%d values)", ErrNoClasses,
+			m.Config.EmbedDim, classes.Shape, len(classes.Data))
+	}
+	return nil
 }
 
 // checkImageInput refuses an image batch the encoders cannot take: empty, a side above maxSide

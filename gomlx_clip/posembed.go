@@ -1,7 +1,7 @@
 package clip
 
 import (
-	"math"
+	"github.com/clipsurgery/clipsurgery/internal/bicubic"
 
 	. "github.com/gomlx/gomlx/core/graph"
 )
@@ -46,35 +46,9 @@ func resizeGrid(pos *Node, native, gh, gw int, my, mx [][]float32) *Node {
 }
 
 // BicubicA is torch's cubic convolution coefficient (upsample_bicubic2d).
-const BicubicA = -0.75
+const BicubicA = bicubic.A
 
 // BicubicMatrix is the [out][in] matrix of torch's 1-D bicubic resize, align_corners=False, no
-// antialias, in float32 as torch computes it on CPU: src = scale·(d+0.5) − 0.5 with scale = in/out,
-// or the given scale (1/scale_factor when F.interpolate gets a scale_factor; 0 = in/out);
-// i = floor(src) clamped to in−1, t = src − i clamped to [0, 1]; taps i−1..i+2 (clamped to the
-// edge) weighted by the cubic convolution kernel with A = −0.75.
-func BicubicMatrix(in, out int, scale float32) [][]float32 {
-	if scale == 0 {
-		scale = float32(in) / float32(out)
-	}
-	m := make([][]float32, out)
-	for d := range m {
-		m[d] = make([]float32, in)
-		src := scale*(float32(d)+0.5) - 0.5
-		i := min(int(math.Floor(float64(src))), in-1)
-		t := min(max(src-float32(i), 0), 1)
-		w := cubicWeights(t)
-		for j, wj := range w {
-			m[d][min(max(i-1+j, 0), in-1)] += wj
-		}
-	}
-	return m
-}
-
-// cubicWeights are the four taps' weights for fraction t (torch's get_cubic_upsample_coefficients).
-func cubicWeights(t float32) [4]float32 {
-	const a = float32(BicubicA)
-	near := func(x float32) float32 { return ((a+2)*x-(a+3))*x*x + 1 }  // |x| <= 1
-	far := func(x float32) float32 { return ((a*x-5*a)*x+8*a)*x - 4*a } // 1 < |x| < 2
-	return [4]float32{far(t + 1), near(t), near(1 - t), far(2 - t)}
-}
+// antialias (internal/bicubic.Matrix): scale is 1/scale_factor when F.interpolate gets a
+// scale_factor, 0 for in/out.
+func BicubicMatrix(in, out int, scale float32) [][]float32 { return bicubic.Matrix(in, out, scale) }

@@ -7,6 +7,15 @@ import "slices"
 // ones); "{}" stands for the class name.
 func DefaultTemplates() []string { return slices.Clone(defaultTemplates) }
 
+// imageNetTemplateCount is how many of defaultTemplates are CLIP's ImageNet templates.
+const imageNetTemplateCount = 80
+
+// ImageNetTemplates returns (a fresh copy of) CLIP's 80 ImageNet prompt templates
+// (openai/CLIP notebooks/Prompt_Engineering_for_ImageNet.ipynb), in the order the training-free
+// segmentation peers use (prompts/imagenet_template.py of SCLIP, NACLIP, FLOSS): the first 80 of
+// DefaultTemplates, which adds five "in the scene" ones after them.
+func ImageNetTemplates() []string { return slices.Clone(defaultTemplates[:imageNetTemplateCount]) }
+
 var defaultTemplates = []string{
 	"a bad photo of a {}.", "a photo of many {}.", "a sculpture of a {}.", "a photo of the hard to see {}.",
 	"a low resolution photo of the {}.", "a rendering of a {}.", "graffiti of a {}.", "a bad photo of the {}.",

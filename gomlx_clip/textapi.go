@@ -2,8 +2,10 @@ package clip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -102,53 +104,137 @@ func (m *Model) EncodeTextWithPromptEnsemble(classes, templates []string) (*Feat
 // per-prompt features in c (nil = no cache): only prompts never stored are encoded. It stops
 // with ctx's error between its encoder calls (batches of packed prompts) once ctx is done.
 func (m *Model) EncodeTextWithPromptEnsembleCached(ctx context.Context, classes, templates []string, c *TextCache) (*Features, error) {
-	if len(classes) == 0 {
-		return nil, fmt.Errorf("clip: prompt ensemble of an empty class list")
-	}
-	if templates == nil {
-		templates = defaultTemplates
-	}
-	if len(templates) == 0 {
-		return nil, fmt.Errorf("clip: prompt ensemble with no templates")
-	}
-	for _, t := range templates {
-		if !strings.Contains(t, "{}") {
-			return nil, fmt.Errorf("clip: template %q has no {} for the class name", t)
-		}
-	}
-	raw, err := m.encodeTemplated(ctx, classes, templates, c)
+	raw, templates, err := m.encodePromptGrid(ctx, classes, templates, c)
 	if err != nil {
 		return nil, err
 	}
 	return EnsembleMean(raw, len(classes), len(templates)), nil
 }
 
+// EncodeTemplatePromptsCached returns the raw features of every prompt template.format(class),
+// [len(classes)·len(templates), EmbedDim] class-major (row c·T + j is class c with template j),
+// not normalized: what the prompt ensemble averages, and each template's own classifier (one
+// normalized row per class) for a per-template comparison such as FLOSS's. nil templates means
+// DefaultTemplates(). The rows come from and go to the cache c as the ensemble's do.
+func (m *Model) EncodeTemplatePromptsCached(ctx context.Context, classes, templates []string, c *TextCache) (*Features, error) {
+	raw, _, err := m.encodePromptGrid(ctx, classes, templates, c)
+	return raw, err
+}
+
+// EncodeTextWithClassTemplatesCached is the prompt ensemble with a template list per class:
+// class i's features are the normalized mean of its normalized prompts templates[i][j].format(class)
+// (the reference's ensemble when every list is the same, and then computed by it exactly), e.g.
+// the per-class templates FLOSS selects. Each prompt is encoded once whatever the number of
+// classes sharing its template, through the cache c (nil = no cache). Result [len(classes), EmbedDim].
+func (m *Model) EncodeTextWithClassTemplatesCached(ctx context.Context, classes []string, templates [][]string, c *TextCache) (*Features, error) {
+	if len(classes) == 0 {
+		return nil, fmt.Errorf("clip: prompt ensemble of an empty class list")
+	}
+	if len(templates) != len(classes) {
+		return nil, fmt.Errorf("clip: %d template lists for %d classes", len(templates), len(classes))
+	}
+	same := true
+	for i, list := range templates {
+		if err := checkTemplates(list); err != nil {
+			return nil, fmt.Errorf("clip: class %q: %w", classes[i], err)
+		}
+		same = same && slices.Equal(list, templates[0])
+	}
+	if same {
+		return m.EncodeTextWithPromptEnsembleCached(ctx, classes, templates[0], c)
+	}
+	tok, err := m.tokenizer()
+	if err != nil {
+		return nil, err
+	}
+	// One group per distinct template, holding the classes that use it, in first-use order.
+	var order []string
+	users := map[string][]int{}
+	for i, list := range templates {
+		for _, t := range list {
+			if _, ok := users[t]; !ok {
+				order = append(order, t)
+			}
+			users[t] = append(users[t], i)
+		}
+	}
+	groups := make([]PromptGroup, len(order))
+	at := map[[2]int]int{} // (class, template index in order) → row of the encoded features
+	row := 0
+	for g, t := range order {
+		names := make([]string, len(users[t]))
+		for j, ci := range users[t] {
+			names[j] = classes[ci]
+			at[[2]int{ci, g}] = row
+			row++
+		}
+		if groups[g], err = m.templateGroup(tok, t, names); err != nil {
+			return nil, err
+		}
+	}
+	f, err := m.encodeGroupsCached(ctx, groups, c)
+	if err != nil {
+		return nil, err
+	}
+	index := map[string]int{}
+	for g, t := range order {
+		index[t] = g
+	}
+	e := m.Config.EmbedDim
+	out := make([]float32, len(classes)*e)
+	for ci, list := range templates {
+		rows := make([]int, len(list))
+		for j, t := range list {
+			rows[j] = at[[2]int{ci, index[t]}]
+		}
+		meanOfUnitRows(f.Data, e, rows, out[ci*e:(ci+1)*e])
+	}
+	return &Features{Shape: []int{len(classes), e}, Data: out}, nil
+}
+
+// encodePromptGrid checks classes and templates (nil = DefaultTemplates) and encodes every
+// prompt: the raw rows [K*T, E] class-major, and the templates used.
+func (m *Model) encodePromptGrid(ctx context.Context, classes, templates []string, c *TextCache) (*Features, []string, error) {
+	if len(classes) == 0 {
+		return nil, nil, fmt.Errorf("clip: prompt ensemble of an empty class list")
+	}
+	if templates == nil {
+		templates = defaultTemplates
+	}
+	if err := checkTemplates(templates); err != nil {
+		return nil, nil, fmt.Errorf("clip: %w", err)
+	}
+	raw, err := m.encodeTemplated(ctx, classes, templates, c)
+	return raw, templates, err
+}
+
+// checkTemplates refuses an empty template list and a template without "{}".
+func checkTemplates(templates []string) error {
+	if len(templates) == 0 {
+		return errors.New("prompt ensemble with no templates")
+	}
+	for _, t := range templates {
+		if !strings.Contains(t, "{}") {
+			return fmt.Errorf("template %q has no {} for the class name", t)
+		}
+	}
+	return nil
+}
+
 // encodeTemplated encodes the prompts template.format(class) for every class and template:
 // [K*T, E], class-major. The prompts of one template share its words before "{}", so each
-// template is a PromptGroup whose prefix is the ids of those words (EncodePromptGroups checks
-// every prompt against it).
+// template is a PromptGroup (templateGroup).
 func (m *Model) encodeTemplated(ctx context.Context, classes, templates []string, c *TextCache) (*Features, error) {
 	tok, err := m.tokenizer()
 	if err != nil {
 		return nil, err
 	}
-	truncate := tok.Convention().Truncates()
 	k, t, e := len(classes), len(templates), m.Config.EmbedDim
 	groups := make([]PromptGroup, t)
-	prompts := make([]string, k)
 	for j, tmpl := range templates {
-		for c, class := range classes {
-			prompts[c] = strings.ReplaceAll(tmpl, "{}", class)
-		}
-		rows, err := tok.Tokenize(prompts, m.Config.ContextLength, truncate)
-		if err != nil {
+		if groups[j], err = m.templateGroup(tok, tmpl, classes); err != nil {
 			return nil, err
 		}
-		head, err := tok.Tokenize([]string{tmpl[:strings.Index(tmpl, "{}")]}, m.Config.ContextLength, truncate)
-		if err != nil {
-			return nil, err
-		}
-		groups[j] = PromptGroup{Prefix: head[0][:argmax(head[0])], Rows: rows} // SOT + words, no EOT
 	}
 	f, err := m.encodeGroupsCached(ctx, groups, c) // template-major
 	if err != nil {
@@ -163,29 +249,57 @@ func (m *Model) encodeTemplated(ctx context.Context, classes, templates []string
 	return &Features{Shape: []int{k * t, e}, Data: out}, nil
 }
 
+// templateGroup is the PromptGroup of one template's prompts for classes: its prefix is the ids
+// of the words before "{}" (EncodePromptGroups checks every prompt against it).
+func (m *Model) templateGroup(tok *tokenizer.Tokenizer, tmpl string, classes []string) (PromptGroup, error) {
+	truncate := tok.Convention().Truncates()
+	prompts := make([]string, len(classes))
+	for c, class := range classes {
+		prompts[c] = strings.ReplaceAll(tmpl, "{}", class)
+	}
+	rows, err := tok.Tokenize(prompts, m.Config.ContextLength, truncate)
+	if err != nil {
+		return PromptGroup{}, err
+	}
+	head, err := tok.Tokenize([]string{tmpl[:strings.Index(tmpl, "{}")]}, m.Config.ContextLength, truncate)
+	if err != nil {
+		return PromptGroup{}, err
+	}
+	return PromptGroup{Prefix: head[0][:argmax(head[0])], Rows: rows}, nil // SOT + words, no EOT
+}
+
 // EnsembleMean turns raw prompt features [K*T, E] (class-major) into the normalized mean of the
 // normalized rows per class: [K, E].
 func EnsembleMean(raw *Features, k, t int) *Features {
 	e := raw.Shape[len(raw.Shape)-1]
 	out := make([]float32, k*e)
+	rows := make([]int, t)
 	for c := 0; c < k; c++ {
-		mean := out[c*e : (c+1)*e]
-		for j := 0; j < t; j++ {
-			row := raw.Data[(c*t+j)*e : (c*t+j+1)*e]
-			norm := l2(row)
-			for i, v := range row {
-				mean[i] += v / norm
-			}
+		for j := range rows {
+			rows[j] = c*t + j
 		}
-		for i := range mean {
-			mean[i] /= float32(t)
-		}
-		norm := l2(mean)
-		for i := range mean {
-			mean[i] /= norm
-		}
+		meanOfUnitRows(raw.Data, e, rows, out[c*e:(c+1)*e])
 	}
 	return &Features{Shape: []int{k, e}, Data: out}
+}
+
+// meanOfUnitRows writes into mean (len e, zero) the normalized mean of the normalized rows of
+// data [*, e] listed in rows, in that order.
+func meanOfUnitRows(data []float32, e int, rows []int, mean []float32) {
+	for _, r := range rows {
+		row := data[r*e : (r+1)*e]
+		norm := l2(row)
+		for i, v := range row {
+			mean[i] += v / norm
+		}
+	}
+	for i := range mean {
+		mean[i] /= float32(len(rows))
+	}
+	norm := l2(mean)
+	for i := range mean {
+		mean[i] /= norm
+	}
 }
 
 func l2(v []float32) float32 {

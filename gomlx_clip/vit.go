@@ -27,13 +27,25 @@ const DefaultSurgeryDepth = 6
 // table, methods_table.go).
 type ImageOptions struct {
 	Method Method // "" = the table's default, MethodSurgery, here; Model.EncodeImage reads "" as Model.Method
-	// Depth and Attention tune MethodSurgery only (ignored otherwise).
+	// Depth and Attention tune MethodSurgery (ignored otherwise); Depth is also MethodGEM's number
+	// of GEM blocks (its gem_depth − 1).
 	Depth     int              // number of dual-path blocks (ViT; clamped to the layer count); 0 = DefaultSurgeryDepth
 	Attention SurgeryAttention // new-path attention; "" means v-v
 	// NeighbourhoodStd is NACLIP's σ of its Gaussian prior, in grid cells (MethodNACLIP only;
 	// 0 = DefaultNeighbourhoodStd).
 	NeighbourhoodStd float64
-	MaxSide          int // largest input side EncodeImage accepts (0 = DefaultMaxImageSide)
+	// Modifiers compose with Method (the modifier table, modifiers_table.go; "" = none); ResCLIP
+	// tunes ModifierResCLIP (ignored without it).
+	Modifiers Modifiers
+	ResCLIP   ResCLIPOptions
+	GEM       GEMOptions    // tunes MethodGEM (ignored otherwise)
+	SCCLIP    SCCLIPOptions // tunes MethodSCCLIP (ignored otherwise)
+	MaxSide   int           // largest input side EncodeImage accepts (0 = DefaultMaxImageSide)
+	// Proxy, ProxyBeta and ProxyGamma are ProxyCLIP's (MethodProxyCLIP only; proxyclip.go): the
+	// vision foundation model's patch features [B, H, W, C], an input like the pixels (not part of
+	// the graph), and the affinity's β and γ (0 = DefaultProxyBeta, DefaultProxyGamma).
+	Proxy                 *Features
+	ProxyBeta, ProxyGamma float64
 }
 
 // SurgeryOptions are the reference's architecture-surgery settings.
@@ -46,11 +58,28 @@ func SurgeryOptions() ImageOptions {
 // (MethodDefault: the table's default), and only the fields its descriptor settles.
 func (o ImageOptions) normalized() ImageOptions {
 	d := mustMethod(o.Method)
-	s := ImageOptions{Method: d.spec.Name} // MaxSide dropped: a bound on the input, not part of the graph
+	s := ImageOptions{Method: d.spec.Name, Modifiers: o.Modifiers} // MaxSide dropped: a bound on the input, not part of the graph
 	if d.settle != nil {
 		s = d.settle(o, s)
 	}
+	for _, m := range o.Modifiers.List() {
+		if md, err := modifierFor(m); err == nil && md.settle != nil {
+			s = md.settle(o, s)
+		}
+	}
 	return s
+}
+
+// NeedsClasses tells whether the encoder with these options reads the label set's text
+// features (EncodeImageWithClasses): a modifier's step needs them (ResCLIP's semantic feedback).
+func (o ImageOptions) NeedsClasses() bool {
+	s := o.normalized()
+	for _, m := range s.Modifiers.List() {
+		if md, err := modifierFor(m); err == nil && md.needsClasses != nil && md.needsClasses(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate rejects unknown methods and attention modes, negative depths and a bad σ.
@@ -69,22 +98,63 @@ func (o ImageOptions) Validate() error {
 	if s := o.NeighbourhoodStd; s < 0 || math.IsNaN(s) || math.IsInf(s, 0) {
 		return fmt.Errorf("clip: neighbourhood std %v must be positive and finite", s)
 	}
-	return nil
+	if err := o.Modifiers.Validate(); err != nil {
+		return err
+	}
+	if err := checkModifiers(o.Modifiers, mustMethod(o.Method), nil); err != nil {
+		return err
+	}
+	for _, m := range o.Modifiers.List() {
+		if md := mustModifier(m); md.validate != nil {
+			if err := md.validate(o); err != nil {
+				return err
+			}
+		}
+	}
+	if err := validateMethodOptions(o); err != nil {
+		return err
+	}
+	return o.validateProxy()
+}
+
+// validateMethodOptions checks the options of GEM and SC-CLIP.
+func validateMethodOptions(o ImageOptions) error {
+	if err := validateGEM(o.GEM); err != nil {
+		return err
+	}
+	return validateSCCLIP(o.SCCLIP)
 }
 
 // EncodeImageGraph encodes normalized images [B, 3, H, W] into all tokens [B, 1+gh*gw, EmbedDim]:
 // ln_post and the projection are applied to every token, as the reference's encode_image does.
+// Options whose encoder reads the label set (ResCLIP's semantic feedback) need
+// EncodeImageGraphWithClasses.
 func EncodeImageGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
-	if err := mustMethod(opt.Method).checkFor(c); err != nil {
+	return EncodeImageGraphWithClasses(c, p, images, nil, opt)
+}
+
+// EncodeImageGraphWithClasses is EncodeImageGraph with the label set's text features classes
+// [K, EmbedDim] (unit rows; nil when no step of the options reads them).
+func EncodeImageGraphWithClasses(c Config, p Params, images, classes *Node, opt ImageOptions) *Node {
+	method := mustMethod(opt.Method)
+	if err := method.checkFor(c); err != nil {
 		panic(err)
+	}
+	if err := checkModifiers(opt.Modifiers, method, &c); err != nil {
+		panic(err)
+	}
+	if opt.NeedsClasses() && classes == nil {
+		panic(errNoClasses)
 	}
 	if c.Vision == ResNet {
 		return encodeResNetGraph(c, p, images, opt.normalized())
 	}
-	return encodeViTGraph(c, p, images, opt.normalized())
+	return encodeViTGraph(c, p, images, classes, nil, opt.normalized())
 }
 
-func encodeViTGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
+// encodeViTGraph builds the ViT with the method's last block(s); classes are the label set's
+// text features and proxy a VFM's patch features, for the options that read them (nil otherwise).
+func encodeViTGraph(c Config, p Params, images, classes, proxy *Node, opt ImageOptions) *Node {
 	dims := images.Shape().Dimensions
 	gh, gw := dims[2]/c.PatchSize, dims[3]/c.PatchSize
 	method := mustMethod(opt.Method)
@@ -96,12 +166,19 @@ func encodeViTGraph(c Config, p Params, images *Node, opt ImageOptions) *Node {
 		changed = method.changed(opt)
 	}
 	first := max(c.VisionLayers-changed, 0)
-	for i := 0; i < first; i++ {
-		x = ResidualBlock(x, p, visualBlock(i), t, false)
+	tail := vitTail{p: p, first: first, layers: c.VisionLayers, tower: t, gh: gh, gw: gw, opt: opt,
+		images: images, classes: classes, proxy: proxy}
+	if !opt.Modifiers.Has(ModifierResCLIP) {
+		for i := 0; i < first; i++ {
+			x = ResidualBlock(x, p, visualBlock(i), t, false)
+		}
+		x = method.tail(x, tail)
+	} else {
+		var rcs *Node
+		x, rcs = blocksWithRCS(x, p, t, first, c.VisionLayers, opt.ResCLIP)
+		x = resclipTail(method, x, tail, rcs)
 	}
-	x = method.tail(x, vitTail{p: p, first: first, layers: c.VisionLayers, tower: t, gh: gh, gw: gw, opt: opt})
-	x = LayerNorm(x, p, "visual.ln_post", t.Eps)
-	return Einsum("bnw,we->bne", x, p.Get("visual.proj"))
+	return projectTokens(x, p, t)
 }
 
 // VisionStem is the ViT's input to its first block, [B, 1+gh·gw, W]: patch embedding, class
@@ -152,6 +229,14 @@ func LastSurgeryBlock(xNew, xOri *Node, p Params, prefix string, t Tower, mode S
 func surgeryAttention(s *headsQKV, mode SurgeryAttention, budget int) *Node {
 	a, b, c := surgeryRoles(mode)
 	return s.attend(a, b, c, false, nil, budget)
+}
+
+// surgeryPair is the pair of projections whose similarity the new path's attention uses
+// (surgeryRoles), for heads-major q, k, v.
+func surgeryPair(q, k, v *Node, mode SurgeryAttention) (*Node, *Node) {
+	a, b, _ := surgeryRoles(mode)
+	parts := [3]*Node{q, k, v}
+	return parts[a], parts[b]
 }
 
 // Patchify is the ViT's conv1 (kernel = stride = patch, no bias) written as reshape + einsum,

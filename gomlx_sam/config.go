@@ -3,8 +3,6 @@ package sam
 import (
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/gomlx/compute"
@@ -120,49 +118,14 @@ func ReleasedConfig(name string) (Config, error) {
 	return c, nil
 }
 
-// shapeOf is a tensor's shape by name in a name → shape view of a state dict.
-type shapeOf map[string][]int
-
-// dim returns dimension i of the named tensor, or an error naming what is missing.
-func (s shapeOf) dim(name string, i int) (int, error) {
-	sh, ok := s[name]
-	if !ok {
-		return 0, fmt.Errorf("sam: tensor %q is missing", name)
-	}
-	if i >= len(sh) {
-		return 0, fmt.Errorf("sam: tensor %q has shape %v, want at least %d dimensions", name, sh, i+1)
-	}
-	return sh[i], nil
-}
-
-// count returns how many consecutive indices prefix.0., prefix.1., ... exist.
-func (s shapeOf) count(prefix string) int {
-	seen := map[int]bool{}
-	for name := range s {
-		rest, ok := strings.CutPrefix(name, prefix+".")
-		if !ok {
-			continue
-		}
-		idx, _, _ := strings.Cut(rest, ".")
-		if n, err := strconv.Atoi(idx); err == nil {
-			seen[n] = true
-		}
-	}
-	n := 0
-	for seen[n] {
-		n++
-	}
-	return n
-}
-
 // InferConfig reads a SAM configuration from the shapes of a state dict (Sam.state_dict()
 // names). Head count and window size come from the relative-position tables (rows 2·S−1,
 // columns = head dim), the global blocks are those whose table spans the whole grid.
 // Everything else is checked afterwards by CheckShapes.
 func InferConfig(shapes map[string][]int) (Config, error) {
-	s := shapeOf(shapes)
+	s := modelkit.Shapes(shapes)
 	if _, ok := s["image_encoder.patch_embed.proj.weight"]; !ok {
-		return Config{}, fmt.Errorf("sam: not a Segment Anything checkpoint: no image_encoder.patch_embed.proj.weight (%s)", describeNames(shapes))
+		return Config{}, fmt.Errorf("sam: not a Segment Anything checkpoint: no image_encoder.patch_embed.proj.weight (%s)", modelkit.DescribeNames(shapes))
 	}
 	c := Config{
 		TransformerHeads: defaultTransformerHeads, EncoderEps: encoderEps, DecoderEps: decoderEps,
@@ -171,7 +134,9 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 	var err error
 	get := func(dst *int, name string, i int) {
 		if err == nil {
-			*dst, err = s.dim(name, i)
+			if *dst, err = s.Dim(name, i); err != nil {
+				err = fmt.Errorf("sam: %w", err)
+			}
 		}
 	}
 	get(&c.EncoderDim, "image_encoder.patch_embed.proj.weight", 0)
@@ -191,9 +156,9 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	c.EncoderDepth = s.count("image_encoder.blocks")
-	c.TransformerDepth = s.count("mask_decoder.transformer.layers")
-	c.IoUHeadDepth = s.count("mask_decoder.iou_prediction_head.layers")
+	c.EncoderDepth = s.Count("image_encoder.blocks")
+	c.TransformerDepth = s.Count("mask_decoder.transformer.layers")
+	c.IoUHeadDepth = s.Count("mask_decoder.iou_prediction_head.layers")
 	c.NumMultimaskOutputs = masks - 1
 	_, c.QKVBias = s["image_encoder.blocks.0.attn.qkv.bias"]
 	c.UseRelPos = true // required above: the head count is only visible through it
@@ -221,9 +186,9 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 	grid := c.GridSize()
 	c.WindowSize = 0
 	for i := range c.EncoderDepth {
-		rows, err := s.dim(fmt.Sprintf("image_encoder.blocks.%d.attn.rel_pos_h", i), 0)
+		rows, err := s.Dim(fmt.Sprintf("image_encoder.blocks.%d.attn.rel_pos_h", i), 0)
 		if err != nil {
-			return Config{}, err
+			return Config{}, fmt.Errorf("sam: %w", err)
 		}
 		if rows == 2*grid-1 {
 			c.GlobalAttnIndexes = append(c.GlobalAttnIndexes, i)
@@ -239,19 +204,6 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 		c.WindowSize = defaultWindowSize // every block is global: the window is unused
 	}
 	return c, nil
-}
-
-// describeNames summarises a state dict for "wrong model" errors: its size and first names.
-func describeNames(shapes map[string][]int) string {
-	names := make([]string, 0, len(shapes))
-	for n := range shapes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	if len(names) > 3 {
-		names = append(names[:3], "...")
-	}
-	return fmt.Sprintf("%d tensors: %s", len(shapes), strings.Join(names, ", "))
 }
 
 // Model is a loaded SAM: its configuration, its weights (on the backend) and the executables

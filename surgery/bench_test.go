@@ -65,3 +65,18 @@ func BenchmarkSimilarityMap59(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFLOSSCandidate is FLOSS's work per candidate template and image besides the shared
+// encoding: the 14×14 similarity of 59 classes resized to 375×500 and the per-pixel softmax,
+// argmax and entropy (80 candidates make one image's selection).
+func BenchmarkFLOSSCandidate(b *testing.B) {
+	img, text := randomUnit(197, 512, 1), randomUnit(59, 512, 2)
+	views := &imageViews{h: 375, w: 500, side: 14, feats: []Matrix{img}}
+	for b.Loop() {
+		planes, err := views.planes(text, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pixelEntropies(planes, DefaultSelectLogitScale, nil, 59)
+	}
+}

@@ -49,13 +49,21 @@ type Options struct {
 	Labels []string
 	// Templates are the prompt-ensemble templates ("{}" = the text; nil = the 85 of the reference).
 	Templates []string
+	// ClassTemplates gives classes their own template lists, which replace Templates for them
+	// (e.g. the experts SelectTemplates picks, FLOSS). Entries of texts that are no class of the
+	// call are ignored, so that one selection serves any part of its label set. nil = none.
+	ClassTemplates ClassTemplates
 	// Single is demo.py's "single text, without a fixed label set" mode: the targets themselves are
 	// encoded and the redundant features are the prompt ensemble of "" (sim = F·(T−R)ᵀ), so any text
 	// works.
 	Single bool
 	// Method is the image encoder's method, a name or alias (clip.MethodDefault: the model's,
-	// Model.Method; clip.Model.ResolveMethod settles it).
+	// Model.Method; clip.Model.ResolveMethod settles it). It may name modifiers too,
+	// "naclip+resclip" (clip.ParseMethodWithModifiers), joined with Modifiers.
 	Method clip.Method
+	// Modifiers compose with Method (clip.ParseModifiers; "" = none), e.g. ResCLIP, whose semantic
+	// feedback reads the text features of the label set (the targets in single-text mode).
+	Modifiers clip.Modifiers
 	// FeatureSurgery turns feature surgery on or off on top of Method (default: the method's own).
 	FeatureSurgery FeatureSurgeryMode
 	// Threshold is similarity_map_to_points' t, in (0, 1] (0 = DefaultThreshold).
@@ -70,6 +78,20 @@ type Options struct {
 	// MaxLabels bounds the number of labels (or of distinct target texts in single-text mode)
 	// encoded (0 = DefaultMaxLabels).
 	MaxLabels int
+	// PresenceThreshold is the presence gate (presence.go): a target whose Presence is below it
+	// gets no points (Target.Absent), hence no SAM mask in package textmask. In [0, 1]; 0 = off,
+	// the reference's behaviour, which draws points for any target.
+	PresenceThreshold float32
+	// Presence asks for Result.Presence and Target.Presence even when they cost an encoder pass
+	// (see presence.go); a PresenceThreshold implies it.
+	Presence bool
+	// VFM is the vision foundation model a method with clip.MethodSpec.VFM reads (ProxyCLIP:
+	// LoadVFM, DINOVFM, SAMVFM), loaded once and shared by every call; nil for the other methods.
+	// The similarity's tokens then lie on the VFM's grid.
+	VFM VFM
+	// ProxyBeta and ProxyGamma are ProxyCLIP's β and γ of its affinity (clip.ImageOptions; 0 =
+	// clip.DefaultProxyBeta 1.2, clip.DefaultProxyGamma 3.0); only with a VFM method.
+	ProxyBeta, ProxyGamma float64
 }
 
 // Target is the explanation of one requested text.
@@ -88,15 +110,22 @@ type Target struct {
 	Overlay    *image.RGBA
 	// Points are SAM point prompts on the original image, label 1 for a positive, 0 for a
 	// negative. Plain target: positives (best last) then negatives; combined target:
-	// CombinedTargetPoints' order.
+	// CombinedTargetPoints' order. None when Absent.
 	Points []Point
+	// Presence is CLIP's probability that the image shows the target among Result.Classes: the
+	// class's entry of Result.Presence, for a combined target the sum over its parts. NaN when
+	// Result.Presence was not computed.
+	Presence float32
+	// Absent is true when Presence is below Options.PresenceThreshold: the target has no points.
+	Absent bool
 }
 
 // Result holds everything one Explain call computed.
 type Result struct {
-	Width, Height int         // original image size: the maps' and overlays' size
-	Size          int         // the model input side used
-	Method        clip.Method // the method used, by its canonical name (never clip.MethodDefault)
+	Width, Height int            // original image size: the maps' and overlays' size
+	Size          int            // the model input side used
+	Method        clip.Method    // the method used, by its canonical name (never clip.MethodDefault)
+	Modifiers     clip.Modifiers // the modifiers used, canonical ("" = none)
 	// FeatureSurgery tells whether feature surgery made Similarity (else img @ textᵀ).
 	FeatureSurgery bool
 	// Redundant is true when the similarity subtracted the "" prompt-ensemble features (single-text
@@ -113,7 +142,11 @@ type Result struct {
 	// Similarity is [1+g·g, len(Classes)] (empty with Options.Slide): all tokens (token 0 = class token) against every class,
 	// as clip_feature_surgery (or img@textᵀ without feature surgery) returns it.
 	Similarity Matrix
-	Targets    []Target
+	// Presence is CLIP's classification of the image over Classes (ClassPresence), one probability
+	// per class. It is computed when it is free — the method's class token is CLIP's own — or asked
+	// for (Options.Presence, Options.PresenceThreshold); nil otherwise.
+	Presence []float32
+	Targets  []Target
 }
 
 // Explainer runs the pipeline on one model. It keeps the text features per (texts, templates) in
@@ -216,8 +249,11 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 		return nil, err
 	}
 	if plan.slide {
-		res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+		res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Modifiers: plan.modifiers, FeatureSurgery: plan.featureSurgery,
 			Classes: plan.classes}
+		if res.Presence, err = e.presence(ctx, p, plan, nil); err != nil {
+			return nil, err
+		}
 		if err := e.explainSlide(ctx, p, plan, res); err != nil {
 			return nil, err
 		}
@@ -230,7 +266,7 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Modifiers: plan.modifiers, FeatureSurgery: plan.featureSurgery,
 		Classes: plan.classes}
 	res.Similarity, res.Redundant, err = e.similarity(ctx, feats, plan)
 	if err != nil {
@@ -239,7 +275,10 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res.Targets, err = explainTargets(res.Similarity, plan, p.RGB().Pix, p.H, p.W)
+	if res.Presence, err = e.presence(ctx, p, plan, &feats); err != nil {
+		return nil, err
+	}
+	res.Targets, err = explainTargets(res.Similarity, plan, res.Presence, p.RGB().Pix, p.H, p.W)
 	if err != nil {
 		return nil, err
 	}
@@ -251,11 +290,26 @@ func (e *Explainer) ExplainPixelsContext(ctx context.Context, p *imageprep.Pixel
 // normalised with the model's own mean and std (OpenAI's for CLIP; an OpenCLIP config may give
 // others), so that the map covers every pixel whatever the model's pooled preprocessing crops.
 func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error) {
-	pix, err := e.model.Config.DenseTransform(plan.size).ApplyPixels(p)
+	t := e.model.Config.DenseTransform(plan.size)
+	rgb, err := t.GeometryPixels(p)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: preprocessing: %w", err)
 	}
-	f, err := e.model.EncodeImage(pix, 1, plan.size, plan.size, clip.ImageOptions{Method: plan.method})
+	opt := clip.ImageOptions{Method: plan.method, Modifiers: plan.modifiers, ProxyBeta: plan.proxyBeta, ProxyGamma: plan.proxyGamma}
+	if plan.vfm != nil { // the VFM sees the window CLIP sees (ProxyCLIP's forward_feature)
+		if opt.Proxy, err = plan.vfm.PatchFeatures(imageprep.Unit(rgb), rgb.H, rgb.W); err != nil {
+			return Matrix{}, err
+		}
+	}
+	var classes *clip.Features
+	if opt.NeedsClasses() { // e.g. ResCLIP's semantic feedback segments with the label set first
+		text, err := e.planTextFeatures(context.Background(), plan) // per-class templates included
+		if err != nil {
+			return Matrix{}, err
+		}
+		classes = &clip.Features{Data: text.Data, Shape: []int{text.Rows, text.Cols}}
+	}
+	f, err := e.model.EncodeImageWithClasses(imageprep.NormalizeWith(rgb, t.Mean, t.Std), 1, plan.size, plan.size, opt, classes)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding the image: %w", err)
 	}
@@ -265,24 +319,28 @@ func (e *Explainer) encodeImage(p *imageprep.Pixels, plan *plan) (Matrix, error)
 // similarity compares the image tokens with the classes: feature surgery (with the "" features as
 // redundant ones in single-text mode or for a single class) or, without feature surgery, img @ textᵀ.
 func (e *Explainer) similarity(ctx context.Context, img Matrix, plan *plan) (sim Matrix, redundant bool, err error) {
-	text, err := e.TextFeaturesContext(ctx, plan.classes, plan.templates)
+	text, err := e.planTextFeatures(ctx, plan)
 	if err != nil {
 		return Matrix{}, false, err
 	}
-	if !plan.featureSurgery {
-		return RawSimilarity(img, text), false, nil
-	}
 	var r *Matrix
-	if plan.single || text.Rows == 1 {
+	if plan.featureSurgery && (plan.single || text.Rows == 1) {
 		rm, err := e.TextFeaturesContext(ctx, []string{""}, plan.templates)
 		if err != nil {
 			return Matrix{}, false, err
 		}
 		r = &rm
 	}
-	sim, _, err = FeatureSurgery(img, text, r)
-	if err != nil {
-		return Matrix{}, false, err
+	sim, err = compare(img, text, r, plan.featureSurgery)
+	return sim, r != nil, err
+}
+
+// compare is the similarity of image tokens and class features: feature surgery (with the
+// redundant features r, or nil for the class mean) or img @ textᵀ.
+func compare(img, text Matrix, r *Matrix, featureSurgery bool) (Matrix, error) {
+	if !featureSurgery {
+		return RawSimilarity(img, text), nil
 	}
-	return sim, r != nil, nil
+	sim, _, err := FeatureSurgery(img, text, r)
+	return sim, err
 }

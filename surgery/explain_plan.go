@@ -13,14 +13,25 @@ import (
 type plan struct {
 	size   int
 	method clip.Method
+	// modifiers compose with method (canonical).
+	modifiers clip.Modifiers
 	// featureSurgery: feature surgery after the encoder (else img @ textᵀ).
 	featureSurgery bool
 	single         bool
 	threshold      float32
 	slide          bool
-	stride         int      // sliding windows' step (with slide)
+	stride         int     // sliding windows' step (with slide)
+	vfm            VFM     // the VFM the method reads (clip.MethodSpec.VFM), else nil
+	grid           int     // side of the similarity's token grid: CLIP's, or the VFM's
+	proxyBeta      float64 // ProxyCLIP's β and γ (Options.ProxyBeta, ProxyGamma)
+	proxyGamma     float64
 	classes        []string // columns of the similarity
 	templates      []string // nil = clip.DefaultTemplates()
+	// classTemplates is each class's template list when Options.ClassTemplates gives one to
+	// some class (the others get templates); nil otherwise.
+	classTemplates [][]string
+	presence       bool    // compute the presence even when it costs an encoder pass
+	gate           float32 // Options.PresenceThreshold
 	targets        []targetSpec
 }
 
@@ -67,11 +78,27 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 	if p.slide && (p.stride < 1 || p.stride > p.size) {
 		return nil, fmt.Errorf("surgery: stride %d: must be in 1..%d (the window side)", opt.Stride, p.size)
 	}
-	method, err := e.model.ResolveMethod(opt.Method)
+	name, mods, err := clip.ParseMethodWithModifiers(string(opt.Method))
+	if err == nil {
+		mods, err = clip.ParseModifiers(string(mods) + "," + string(opt.Modifiers))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("surgery: %w", err)
 	}
-	p.method = method.Name
+	method, err := e.model.ResolveMethod(name)
+	if err != nil {
+		return nil, fmt.Errorf("surgery: %w", err)
+	}
+	p.method, p.modifiers = method.Name, mods
+	if p.grid, err = checkVFM(opt.VFM, method, p.size, p.size/cfg.Stride()); err != nil {
+		return nil, err
+	}
+	p.vfm = opt.VFM
+	p.proxyBeta, p.proxyGamma = opt.ProxyBeta, opt.ProxyGamma
+	opts := clip.ImageOptions{Method: p.method, Modifiers: mods, ProxyBeta: opt.ProxyBeta, ProxyGamma: opt.ProxyGamma}
+	if err := e.model.CheckImageOptions(opts); err != nil {
+		return nil, fmt.Errorf("surgery: %w", err)
+	}
 	switch opt.FeatureSurgery {
 	case FeatureSurgeryAuto:
 		p.featureSurgery = method.FeatureSurgery
@@ -119,6 +146,10 @@ func (p *plan) checkTargets(targets []string, opt Options) error {
 	if opt.Templates != nil && len(opt.Templates) == 0 {
 		return errors.New("surgery: empty template list (nil means the 85 default templates)")
 	}
+	if err := checkPresenceThreshold(opt.PresenceThreshold); err != nil {
+		return err
+	}
+	p.gate, p.presence = opt.PresenceThreshold, opt.Presence || opt.PresenceThreshold > 0
 	if len(targets) == 0 {
 		return errors.New("surgery: no target text")
 	}
@@ -135,7 +166,45 @@ func (p *plan) checkTargets(targets []string, opt Options) error {
 	if err == nil && len(p.classes) > limit {
 		err = fmt.Errorf("surgery: %d labels to encode, above the limit of %d (Options.MaxLabels)", len(p.classes), limit)
 	}
+	if err == nil {
+		err = p.resolveClassTemplates(opt.ClassTemplates)
+	}
 	return err
+}
+
+// resolveClassTemplates gives every class its template list when ct names one of the classes
+// (the others get the plan's templates, nil meaning the defaults); ct's lists are checked.
+func (p *plan) resolveClassTemplates(ct ClassTemplates) error {
+	own := false
+	for _, c := range p.classes {
+		_, ok := ct[c]
+		own = own || ok
+	}
+	if !own {
+		return nil
+	}
+	base := p.templates
+	if base == nil {
+		base = clip.DefaultTemplates()
+	}
+	p.classTemplates = make([][]string, len(p.classes))
+	for i, c := range p.classes {
+		list, ok := ct[c]
+		if !ok {
+			p.classTemplates[i] = base
+			continue
+		}
+		if len(list) == 0 {
+			return fmt.Errorf("surgery: class %q has an empty template list (Options.ClassTemplates)", c)
+		}
+		for _, t := range list {
+			if !strings.Contains(t, "{}") {
+				return fmt.Errorf("surgery: class %q: template %q has no {} for the class name", c, t)
+			}
+		}
+		p.classTemplates[i] = list
+	}
+	return nil
 }
 
 // labelTargets resolves targets against the label set: every part must be one of its labels.

@@ -20,7 +20,7 @@ func (e *Explainer) explainSlide(ctx context.Context, p *imageprep.Pixels, plan 
 	if err != nil {
 		return err
 	}
-	res.Targets, err = slideTargets(planes, cols, plan, p.RGB().Pix, p.H, p.W, plan.size/e.model.Config.Stride())
+	res.Targets, err = slideTargets(planes, cols, plan, res.Presence, p.RGB().Pix, p.H, p.W, plan.grid)
 	return err
 }
 
@@ -31,9 +31,8 @@ func (e *Explainer) slideAverage(ctx context.Context, p *imageprep.Pixels, plan 
 	if err != nil {
 		return nil, err
 	}
-	side := plan.size / e.model.Config.Stride()
+	side := plan.grid
 	avg := NewSlideAverage(p.H, p.W, len(cols))
-	grids := make([][]float32, len(cols))
 	for _, win := range wins {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -47,10 +46,7 @@ func (e *Explainer) slideAverage(ctx context.Context, p *imageprep.Pixels, plan 
 			return nil, err
 		}
 		res.Redundant = redundant
-		for i, c := range cols {
-			grids[i] = sim.Column(c)[1:]
-		}
-		if err := avg.Add(win, grids, side, side); err != nil {
+		if err := addWindow(avg, win, sim, cols, side); err != nil {
 			return nil, err
 		}
 	}
@@ -93,7 +89,7 @@ func (e *Explainer) PixelSimilarity(ctx context.Context, p *imageprep.Pixels, op
 	for i := range cols {
 		cols[i] = i
 	}
-	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, FeatureSurgery: plan.featureSurgery,
+	res = &Result{Width: p.W, Height: p.H, Size: plan.size, Method: plan.method, Modifiers: plan.modifiers, FeatureSurgery: plan.featureSurgery,
 		Classes: plan.classes}
 	if plan.slide {
 		planes, err = e.slideAverage(ctx, p, plan, cols, res)
@@ -108,12 +104,7 @@ func (e *Explainer) PixelSimilarity(ctx context.Context, p *imageprep.Pixels, op
 		return nil, nil, err
 	}
 	res.Redundant = redundant
-	side := plan.size / e.model.Config.Stride()
-	planes = make([][]float32, len(cols))
-	for c := range cols {
-		planes[c] = resizeNCHW(sim.Column(c)[1:], side, side, p.H, p.W)
-	}
-	return planes, res, nil
+	return resizeColumns(sim, cols, plan.grid, p.H, p.W), res, nil
 }
 
 // targetColumns lists the distinct similarity columns the targets use, in first-use order.
@@ -142,12 +133,12 @@ func cropPixels(p *imageprep.Pixels, w Window) *imageprep.Pixels {
 }
 
 // slideTargets draws every target from the averaged planes (one H×W plane per column of cols).
-func slideTargets(planes [][]float32, cols []int, p *plan, rgb []uint8, h, w, side int) ([]Target, error) {
+func slideTargets(planes [][]float32, cols []int, p *plan, presence []float32, rgb []uint8, h, w, side int) ([]Target, error) {
 	plane := make(map[int][]float32, len(cols))
 	for i, c := range cols {
 		plane[c] = planes[i]
 	}
-	return drawTargets(p, rgb, h, w, func(t targetSpec, out *Target) (err error) {
+	return drawTargets(p, presence, rgb, h, w, func(t targetSpec, out *Target) (err error) {
 		grid := NewMatrix(side*side, len(t.columns)) // points: the averaged map on the token grid
 		full := NewMatrix(h*w, len(t.columns))
 		for j, c := range t.columns {
@@ -167,7 +158,9 @@ func slideTargets(planes [][]float32, cols []int, p *plan, rgb []uint8, h, w, si
 		if err = minMaxInPlace(out.Map); err != nil {
 			return err
 		}
-		out.Points, err = targetPoints(grid, h, w, p.threshold)
+		if !out.Absent {
+			out.Points, err = targetPoints(grid, h, w, p.threshold)
+		}
 		return err
 	})
 }

@@ -8,7 +8,7 @@ import (
 
 // explainTargets draws every target: map at the original size, overlay on the original RGB, points.
 // Only the requested classes are resized (the reference resizes all K and picks).
-func explainTargets(sim Matrix, p *plan, rgb []uint8, h, w int) ([]Target, error) {
+func explainTargets(sim Matrix, p *plan, presence []float32, rgb []uint8, h, w int) ([]Target, error) {
 	var plain []int // classes of the plain targets, resized in one SimilarityMap call
 	for _, t := range p.targets {
 		if len(t.columns) == 1 {
@@ -20,7 +20,7 @@ func explainTargets(sim Matrix, p *plan, rgb []uint8, h, w int) ([]Target, error
 		return nil, fmt.Errorf("surgery: similarity map: %w", err)
 	}
 	next := 0
-	return drawTargets(p, rgb, h, w, func(t targetSpec, out *Target) (err error) {
+	return drawTargets(p, presence, rgb, h, w, func(t targetSpec, out *Target) (err error) {
 		sm := patchColumns(sim, t.columns)
 		if len(t.columns) == 1 {
 			out.Map = maps[next]
@@ -28,17 +28,21 @@ func explainTargets(sim Matrix, p *plan, rgb []uint8, h, w int) ([]Target, error
 		} else if out.Map, err = CombinedTargetMap(sm, h, w); err != nil {
 			return err
 		}
-		out.Points, err = targetPoints(sm, h, w, p.threshold)
+		if !out.Absent {
+			out.Points, err = targetPoints(sm, h, w, p.threshold)
+		}
 		return err
 	})
 }
 
-// drawTargets makes one Target per planned target: draw fills its Map and Points, and
-// the overlay of the Map on the original RGB (H×W×3) is added here.
-func drawTargets(p *plan, rgb []uint8, h, w int, draw func(t targetSpec, out *Target) error) ([]Target, error) {
+// drawTargets makes one Target per planned target: its presence and the gate's verdict are set
+// here from the class presences (nil = not computed), draw fills its Map and, unless Absent, its
+// Points, and the overlay of the Map on the original RGB (H×W×3) is added here.
+func drawTargets(p *plan, presence []float32, rgb []uint8, h, w int, draw func(t targetSpec, out *Target) error) ([]Target, error) {
 	out := make([]Target, len(p.targets))
 	for i, t := range p.targets {
-		out[i] = Target{Text: t.text, Parts: t.parts, Columns: t.columns}
+		out[i] = Target{Text: t.text, Parts: t.parts, Columns: t.columns, Presence: targetPresence(presence, t.columns)}
+		out[i].Absent = p.gate > 0 && !(out[i].Presence >= p.gate) // a gate without presences lets nothing through
 		err := draw(t, &out[i])
 		if err != nil {
 			return nil, fmt.Errorf("surgery: target %q: %w", t.text, err)

@@ -5,7 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 )
+
+// ClassTemplates maps a class (a label, or a target text in single-text mode) to its own prompt
+// templates ("{}" = the class), e.g. TemplateSelection.ClassTemplates (FLOSS's experts).
+type ClassTemplates map[string][]string
 
 // textEntry is one cached prompt-ensemble result; ready is closed when feats/err are set, so
 // concurrent callers asking for the same texts wait for one encoding instead of repeating it.
@@ -27,7 +33,36 @@ func (e *Explainer) TextFeatures(texts, templates []string) (Matrix, error) {
 // cancelled encoding is not cached: the callers that waited for it and are not cancelled
 // themselves encode again.
 func (e *Explainer) TextFeaturesContext(ctx context.Context, texts, templates []string) (Matrix, error) {
-	key := cacheKey(texts, templates)
+	return e.cachedText(ctx, cacheKey(texts, templates), func(ctx context.Context) (*clip.Features, error) {
+		return e.model.EncodeTextWithPromptEnsembleCached(ctx, texts, templates, e.textCache)
+	})
+}
+
+// ClassTextFeaturesContext is TextFeaturesContext with a template list per text: row i is the
+// prompt ensemble of texts[i] over templates[i] (clip.Model.EncodeTextWithClassTemplatesCached),
+// cached in memory per (texts, lists) and on disk per prompt like TextFeatures.
+func (e *Explainer) ClassTextFeaturesContext(ctx context.Context, texts []string, templates [][]string) (Matrix, error) {
+	key := cacheKey(texts, nil) + "|per-class"
+	for _, list := range templates {
+		key += "|" + cacheKey(list, nil)
+	}
+	return e.cachedText(ctx, key, func(ctx context.Context) (*clip.Features, error) {
+		return e.model.EncodeTextWithClassTemplatesCached(ctx, texts, templates, e.textCache)
+	})
+}
+
+// planTextFeatures are the features of a plan's classes: the prompt ensemble over the plan's
+// templates, or over each class's own list when Options.ClassTemplates gave some.
+func (e *Explainer) planTextFeatures(ctx context.Context, p *plan) (Matrix, error) {
+	if p.classTemplates != nil {
+		return e.ClassTextFeaturesContext(ctx, p.classes, p.classTemplates)
+	}
+	return e.TextFeaturesContext(ctx, p.classes, p.templates)
+}
+
+// cachedText returns the features stored under key, encoding them once with encode: concurrent
+// callers of one key wait for a single encoding (see TextFeaturesContext).
+func (e *Explainer) cachedText(ctx context.Context, key string, encode func(context.Context) (*clip.Features, error)) (Matrix, error) {
 	for {
 		e.mu.Lock()
 		ent, ok := e.texts[key]
@@ -48,7 +83,7 @@ func (e *Explainer) TextFeaturesContext(ctx context.Context, texts, templates []
 			}
 			return ent.feats, ent.err
 		}
-		ent.feats, ent.err = e.encodeTexts(ctx, texts, templates)
+		ent.feats, ent.err = e.encodeTexts(ctx, encode)
 		if ent.err != nil { // do not cache failures (a later call may succeed, e.g. after a fix)
 			e.mu.Lock()
 			delete(e.texts, key)
@@ -80,13 +115,13 @@ func (e *Explainer) evictLocked() {
 	}
 }
 
-func (e *Explainer) encodeTexts(ctx context.Context, texts, templates []string) (m Matrix, err error) {
+func (e *Explainer) encodeTexts(ctx context.Context, encode func(context.Context) (*clip.Features, error)) (m Matrix, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = Matrix{}, fmt.Errorf("surgery: encoding texts: internal error: %v", r)
 		}
 	}()
-	f, err := e.model.EncodeTextWithPromptEnsembleCached(ctx, texts, templates, e.textCache)
+	f, err := encode(ctx)
 	if err != nil {
 		return Matrix{}, fmt.Errorf("surgery: encoding texts: %w", err)
 	}

@@ -34,12 +34,16 @@ func TestMethodsOnOpenCLIPModels(t *testing.T) {
 			opt := Options{Labels: []string{"cat", "dog", "sofa"}, Templates: []string{"a photo of a {}.", "a {}."}}
 			seen := map[clip.Method][]float32{}
 			for _, method := range clip.AllMethods() {
-				opt.Method = method
+				opt.Method, opt.VFM = method, nil
+				grid := 14
+				if spec, _ := clip.LookupMethod(string(method)); spec.VFM { // DINOv2 patch 14: a 16×16 grid at 224
+					opt.VFM, grid = goldenVFM(t, "dinov2_reg"), 16
+				}
 				res, err := ex.Explain(img, []string{"cat", "sofa"}, opt)
 				if err != nil {
 					t.Fatalf("%s: %v", method, err)
 				}
-				if res.Method != method || res.Similarity.Rows != 1+14*14 || res.Similarity.Cols != 3 {
+				if res.Method != method || res.Similarity.Rows != 1+grid*grid || res.Similarity.Cols != 3 {
 					t.Fatalf("%s: result for %s, similarity %dx%d", method, res.Method, res.Similarity.Rows, res.Similarity.Cols)
 				}
 				for _, v := range res.Similarity.Data {

@@ -89,7 +89,7 @@ func TestUploadLazyMatchesHost(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3)) // split even on one core, unevenly
 	rng := rand.New(rand.NewPCG(5, 6))
 	shapes := map[string][]int{"d32": {301, 257}, "d16": {270, 300}, "small": {3, 5}, "v32": {70001}, "v16": {3, 40000},
-		"dp32": {608, 200}, "dp16": {64, 450}} // packed where the go backend packs (gobackend.CanPackDenseWeight)
+		"dp32": {608, 1000}, "dp16": {544, 1000}} // packed where the go backend packs (gobackend.CanPackDenseWeight)
 	spec := map[string]struct {
 		dtype string
 		shape []int

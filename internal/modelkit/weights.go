@@ -96,7 +96,7 @@ func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, e
 		dims = []int{dims[1], dims[0]}
 	}
 	if SharedBuffers(w.backend) {
-		packed := dense && gobackend.CanPackDenseWeight(dims[1])
+		packed := dense && dims[0]*dims[1] >= packMin && gobackend.CanPackDenseWeight(dims[1])
 		if packed {
 			dims = PackedDenseShape(dims[0], dims[1])
 		}
@@ -129,6 +129,13 @@ func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, e
 	}
 	return dev, nil
 }
+
+// packMin is the fewest elements of a dense weight Upload packs. The go backend's small-matrix
+// path (products with M·N·K < 4 Mi) reads no packed weights, so a packed weight sends every
+// product to the packed path; from 512 Ki elements on, only products of fewer than 8 rows would
+// have taken the small one. Smaller weights (small models', the golden test models') cost
+// little to pack on every call, and their products keep the backend's own paths and results.
+const packMin = 1 << 19
 
 // PackedDenseShape is the shape of a dense weight [in, out] packed for the go backend's kernel
 // (compute.DenseLayoutPacked).

@@ -32,6 +32,42 @@ const EnvEvalSlide = "CLIPSURGERY_EVAL_SLIDE"
 // EnvEvalSlide on.
 const EnvEvalStride = "CLIPSURGERY_EVAL_STRIDE"
 
+// EnvEvalBenchmark opens the dataset of evaluation.ipynb as one of the eight benchmarks
+// (evaluate.BenchmarkNames, e.g. "voc21"; unset: the layout is detected as the evaluate command
+// does without -benchmark).
+const EnvEvalBenchmark = "CLIPSURGERY_EVAL_BENCHMARK"
+
+// EnvEvalProtocol evaluates a peer's published protocol instead of the method list
+// (evaluate.ProtocolNames: sclip, clearclip, naclip, surgery) on the benchmark of
+// $CLIPSURGERY_EVAL_BENCHMARK; unset, the default, compares the methods.
+const EnvEvalProtocol = "CLIPSURGERY_EVAL_PROTOCOL"
+
+// EvalDatasetOptions are the options evaluation.ipynb opens its dataset with
+// ($CLIPSURGERY_EVAL_BENCHMARK).
+func EvalDatasetOptions() evaluate.DatasetOptions {
+	return evaluate.DatasetOptions{Benchmark: os.Getenv(EnvEvalBenchmark)}
+}
+
+// EvalProtocol is the preset of $CLIPSURGERY_EVAL_PROTOCOL on the dataset's benchmark (nil when
+// unset). The sliding-window variables are the preset's business and refused alongside it.
+func EvalProtocol(ds *evaluate.Dataset) (*evaluate.Protocol, error) {
+	name := os.Getenv(EnvEvalProtocol)
+	if name == "" {
+		return nil, nil
+	}
+	if os.Getenv(EnvEvalSlide) != "" || os.Getenv(EnvEvalStride) != "" {
+		return nil, fmt.Errorf("nbutil: $%s sets the windows itself: unset $%s and $%s", EnvEvalProtocol, EnvEvalSlide, EnvEvalStride)
+	}
+	if ds.Benchmark == "" {
+		return nil, fmt.Errorf("nbutil: $%s=%s needs the dataset opened as a benchmark: set $%s", EnvEvalProtocol, name, EnvEvalBenchmark)
+	}
+	p, err := evaluate.LookupProtocol(name, ds.Benchmark)
+	if err != nil {
+		return nil, fmt.Errorf("nbutil: $%s: %w", EnvEvalProtocol, err)
+	}
+	return &p, nil
+}
+
 // EvalModelOptions are the evaluation's model options from $CLIPSURGERY_EVAL_SLIDE and
 // $CLIPSURGERY_EVAL_STRIDE (unset: the whole image resized to the model's side). A value that
 // does not parse, or a stride without sliding windows, is an error naming the variable.

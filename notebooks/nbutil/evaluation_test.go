@@ -41,6 +41,49 @@ func TestEvalModelOptions(t *testing.T) {
 	}
 }
 
+// $CLIPSURGERY_EVAL_PROTOCOL: off by default; a preset on the benchmark the dataset is opened as.
+func TestEvalProtocol(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	t.Setenv(EnvDataset, "")
+	t.Setenv(EnvEvalSlide, "")
+	t.Setenv(EnvEvalStride, "")
+	dir, _, err := EvalDataset(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvEvalProtocol, "")
+	t.Setenv(EnvEvalBenchmark, "voc21")
+	ds, err := evaluate.Open(dir, EvalDatasetOptions())
+	if err != nil || ds.Benchmark != "voc21" {
+		t.Fatalf("synthetic dataset as voc21: %v", err)
+	}
+	if p, err := EvalProtocol(ds); p != nil || err != nil {
+		t.Fatalf("unset: %+v %v", p, err)
+	}
+	t.Setenv(EnvEvalProtocol, "naclip")
+	if p, err := EvalProtocol(ds); err != nil || p.Peer != clip.MethodNACLIP || p.Benchmark != "voc21" || p.Window != 0 {
+		t.Fatalf("naclip on voc21: %+v %v", p, err)
+	}
+	t.Setenv(EnvEvalSlide, "1")
+	if _, err := EvalProtocol(ds); err == nil || !strings.Contains(err.Error(), EnvEvalSlide) {
+		t.Errorf("protocol with slide: %v", err)
+	}
+	t.Setenv(EnvEvalSlide, "")
+	t.Setenv(EnvEvalProtocol, "maskclip")
+	if _, err := EvalProtocol(ds); err == nil || !strings.Contains(err.Error(), EnvEvalProtocol) {
+		t.Errorf("unknown protocol: %v", err)
+	}
+	t.Setenv(EnvEvalProtocol, "sclip")
+	t.Setenv(EnvEvalBenchmark, "")
+	plain, err := evaluate.Open(dir, EvalDatasetOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EvalProtocol(plain); err == nil || !strings.Contains(err.Error(), EnvEvalBenchmark) {
+		t.Errorf("protocol without a benchmark: %v", err)
+	}
+}
+
 func TestEvalHelpers(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
 	t.Setenv(EnvDataset, "")

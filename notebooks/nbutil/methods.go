@@ -10,12 +10,16 @@ import (
 // MethodNames lists the image encoder methods (clip.AllMethods) by name, the default first.
 func MethodNames() []string { return clip.MethodNames() }
 
+// ModifierNames lists the modifiers (clip.AllModifiers) by name.
+func ModifierNames() []string { return clip.ModifierNames() }
+
 // MethodOptions is surgery.Options for a method cell, from the plain values a notebook form
-// gives: method ("" = the model's default), featureSurgery ("on", "off" or "" for the method's
-// own: on for surgery only), and sliding windows (stride 0 = half a window; ignored without
-// slide). Unknown names are an error listing the valid ones.
+// gives: method ("" = the model's default; "naclip+resclip" adds modifiers,
+// clip.ParseMethodWithModifiers), featureSurgery ("on", "off" or "" for the method's own: on for
+// surgery only), and sliding windows (stride 0 = half a window; ignored without slide). Unknown
+// names, and a modifier the method excludes, are an error saying why.
 func MethodOptions(method, featureSurgery string, slide bool, stride int) (surgery.Options, error) {
-	m, err := clip.ParseMethod(method)
+	m, mods, err := clip.ParseMethodWithModifiers(method)
 	if err != nil {
 		return surgery.Options{}, err
 	}
@@ -25,7 +29,7 @@ func MethodOptions(method, featureSurgery string, slide bool, stride int) (surge
 	default:
 		return surgery.Options{}, fmt.Errorf("nbutil: feature surgery %q: want \"on\", \"off\" or \"\"", featureSurgery)
 	}
-	o := surgery.Options{Method: m, FeatureSurgery: fs, Slide: slide}
+	o := surgery.Options{Method: m, Modifiers: mods, FeatureSurgery: fs, Slide: slide}
 	if slide {
 		o.Stride = stride
 	}

@@ -235,7 +235,7 @@ func TestLoadCLIPGolden(t *testing.T) {
 }
 
 func TestMethodOptions(t *testing.T) {
-	if names := MethodNames(); len(names) != 6 || names[0] != "surgery" {
+	if names := MethodNames(); len(names) != len(clip.AllMethods()) || names[0] != "surgery" {
 		t.Errorf("MethodNames() = %v", names)
 	}
 	o, err := MethodOptions("NACLIP", "on", true, 56)
@@ -245,7 +245,10 @@ func TestMethodOptions(t *testing.T) {
 	if o, _ := MethodOptions("", "", false, 56); o.Stride != 0 || o.Method != clip.MethodDefault {
 		t.Errorf("stride without slide kept: %+v", o)
 	}
-	for _, bad := range [][2]string{{"gem", ""}, {"raw", "maybe"}} {
+	if o, err := MethodOptions("naclip+resclip", "", false, 0); err != nil || o.Method != clip.MethodNACLIP || o.Modifiers != "resclip" {
+		t.Errorf("MethodOptions(naclip+resclip) = %+v, %v", o, err)
+	}
+	for _, bad := range [][2]string{{"gemini", ""}, {"raw", "maybe"}, {"maskclip+resclip", ""}} {
 		if _, err := MethodOptions(bad[0], bad[1], false, 0); err == nil {
 			t.Errorf("MethodOptions(%q, %q) accepted", bad[0], bad[1])
 		}

@@ -29,6 +29,17 @@
 // pixel, so the scoring is unchanged and one window covering the image predicts exactly what the
 // whole-image path predicts.
 //
+// # Peers' protocols
+//
+// LookupProtocol gives a peer's published evaluation on one of the eight benchmarks (Benchmarks;
+// SCLIP, NACLIP and ClearCLIP from their configs, CLIP Surgery's with its assumptions stated), and
+// PredictProtocol runs it on one image as the peer's segmentor does: mmcv's keep-ratio resize with
+// OpenCV's bilinear, mmseg's normalisation, the peer's own window loop or whole-image path
+// (protocol_forward.go), NACLIP's PAMR, and postprocess_result (softmax over names, best synonym,
+// SCLIP's area_thd, prob_thd); checked against the peers' own outputs in
+// ../shared/golden/protocols. Config.Protocol makes Run evaluate a preset; the report prints every
+// value and the config it comes from.
+//
 // # Explainability and pointing game
 //
 // For every object class present in an image (class 0 is the background unless

@@ -62,18 +62,32 @@ type Prediction struct {
 type ModelOptions struct {
 	Size      int      // model input side (0 = the model's native resolution); the window side with Slide
 	Templates []string // prompt templates (nil = the 85 of the reference)
+	// ClassTemplates gives names their own templates (surgery.Options.ClassTemplates), e.g. a
+	// FLOSS selection (SelectTemplates; tools/evaluate -templates auto).
+	ClassTemplates surgery.ClassTemplates
+	// FeatureSurgery turns feature surgery on or off on top of every method (surgery.Options;
+	// "" = each method's own), for ablations.
+	FeatureSurgery surgery.FeatureSurgeryMode
 	// Slide scores the image with sliding windows of side Size at the image's own resolution,
 	// averaged where they overlap (surgery.Options.Slide; mmsegmentation's slide mode, as SCLIP,
 	// ClearCLIP and NACLIP evaluate), instead of resizing the whole image to Size.
 	Slide bool
 	// Stride is the windows' step in pixels, 1..Size (0 = Size/2, half a window). Only with Slide.
 	Stride int
+	// VFM is the vision foundation model of the methods that read one (ProxyCLIP), loaded once;
+	// the other methods of a side-by-side run are given none.
+	VFM surgery.VFM
 }
 
 // explainOptions are the surgery options of a prediction with the label set names.
 func (mo ModelOptions) explainOptions(names []string, method clip.Method) surgery.Options {
-	return surgery.Options{Size: mo.Size, Labels: names, Templates: mo.Templates, Method: method,
+	o := surgery.Options{Size: mo.Size, Labels: names, Templates: mo.Templates, ClassTemplates: mo.ClassTemplates,
+		FeatureSurgery: mo.FeatureSurgery, Method: method,
 		Slide: mo.Slide, Stride: mo.Stride}
+	if spec, err := clip.LookupMethod(string(method)); err == nil && spec.VFM {
+		o.VFM = mo.VFM
+	}
+	return o
 }
 
 var errClasses = errors.New("evaluate: bad class list")
@@ -236,6 +250,7 @@ func scorePixels(n, nq int, nameMap func(q int) ([]float32, error), nameClass []
 			return nil, err
 		}
 		for i, v := range m {
+			clearAVXUpper() // keeps math.Exp fast (simd_amd64.go)
 			sum[i] += math.Exp(scale * (float64(v) - float64(best[i])))
 		}
 	}

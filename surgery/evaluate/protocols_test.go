@@ -87,3 +87,20 @@ func TestProtocolsMatchConfigs(t *testing.T) {
 		t.Fatalf("%d cells, want 3 peers × 8 benchmarks", n)
 	}
 }
+
+// CLIP Surgery's preset (no released protocol): SCLIP's resize, windows and class file on every
+// benchmark; feature surgery, the 85 templates, logit scale 40 and no thresholds otherwise.
+func TestSurgeryProtocolAssumptions(t *testing.T) {
+	for _, b := range BenchmarkNames() {
+		s, err := LookupProtocol("surgery", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, _ := LookupProtocol("sclip", b)
+		if s.LongSide != sc.LongSide || s.ShortSide != sc.ShortSide || s.Window != sc.Window || s.Stride != sc.Stride ||
+			s.ClassFile != sc.ClassFile || !s.FeatureSurgery || s.Templates != TemplatesSurgery85 || s.LogitScale != 40 ||
+			s.ProbThd != 0 || s.AreaThd != 0 || s.PAMRSteps != 0 || s.Assumed == "" {
+			t.Errorf("%s: surgery %+v, sclip %+v", b, s, sc)
+		}
+	}
+}

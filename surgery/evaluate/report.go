@@ -27,7 +27,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		b.WriteString(", INTERRUPTED (partial metrics)")
 	}
 	fmt.Fprintf(&b, "; class names encoded in %.1fs, images in %.1fs\n", r.TextSeconds, r.Seconds)
-	fmt.Fprintf(&b, "%s\n\n", r.Inference())
+	if r.Protocol != nil {
+		fmt.Fprintf(&b, "%s\n\n", r.Protocol.Summary())
+	} else {
+		fmt.Fprintf(&b, "%s\n\n", r.Inference())
+	}
 	header := []string{"method", "mIoU", "mAcc", "aAcc", "expl mIoU", "t*", "mSC", "PG", "img/s"}
 	rows := [][]string{}
 	for _, m := range r.Methods {
@@ -165,6 +169,7 @@ type jsonMethod struct {
 type jsonReport struct {
 	Dataset     string       `json:"dataset"`
 	Layout      Layout       `json:"layout"`
+	Protocol    *Protocol    `json:"protocol,omitempty"`
 	Slide       bool         `json:"slide"`
 	Size        int          `json:"size"`
 	Stride      int          `json:"stride"`
@@ -181,7 +186,7 @@ type jsonReport struct {
 
 // WriteJSON writes the whole report (fractions, not percentages; null where undefined).
 func (r *Report) WriteJSON(w io.Writer) error {
-	jr := jsonReport{Dataset: r.Dataset, Layout: r.Layout, Slide: r.Slide, Size: r.Size, Stride: r.Stride, Listed: r.Listed, Evaluated: r.Evaluated,
+	jr := jsonReport{Dataset: r.Dataset, Layout: r.Layout, Protocol: r.Protocol, Slide: r.Slide, Size: r.Size, Stride: r.Stride, Listed: r.Listed, Evaluated: r.Evaluated,
 		Skipped: r.SkipCount, Skips: r.Skips, Interrupted: r.Interrupted, Seconds: r.Seconds, TextSeconds: r.TextSeconds}
 	if jr.Skips == nil {
 		jr.Skips = []Skip{}

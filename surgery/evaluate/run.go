@@ -32,6 +32,14 @@ type Config struct {
 	ExplainThresholds []float32
 	// Progress receives a progress line with the ETA after each image (nil = none).
 	Progress io.Writer
+	// Protocol, when set, evaluates a peer's preset (LookupProtocol) instead of Methods, Model and
+	// Scoring, which must then be left zero (but Model.VFM, the VFM of ProxyCLIP's preset): every
+	// image through PredictProtocolWithVFM with the peer's class file, on a dataset opened as the
+	// preset's benchmark.
+	Protocol *Protocol
+	// WindowBatch is how many sliding windows of an image go through one encoder call with a
+	// Protocol (0 = DefaultWindowBatch).
+	WindowBatch int
 	// OnImage, when set, is called with each evaluated image's predictions (one per method, in
 	// Methods order) and its label — e.g. to keep a few examples; nothing is kept otherwise.
 	OnImage func(item Item, label *Label, preds []*Prediction)
@@ -62,6 +70,8 @@ type MethodReport struct {
 type Report struct {
 	Dataset string
 	Layout  Layout
+	// Protocol is the peer's preset the images were evaluated with (nil = none).
+	Protocol *Protocol
 	// Slide says the images were scored with sliding windows of side Size moved by Stride pixels;
 	// otherwise each image was resized whole to Size × Size. Size and Stride are the values used
 	// (defaults resolved), 0 when no image was evaluated.
@@ -110,18 +120,37 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 	if len(methods) == 0 {
 		methods = []clip.Method{clip.MethodSurgery}
 	}
-	k := len(ds.Classes)
+	classes, templates := ds.Classes, cfg.Model.Templates
+	if cfg.Protocol != nil {
+		var err error
+		if classes, err = cfg.protocolClasses(ds); err != nil {
+			return nil, err
+		}
+		if _, err := ex.Model().ResolveMethod(cfg.Protocol.Peer); err != nil {
+			return nil, fmt.Errorf("evaluate: protocol %s: %w", cfg.Protocol.Peer, err)
+		}
+		methods, templates = []clip.Method{cfg.Protocol.Peer}, cfg.Protocol.TemplateSet()
+	}
+	k := len(classes)
 	items := ds.Items
 	if cfg.Limit > 0 && cfg.Limit < len(items) {
 		items = items[:cfg.Limit]
 	}
-	names, _ := queries(ds.Classes)
+	names, _ := queries(classes)
 	for _, m := range methods { // a bad size, stride or method fails here once, not on every image
+		if cfg.Protocol != nil {
+			break // checked above; the preset's windows are checked by PredictProtocol
+		}
 		if err := ex.CheckOptions(cfg.Model.explainOptions(names, m)); err != nil {
 			return nil, fmt.Errorf("evaluate: method %s: %w", m, err)
 		}
 	}
-	rep := &Report{Dataset: ds.Dir, Layout: ds.Layout, Classes: ds.Classes, Listed: len(items), Slide: cfg.Model.Slide}
+	rep := &Report{Dataset: ds.Dir, Layout: ds.Layout, Classes: classes, Listed: len(items), Slide: cfg.Model.Slide,
+		Protocol: cfg.Protocol}
+	if cfg.Protocol != nil {
+		rep.Slide, rep.Size, rep.Stride = cfg.Protocol.Window > 0, cfg.Protocol.Window, cfg.Protocol.Stride
+		names, _ = distinctNames(names) // as PredictProtocol encodes them
+	}
 	tol := cfg.PointingTolerance
 	if tol == 0 {
 		tol = DefaultPointingTolerance
@@ -141,7 +170,7 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 	// Encode the class names once up front: every method and image then finds them in the
 	// Explainer's cache, and the per-method throughput excludes them.
 	t0 := time.Now()
-	if _, err := ex.TextFeatures(names, cfg.Model.Templates); err != nil {
+	if _, err := ex.TextFeatures(names, templates); err != nil {
 		return nil, err
 	}
 	rep.TextSeconds = time.Since(t0).Seconds()
@@ -152,7 +181,7 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 			rep.Interrupted = true
 			break
 		}
-		if err := evaluateItem(ctx, ex, ds, it, methods, cfg, rep); errors.Is(err, errInternal) {
+		if err := evaluateItem(ctx, ex, ds, it, methods, classes, cfg, rep); errors.Is(err, errInternal) {
 			return nil, fmt.Errorf("%s: %w", it.ID, err)
 		} else if err != nil && ctx.Err() != nil { // interrupted inside the image: not a skip
 			rep.Interrupted = true
@@ -208,7 +237,8 @@ func LoadItem(it Item, numClasses int) (*imageprep.Pixels, *Label, error) {
 }
 
 // evaluateItem predicts the item with every method, then adds it to every method's metrics.
-func evaluateItem(ctx context.Context, ex *surgery.Explainer, ds *Dataset, it Item, methods []clip.Method, cfg Config, rep *Report) error {
+func evaluateItem(ctx context.Context, ex *surgery.Explainer, ds *Dataset, it Item, methods []clip.Method,
+	classes []Class, cfg Config, rep *Report) error {
 	pix, lab, err := ds.Load(it)
 	if err != nil {
 		return err
@@ -217,12 +247,17 @@ func evaluateItem(ctx context.Context, ex *surgery.Explainer, ds *Dataset, it It
 	times := make([]time.Duration, len(methods))
 	for j, m := range methods {
 		t0 := time.Now()
-		if preds[j], err = PredictContext(ctx, ex, pix, ds.Classes, m, cfg.Model, cfg.Scoring); err != nil {
+		if cfg.Protocol != nil {
+			preds[j], err = predictProtocolItem(ctx, ex, cfg.Model.VFM, pix, *cfg.Protocol, classes, cfg.WindowBatch)
+		} else {
+			preds[j], err = PredictContext(ctx, ex, pix, classes, m, cfg.Model, cfg.Scoring)
+		}
+		if err != nil {
 			return fmt.Errorf("%s (method %s): %w", it.Image, m, err)
 		}
 		times[j] = time.Since(t0)
 	}
-	present := presentClasses(lab, len(ds.Classes), cfg.NoBackground)
+	present := presentClasses(lab, len(classes), cfg.NoBackground)
 	masks := make([][]bool, len(present))
 	for j, c := range present {
 		masks[j] = classMask(lab, c)

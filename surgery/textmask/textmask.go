@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"slices"
 
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
@@ -21,7 +22,8 @@ type TextMask struct {
 }
 
 // TextMasks segments every target of a CLIP Surgery result on the predictor's current image,
-// which must be the image the result explains (same size).
+// which must be the image the result explains (same size). A target the presence gate found
+// absent (surgery.Target.Absent: no points) gets no mask and is left out; SAM is not run for it.
 func TextMasks(p *sam.Predictor, res *surgery.Result) ([]*TextMask, error) {
 	if res == nil {
 		return nil, errors.New("textmask: no CLIP Surgery result")
@@ -36,6 +38,9 @@ func TextMasks(p *sam.Predictor, res *surgery.Result) ([]*TextMask, error) {
 	}
 	out := make([]*TextMask, 0, len(res.Targets))
 	for _, t := range res.Targets {
+		if t.Absent {
+			continue
+		}
 		pm, err := p.MaskFromPoints(t.Points)
 		if err != nil {
 			return nil, fmt.Errorf("textmask: target %q: %w", t.Text, err)
@@ -48,6 +53,8 @@ func TextMasks(p *sam.Predictor, res *surgery.Result) ([]*TextMask, error) {
 // TextToMask is the demo's whole "text to points from CLIP Surgery to guide SAM" section for one
 // image: CLIP Surgery explains the targets (points from similarity_map_to_points), SAM embeds the
 // image (SetImage) and segments each target from its points. The predictor keeps the image.
+// With opt.PresenceThreshold, targets found absent get no mask, and when all are absent SAM does
+// not embed the image at all.
 func TextToMask(ex *surgery.Explainer, pred *sam.Predictor, img image.Image, targets []string, opt surgery.Options) (*surgery.Result, []*TextMask, error) {
 	if img == nil {
 		return nil, nil, errors.New("textmask: TextToMask: no image")
@@ -66,6 +73,9 @@ func TextToMaskPixels(ex *surgery.Explainer, pred *sam.Predictor, px *surgery.Pi
 	res, err := ex.ExplainPixels(px, targets, opt)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !slices.ContainsFunc(res.Targets, func(t surgery.Target) bool { return !t.Absent }) {
+		return res, nil, nil
 	}
 	if err := pred.SetImage(px.RGB()); err != nil {
 		return nil, nil, err

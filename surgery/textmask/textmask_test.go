@@ -17,23 +17,7 @@ import (
 // The CLIP Surgery side with the golden tiny CLIP: every target's mask is the best-scored
 // multimask prediction for that target's points.
 func TestTextMasksFromExplainer(t *testing.T) {
-	m, err := sam.LoadFile(goldens.Path(t, "sam", "sam_tiny.safetensors"), sam.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cm, err := clip.Load(context.Background(), goldens.Path(t, "models", "vit16.openai.safetensors"), clip.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := surgery.NewExplainer(cm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rgb := goldens.Load(t, "sam/demo/image_rgb.npy")
-	px, err := surgery.PixelsFromArray(rgb.Shape[0], rgb.Shape[1], 3, rgb.U8)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, ex, px := tinyModels(t)
 	opt := surgery.Options{Labels: []string{"bench", "person", "ground", "building", "sky"}, Templates: []string{"a photo of a {}."}}
 	res, err := ex.ExplainPixels(px, []string{"bench", "person"}, opt)
 	if err != nil {
@@ -102,6 +86,29 @@ func TestTextMasksFromExplainer(t *testing.T) {
 	if _, err := p.MaskFromPoints([]sam.Point{{X: 1, Y: 1, Label: 2}}); err == nil || !strings.Contains(err.Error(), "label 2") {
 		t.Errorf("MaskFromPoints with a point labelled 2: %v", err)
 	}
+}
+
+// tinyModels loads the golden tiny SAM and CLIP (an Explainer) and the demo picture's pixels.
+func tinyModels(t *testing.T) (*sam.Model, *surgery.Explainer, *surgery.Pixels) {
+	t.Helper()
+	m, err := sam.LoadFile(goldens.Path(t, "sam", "sam_tiny.safetensors"), sam.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := clip.Load(context.Background(), goldens.Path(t, "models", "vit16.openai.safetensors"), clip.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := surgery.NewExplainer(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rgb := goldens.Load(t, "sam/demo/image_rgb.npy")
+	px, err := surgery.PixelsFromArray(rgb.Shape[0], rgb.Shape[1], 3, rgb.U8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, ex, px
 }
 
 func sameBools(a, b []bool) bool {

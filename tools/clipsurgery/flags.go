@@ -11,6 +11,7 @@ import (
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 	"github.com/gomlx/compute"
 )
 
@@ -26,15 +27,22 @@ type config struct {
 	size        int
 	single      bool
 	method      clip.Method // "" = the model's default (surgery for CS- names and files)
+	modifiers   clip.Modifiers
 	features    surgery.FeatureSurgeryMode
 	slide       bool
 	stride      int
 	threshold   float64
 	writeNpy    bool
 	writeJSON   bool
-	sam         string // SAM checkpoint file or released name ("" = no SAM stage)
+	sam         string      // SAM checkpoint file or released name ("" = no SAM stage)
+	vfm         string      // ProxyCLIP's VFM: name or checkpoint ("" = none; -method proxyclip needs one)
+	vfmModel    surgery.VFM // -vfm loaded once (loadVFM), shared by every image
 
-	templates      []string // nil = the 85 of the reference
+	templates      []string               // nil = the 85 of the reference
+	autoTemplates  bool                   // -templates auto: FLOSS picks each label's templates on the images
+	experts        int                    // -template-experts: templates kept per label with -templates auto
+	classTemplates surgery.ClassTemplates // what -templates auto picked (set by run)
+	presence       float64                // -presence: the gate's threshold (0 = off)
 	noTextCache    bool
 	textCacheInfo  bool
 	textCacheClear bool
@@ -54,7 +62,7 @@ func (l *listFlag) Set(v string) error {
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	var texts listFlag
-	var labels, templates, method, features string
+	var labels, templates, method, modifiers, features string
 	var raw, noFeatures bool
 	fs := flag.NewFlagSet("clipsurgery", flag.ContinueOnError)
 	fs.StringVar(&c.image, "image", "", "image file, or a folder (every image in it)")
@@ -66,6 +74,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.size, "size", 0, "model input size, a multiple of the patch size (default the model's, e.g. 224; the demo also uses 512)")
 	fs.BoolVar(&c.single, "single", false, "single-text mode: any text, redundant features from the empty prompt, no label set")
 	fs.StringVar(&method, "method", "", "image encoder method: "+strings.Join(clip.MethodNames(), ", ")+" (default the model's: surgery for CS- names and files, raw for plain names)")
+	fs.StringVar(&modifiers, "modifiers", "", "modifiers composed with the method, comma-separated: "+strings.Join(clip.ModifierNames(), ", ")+
+		" (also -method naclip+resclip)")
 	fs.BoolVar(&raw, "raw", false, "original CLIP similarity maps (no surgery), for comparison: same as -method raw")
 	fs.StringVar(&features, "feature-surgery", "", "feature surgery on top of the method: on, off (default the method's own: "+featureSurgeryDefaults()+")")
 	fs.BoolVar(&noFeatures, "no-feature-surgery", false, "same as -feature-surgery off")
@@ -75,7 +85,11 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.writeNpy, "npy", false, "also write each map as <image>_<text>.npy (float32 H×W, 0..1)")
 	fs.StringVar(&c.sam, "sam", "", "SAM checkpoint file or name (sam_vit_b, sam_vit_l, sam_vit_h): also write <image>_<text>_sam.png (with -npy the mask as uint8 .npy)")
 	fs.BoolVar(&c.writeJSON, "json", false, "also write the SAM point prompts as <image>_points.json")
-	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage)
+	fs.StringVar(&c.vfm, "vfm", "", "vision foundation model of -method proxyclip: a DINO / DINOv2 name ("+
+		strings.Join(registry.DINONames(), ", ")+"), a SAM name (sam_vit_b, ...) or a checkpoint file / Hugging Face folder of either")
+	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage+`; "auto": each label's templates picked on the images at hand by FLOSS (label-free, among the 80 ImageNet templates)`)
+	fs.IntVar(&c.experts, "template-experts", surgery.DefaultExperts, "with -templates auto: templates kept per label (FLOSS's N)")
+	fs.Float64Var(&c.presence, "presence", 0, "presence gate in [0, 1]: no points (and no -sam mask) for a target whose CLIP probability among the labels is below it (0 = off)")
 	fs.BoolVar(&c.noTextCache, "no-text-cache", false, "do not read or store prompt embeddings in the cache (also CLIPSURGERY_TEXT_CACHE=0)")
 	fs.BoolVar(&c.textCacheInfo, "text-cache-info", false, "print where the prompt-embedding cache is and its size, then exit")
 	fs.BoolVar(&c.textCacheClear, "text-cache-clear", false, "delete the cached prompt embeddings, then exit")
@@ -113,14 +127,22 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	var err error
-	if c.method, err = clip.ParseMethod(method); err != nil {
+	if c.method, c.modifiers, err = clip.ParseMethodWithModifiers(method); err != nil {
 		return nil, fmt.Errorf("-method: %v", err)
+	}
+	if more, err := clip.ParseModifiers(modifiers); err != nil {
+		return nil, fmt.Errorf("-modifiers: %v", err)
+	} else if c.modifiers, err = clip.ParseModifiers(string(c.modifiers) + "," + string(more)); err != nil {
+		return nil, fmt.Errorf("-modifiers: %v", err)
 	}
 	if raw {
 		if c.method != clip.MethodDefault && c.method != clip.MethodRaw {
 			return nil, fmt.Errorf("-raw means -method raw; it contradicts -method %s", c.method)
 		}
 		c.method = clip.MethodRaw
+	}
+	if err := checkVFMFlag(c.method, c.vfm); err != nil {
+		return nil, err
 	}
 	switch features {
 	case "", "on", "off":
@@ -134,7 +156,21 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		}
 		c.features = surgery.FeatureSurgeryOff
 	}
-	if set["templates"] {
+	if t := float32(c.presence); !(t >= 0 && t <= 1) || math.IsNaN(c.presence) {
+		return nil, fmt.Errorf("-presence %v: must be in [0, 1] (0 = no gate)", c.presence)
+	}
+	switch {
+	case set["templates"] && strings.TrimSpace(templates) == "auto":
+		if c.single {
+			return nil, errors.New("-templates auto ranks templates over a label set; -single has none")
+		}
+		if c.experts < 1 {
+			return nil, fmt.Errorf("-template-experts %d: must be at least 1", c.experts)
+		}
+		c.autoTemplates = true
+	case set["template-experts"]:
+		return nil, errors.New("-template-experts needs -templates auto")
+	case set["templates"]:
 		var err error
 		if c.templates, err = cli.ParseTemplates(templates); err != nil {
 			return nil, err
@@ -169,8 +205,9 @@ func parseLabels(v string) ([]string, error) {
 }
 
 func (c *config) options() surgery.Options {
-	return surgery.Options{Size: c.size, Labels: c.labels, Templates: c.templates, Single: c.single,
-		Threshold: float32(c.threshold), Method: c.method, FeatureSurgery: c.features, Slide: c.slide, Stride: c.stride}
+	return surgery.Options{Size: c.size, Labels: c.labels, Templates: c.templates, ClassTemplates: c.classTemplates,
+		Single: c.single, Threshold: float32(c.threshold), Method: c.method, Modifiers: c.modifiers, FeatureSurgery: c.features,
+		Slide: c.slide, Stride: c.stride, PresenceThreshold: float32(c.presence), VFM: c.vfmModel}
 }
 
 // featureSurgeryDefaults says which methods use feature surgery by default, from the method table.

@@ -7,6 +7,8 @@
 //	clipsurgery -image dog.jpg -text "red shoes" -single       # any text, no label set
 //	clipsurgery -image dog.jpg -text dog -weights ViT-B-16.pt  # offline, any .pt/.pth/.safetensors
 //	clipsurgery -image dog.jpg -text dog -templates "a photo of a {}.,a {} at night."
+//	clipsurgery -image photos/ -text dog,cat -templates auto      # FLOSS picks each label's templates
+//	clipsurgery -image dog.jpg -text dog,cat -presence 0.2 -sam sam_vit_b  # no points for absent targets
 //	clipsurgery -text-cache-info                               # or -text-cache-clear
 //
 // Each prompt's text embedding is kept in the cache folder (<cache>/text-embeddings, 64 MB at
@@ -109,6 +111,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pred, err := loadSAM(ctx, cfg, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.vfmModel, err = loadVFM(ctx, cfg, stderr); err != nil {
+		return err
+	}
+	if cfg.autoTemplates { // with the VFM loaded: the selection judges the very pipeline that draws
+		if err := selectTemplates(ctx, ex, cfg, images, first, stderr); err != nil {
+			return err
+		}
 	}
 	bar := newProgress(stderr, len(images))
 	var failed []string

@@ -276,8 +276,10 @@ func TestCLIBadInput(t *testing.T) {
 		{"labels with single", []string{"-image", src, "-text", "dog", "-single", "-labels", "a,b", "-weights", w}, "-single"},
 		{"unknown flag", []string{"-image", src, "-text", "dog", "-bogus", "x"}, "not defined"},
 		{"stray argument", []string{"-image", src, "-text", "dog", "-weights", w, "extra"}, "unexpected argument"},
-		{"unknown method", []string{"-image", src, "-text", "dog", "-method", "gem", "-weights", w}, `unknown method "gem"`},
+		{"unknown method", []string{"-image", src, "-text", "dog", "-method", "gemini", "-weights", w}, `unknown method "gemini"`},
 		{"raw and another method", []string{"-image", src, "-text", "dog", "-raw", "-method", "sclip", "-weights", w}, "-raw"},
+		{"unknown modifier", []string{"-image", src, "-text", "dog", "-modifiers", "nope", "-weights", w}, `unknown modifier "nope"`},
+		{"excluded modifier", []string{"-image", src, "-text", "dog", "-method", "maskclip+resclip", "-weights", w}, "resclip on maskclip"},
 		{"bad feature surgery", []string{"-image", src, "-text", "dog", "-feature-surgery", "yes", "-weights", w}, "-feature-surgery"},
 		{"feature surgery on and off", []string{"-image", src, "-text", "dog", "-feature-surgery", "on", "-no-feature-surgery", "-weights", w}, "contradicts"},
 		{"size above the maximum", []string{"-image", src, "-text", "dog", "-size", "4096", "-weights", w}, "-slide"},
@@ -315,6 +317,7 @@ func TestCLIMethods(t *testing.T) {
 	for _, args := range [][]string{
 		{"-method", "maskclip"}, {"-method", "sclip", "-size", "448"}, {"-method", "clearclip", "-feature-surgery", "on"},
 		{"-method", "naclip", "-slide", "-stride", "112"}, {"-no-feature-surgery", "-slide"},
+		{"-method", "naclip+resclip"}, {"-method", "gem", "-modifiers", ""}, {"-method", "scclip"}, {"-modifiers", "resclip"},
 	} {
 		out := t.TempDir()
 		if _, _, err := runCLI(t, append([]string{"-image", src, "-text", "person", "-weights", tinyWeights(t), "-out", out, "-npy"}, args...)...); err != nil {

@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,8 +81,17 @@ func processImage(ctx context.Context, ex *surgery.Explainer, pred *sam.Predicto
 			fmt.Fprintln(stdout, stem+".npy")
 		}
 		points, labels := pointsJSON(t.Points)
-		report.Targets = append(report.Targets, targetReport{Text: t.Text, Parts: t.Parts,
-			Overlay: filepath.Base(stem + ".png"), Points: points, Labels: labels})
+		tr := targetReport{Text: t.Text, Parts: t.Parts, Overlay: filepath.Base(stem + ".png"), Points: points,
+			Labels: labels, Absent: t.Absent}
+		if !math.IsNaN(float64(t.Presence)) {
+			tr.Presence = &t.Presence
+		}
+		if c.autoTemplates {
+			for _, part := range t.Parts {
+				tr.Templates = append(tr.Templates, c.classTemplates[part])
+			}
+		}
+		report.Targets = append(report.Targets, tr)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -141,6 +151,12 @@ type targetReport struct {
 	Overlay string   `json:"overlay"`
 	Points  [][2]int `json:"points"` // (x, y) on the original image
 	Labels  []int    `json:"labels"` // 1 positive, 0 negative
+	// Presence is CLIP's probability of the target among the labels (surgery.Target.Presence),
+	// when computed: always with -presence, and for free with the surgery and raw methods.
+	Presence *float32 `json:"presence,omitempty"`
+	Absent   bool     `json:"absent,omitempty"` // below -presence: no points, no SAM mask
+	// Templates are each part's templates chosen by -templates auto.
+	Templates [][]string `json:"templates,omitempty"`
 }
 
 // pointsJSON splits points into the file's two arrays: [x, y] pairs (CLIP Surgery's points are

@@ -7,6 +7,8 @@
 //	evaluate -data mydata -weights ViT-B-16.pt -json out.json -csv out.csv -limit 100
 //	evaluate -data VOC2012 -classes cls_voc21.txt -prob-thd 0.1       # peers' background handling
 //	evaluate -data VOC2012 -methods sclip -slide -size 224 -stride 112  # peers' sliding windows
+//	evaluate -data VOC2012 -methods naclip -templates auto           # FLOSS's templates per class
+//	evaluate -data VOCdevkit/VOC2012 -benchmark voc21 -protocol sclip   # SCLIP's published protocol
 //
 // The table goes to stdout, progress with ETA to stderr. Bad images are skipped, counted and
 // listed at the end; every other bad input ends the command with a one-line error. Ctrl-C stops
@@ -22,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
@@ -29,6 +32,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 func main() {
@@ -48,12 +52,14 @@ func main() {
 
 type config struct {
 	data, layout, split, classes string
-	benchmark                    string
+	benchmark, protocol          string
 	ckpt                         cli.Checkpoint // -model, -weights, -cache, -offline
 	methods                      []clip.Method
 	run                          evaluate.Config
 	jsonOut, csvOut              string
 	quiet                        bool
+	autoTemplates                bool   // -templates auto
+	vfm                          string // -vfm: ProxyCLIP's VFM, name or checkpoint
 }
 
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
@@ -65,14 +71,20 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.layout, "layout", "", "force the layout: voc or generic (default: detected)")
 	fs.StringVar(&c.benchmark, "benchmark", "", "open -data as one of the field's benchmarks: "+strings.Join(evaluate.BenchmarkNames(), ", ")+
 		" (mmsegmentation's converted layouts; default: detected when -layout is not given)")
+	fs.StringVar(&c.protocol, "protocol", "", "evaluate a peer's published protocol on the -benchmark: "+strings.Join(evaluate.ProtocolNames(), ", ")+
+		" (resize, windows, class file, templates, thresholds, PAMR from its configs; excludes -methods, -classes, -size, -slide, -stride, -templates, -prob-thd, -logit-scale)")
+	fs.IntVar(&c.run.WindowBatch, "window-batch", evaluate.DefaultWindowBatch, "with -protocol: sliding windows of one image per encoder call")
 	fs.StringVar(&c.split, "split", "", "split: VOC's ImageSets/Segmentation/<split>.txt (default val), a benchmark's split (default its validation split)")
 	fs.StringVar(&c.classes, "classes", "", "class file: one class per line, names separated by commas (default <data>/classes.txt; VOC: the 21 VOC classes)")
-	fs.StringVar(&methods, "methods", string(clip.MethodSurgery), "comma-separated methods evaluated side by side: "+strings.Join(clip.MethodNames(), ", "))
+	fs.StringVar(&methods, "methods", string(clip.MethodSurgery), "comma-separated methods evaluated side by side: "+strings.Join(clip.MethodNames(), ", ")+
+		"; a method with modifiers joined by + (naclip,naclip+resclip: "+strings.Join(clip.ModifierNames(), ", ")+")")
 	c.ckpt.AddFlags(fs)
 	fs.IntVar(&c.run.Model.Size, "size", 0, "model input side (default the model's, e.g. 224); the window side with -slide")
 	fs.BoolVar(&c.run.Model.Slide, "slide", false, "sliding windows of -size over each image at its own resolution, averaged where they overlap (mmsegmentation's slide mode, as SCLIP, ClearCLIP, NACLIP evaluate)")
 	fs.IntVar(&c.run.Model.Stride, "stride", 0, "step of the -slide windows in pixels (default half a window)")
-	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage)
+	fs.StringVar(&c.vfm, "vfm", "", "vision foundation model of proxyclip (among -methods or -protocol proxyclip): a DINO / DINOv2 name (e.g. dinov2-b14), "+
+		"a SAM name (sam_vit_b) or a checkpoint; loaded once")
+	fs.StringVar(&templates, "templates", "", cli.TemplatesUsage+`; "auto": each class's templates chosen on the evaluated images by FLOSS (label-free, among the 80 ImageNet templates; one method)`)
 	fs.IntVar(&c.run.Limit, "limit", 0, "evaluate the first N images only (0 = all)")
 	fs.Float64Var(&c.run.Scoring.ProbThreshold, "prob-thd", 0, "background below this softmax probability (the peers' prob_thd; 0 = plain argmax)")
 	fs.Float64Var(&c.run.Scoring.LogitScale, "logit-scale", evaluate.DefaultLogitScale, "softmax temperature with -prob-thd")
@@ -94,14 +106,37 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if err := cli.CheckInputSize(fs, c.run.Model.Size, c.run.Model.Slide, c.run.Model.Stride); err != nil {
 		return nil, err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.protocol != "" && !slices.Contains(evaluate.ProtocolNames(), c.protocol) {
+		return nil, fmt.Errorf("-protocol %q: want one of %s", c.protocol, strings.Join(evaluate.ProtocolNames(), ", "))
+	}
+	if c.protocol != "" {
+		for _, name := range []string{"methods", "classes", "size", "slide", "stride", "templates", "prob-thd", "logit-scale"} {
+			if set[name] {
+				return nil, fmt.Errorf("-%s: -protocol %s sets it", name, c.protocol)
+			}
+		}
+		c.run.Scoring = evaluate.Scoring{} // the flags' defaults are not the preset's
+	} else if set["window-batch"] {
+		return nil, errors.New("-window-batch applies to -protocol only")
+	}
 	var err error
 	if c.methods, err = evaluate.ParseMethods(methods); err != nil {
 		return nil, fmt.Errorf("-methods: %w", err)
 	}
-	c.run.Methods = c.methods
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["templates"] { // given but empty is an error, as in clipsurgery
+	if c.protocol == "" {
+		c.run.Methods = c.methods
+	}
+	if err := c.checkVFM(); err != nil {
+		return nil, err
+	}
+	if set["templates"] && strings.TrimSpace(templates) == "auto" {
+		if len(c.methods) != 1 {
+			return nil, errors.New("-templates auto chooses templates from one method's predictions: give a single -methods")
+		}
+		c.autoTemplates = true
+	} else if set["templates"] { // given but empty is an error, as in clipsurgery
 		if c.run.Model.Templates, err = cli.ParseTemplates(templates); err != nil {
 			return nil, err
 		}
@@ -135,6 +170,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if b, err := evaluate.LookupBenchmark(ds.Benchmark); err == nil && !b.Background {
 		c.run.NoBackground = true // VOC20, Context59, …: class 0 is an object
 	}
+	if c.protocol != "" {
+		if ds.Benchmark == "" {
+			return fmt.Errorf("-protocol %s: %s was not opened as a benchmark (name it with -benchmark)", c.protocol, c.data)
+		}
+		p, err := evaluate.LookupProtocol(c.protocol, ds.Benchmark)
+		if err != nil {
+			return err
+		}
+		c.run.Protocol = &p
+	}
 	for _, out := range []string{c.jsonOut, c.csvOut} { // fail before hours of work, not after
 		if out != "" {
 			if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
@@ -150,8 +195,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if c.vfm != "" {
+		if c.run.Model.VFM, err = surgery.LoadVFM(ctx, c.vfm, surgery.VFMLoadOptions{
+			Options: registry.Options{CacheDir: c.ckpt.CacheDir, Offline: c.ckpt.Offline, Progress: stderr}}); err != nil {
+			return fmt.Errorf("-vfm: %w", err)
+		}
+	}
 	if !c.quiet {
 		c.run.Progress = stderr
+	}
+	if c.autoTemplates {
+		if err := selectTemplates(ctx, ex, ds, c, c.run.Progress); err != nil {
+			return err
+		}
 	}
 	rep, err := evaluate.Run(ctx, ex, ds, c.run)
 	if rep != nil && (err == nil || rep.Interrupted) {
@@ -180,6 +236,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func writeAtomic(path string, write func(io.Writer) error) error {
 	if err := safefile.WriteAtomic(path, write); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// checkVFM: -vfm is given exactly when a method evaluated reads a VFM (proxyclip among -methods,
+// or -protocol proxyclip).
+func (c *config) checkVFM() error {
+	methods := c.methods
+	if c.protocol != "" {
+		methods = []clip.Method{clip.Method(c.protocol)}
+	}
+	needsVFM := false
+	for _, m := range methods {
+		base, _, _ := strings.Cut(string(m), clip.ModifierSeparator) // proxyclip+resclip reads one too
+		if spec, err := clip.LookupMethod(base); err == nil && spec.VFM {
+			needsVFM = true
+		}
+	}
+	switch {
+	case needsVFM && c.vfm == "":
+		return errors.New("-methods or -protocol includes proxyclip: give its VFM with -vfm (e.g. dinov2-b14, sam_vit_b or a checkpoint)")
+	case !needsVFM && c.vfm != "":
+		return errors.New("-vfm is read by proxyclip only; it is neither among -methods nor the -protocol")
 	}
 	return nil
 }

@@ -13,7 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/internal/imageprep"
+	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
 )
 
@@ -91,6 +94,38 @@ func TestEvaluateCommandSlide(t *testing.T) {
 	}
 }
 
+// -protocol: a peer's preset on a benchmark; the header and the JSON carry every value.
+func TestEvaluateCommandProtocol(t *testing.T) {
+	weights := goldens.Path(t, "models", "vit16.openai.safetensors")
+	data := synthetic(t, evaluate.LayoutVOC)
+	jsonOut := filepath.Join(t.TempDir(), "r.json")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-data", data, "-weights", weights, "-benchmark", "voc21",
+		"-protocol", "clearclip", "-window-batch", "1", "-limit", "1", "-json", jsonOut, "-quiet"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	for _, s := range []string{"protocol clearclip on voc21", "windows         448 px, stride 224", "prob_thd        0.5",
+		"classes         clearclip/cls_voc21.txt", "mc-lan/ClearCLIP@ad68a404 configs/cfg_voc21.py", "1 of 1 images"} {
+		if !strings.Contains(stdout.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, stdout.String())
+		}
+	}
+	var rep struct {
+		Protocol struct {
+			Peer    string  `json:"peer"`
+			ProbThd float64 `json:"prob_thd"`
+			Config  string  `json:"config"`
+		} `json:"protocol"`
+		Methods []struct{ Method string }
+	}
+	js, _ := os.ReadFile(jsonOut)
+	if err := json.Unmarshal(js, &rep); err != nil || rep.Protocol.Peer != "clearclip" || rep.Protocol.ProbThd != 0.5 ||
+		!strings.Contains(rep.Protocol.Config, "cfg_voc21.py") || len(rep.Methods) != 1 || rep.Methods[0].Method != "clearclip" {
+		t.Errorf("JSON %v: %s", err, js)
+	}
+}
+
 // Bad command lines and datasets end with a one-line error naming the problem; nothing is written.
 func TestEvaluateCommandBadInput(t *testing.T) {
 	weights := goldens.Path(t, "models", "vit16.openai.safetensors")
@@ -120,6 +155,12 @@ func TestEvaluateCommandBadInput(t *testing.T) {
 		{"size above the maximum", []string{"-data", voc, "-size", "4096"}, "use -slide"},
 		{"stride above the window", []string{"-data", voc, "-weights", weights, "-templates", "a photo of a {}.",
 			"-slide", "-size", "64", "-stride", "65"}, "stride 65"},
+		{"unknown protocol", []string{"-data", voc, "-protocol", "maskclip"}, `-protocol "maskclip"`},
+		{"protocol and methods", []string{"-data", voc, "-protocol", "sclip", "-methods", "raw"}, "-methods: -protocol sclip sets it"},
+		{"protocol and prob-thd", []string{"-data", voc, "-protocol", "naclip", "-prob-thd", "0.2"}, "-prob-thd"},
+		{"window batch without protocol", []string{"-data", voc, "-window-batch", "4"}, "-window-batch"},
+		{"protocol without benchmark", []string{"-data", synthetic(t, evaluate.LayoutGeneric), "-protocol", "sclip"}, "not opened as a benchmark"},
+		{"protocol, benchmark detected twice", []string{"-data", voc, "-protocol", "sclip"}, "-benchmark"},
 		{"size not a patch multiple", []string{"-data", voc, "-weights", weights, "-templates", "a photo of a {}.",
 			"-slide", "-size", "100"}, "input size 100"},
 	} {
@@ -181,5 +222,80 @@ func TestEvaluateCommandInterrupted(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Errorf("files written after Ctrl-C: %v", entries)
+	}
+}
+
+// -templates auto: FLOSS's choice on the evaluated images, as the library makes it, drives the
+// evaluation (other predictions than the default templates'); several methods are refused in one
+// line.
+func TestEvaluateTemplatesAuto(t *testing.T) {
+	weights := goldens.Path(t, "models", "vit16.openai.safetensors")
+	data := synthetic(t, evaluate.LayoutVOC)
+	areas := func(args ...string) []int64 {
+		out := filepath.Join(t.TempDir(), "r.json")
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), append([]string{"-data", data, "-weights", weights, "-limit", "2", "-quiet",
+			"-methods", "naclip", "-json", out}, args...), &stdout, &stderr)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, stderr.String())
+		}
+		var rep struct {
+			Methods []struct {
+				AreaPred []int64 `json:"area_pred"`
+			}
+		}
+		raw, _ := os.ReadFile(out)
+		if err := json.Unmarshal(raw, &rep); err != nil || len(rep.Methods) != 1 {
+			t.Fatalf("%v: JSON %v: %s", args, err, raw)
+		}
+		return rep.Methods[0].AreaPred
+	}
+	auto, plain := areas("-templates", "auto"), areas()
+
+	m, err := clip.Load(context.Background(), weights, clip.LoadOptions{Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := surgery.NewExplainer(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := evaluate.Open(data, evaluate.DatasetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	var nameClass []int
+	for i, c := range ds.Classes {
+		for _, n := range c.Names {
+			names, nameClass = append(names, n), append(nameClass, i)
+		}
+	}
+	var images []*imageprep.Pixels
+	for _, it := range ds.Items[:2] {
+		pix, _, err := ds.Load(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, pix)
+	}
+	sel, err := surgery.SelectTemplates(context.Background(), ex, images, surgery.SelectOptions{
+		Options: surgery.Options{Labels: names, Method: clip.MethodNACLIP}, LabelClass: nameClass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := evaluate.Run(context.Background(), ex, ds, evaluate.Config{Methods: []clip.Method{clip.MethodNACLIP}, Limit: 2,
+		Model: evaluate.ModelOptions{ClassTemplates: sel.ClassTemplates()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := rep.Methods[0].Areas.Pred; !slices.Equal(auto, want) || slices.Equal(auto, plain) {
+		t.Errorf("predicted areas: -templates auto %v, library with the selection %v, default templates %v", auto, want, plain)
+	}
+
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"-data", data, "-weights", weights, "-templates", "auto", "-methods", "surgery,raw"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "single -methods") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("two methods with -templates auto: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-// Command randomckpt writes a full-size CLIP or SAM checkpoint with seeded random weights, for
+// Command randomckpt writes a full-size CLIP, SAM or DINO / DINOv2 checkpoint with seeded random weights, for
 // benchmarks where the real weights cannot be downloaded: safetensors (float32), or, for an -out
 // ending in .pt, a TorchScript archive laid out like the released OpenAI files (for CLIP, float16
 // Linear/Conv/attention weights as OpenAI ships them):
@@ -6,9 +6,10 @@
 //	randomckpt -model ViT-B/16 -out vit_b16_random.safetensors
 //	randomckpt -model ViT-B/16 -out vit_b16_random.pt
 //	randomckpt -model sam_vit_b -out sam_vit_b_random.safetensors
+//	randomckpt -model dinov2-b14 -out dinov2_b14_random.safetensors
 //
 // CLIP shapes come from the architecture the name promises (clip.ReleasedConfig), SAM's from
-// sam.ReleasedConfig; the tensors and values are those of tools/internal/randomckpt (which
+// sam.ReleasedConfig, DINO's from dino.ReleasedConfig; the tensors and values are those of tools/internal/randomckpt (which
 // tools/sambench uses too).
 package main
 
@@ -19,13 +20,15 @@ import (
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	dino "github.com/clipsurgery/clipsurgery/gomlx_dino"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/tools/internal/randomckpt"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
 )
 
 func main() {
-	name := flag.String("model", "ViT-B/16", "registry model name: a CLIP name or "+strings.Join(registry.SAMNames(), ", "))
+	name := flag.String("model", "ViT-B/16", "registry model name: a CLIP name, "+strings.Join(registry.SAMNames(), ", ")+" or a DINO name ("+
+		strings.Join(registry.DINONames(), ", ")+")")
 	out := flag.String("out", "", "output path: .safetensors, or .pt for a TorchScript archive")
 	seed := flag.Uint64("seed", 0, "random seed")
 	flag.Parse()
@@ -48,6 +51,17 @@ func run(name, out string, seed uint64) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "wrote %s: SAM %s\n", out, cfg.Name())
+		return nil
+	}
+	if _, err := registry.LookupDINO(name); err == nil {
+		cfg, err := dino.ReleasedConfig(name)
+		if err != nil {
+			return err
+		}
+		if err := randomckpt.WriteDINO(out, cfg, seed); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "wrote %s: %s\n", out, cfg)
 		return nil
 	}
 	m, err := registry.Lookup(name)

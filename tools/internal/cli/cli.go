@@ -41,15 +41,17 @@ func Parse(fs *flag.FlagSet, args []string, stderr io.Writer, usage string) erro
 // Checkpoint is the flags that choose a CLIP checkpoint.
 type Checkpoint struct {
 	Model    string // -model: a released name, downloaded once into the cache
-	Weights  string // -weights: a checkpoint file instead of Model (no network)
+	Weights  string // -weights: a checkpoint file or folder instead of Model (no network)
 	CacheDir string // -cache: "" = $CLIPSURGERY_CACHE or ~/.cache/clip
 	Offline  bool   // -offline (registry also honours $CLIPSURGERY_OFFLINE)
 }
 
 // AddFlags registers -model (default DefaultModel), -weights, -cache and -offline on fs.
 func (c *Checkpoint) AddFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Model, "model", DefaultModel, "model name (downloaded once into the cache): "+strings.Join(registry.Names(), ", "))
-	fs.StringVar(&c.Weights, "weights", "", "checkpoint file (.pt, .pth, .safetensors) instead of -model; no network")
+	fs.StringVar(&c.Model, "model", DefaultModel, "model (downloaded once into the cache): one of "+strings.Join(registry.Names(), ", ")+
+		"; or a Hugging Face repo as hf-hub:org/name, or an open_clip tag such as ViT-B-16/laion2b_s34b_b88k (README, Weights)")
+	fs.StringVar(&c.Weights, "weights", "", "checkpoint instead of -model, no network: a file (.pt, .pth, .bin, .safetensors; "+
+		"an open_clip_config.json or config.json beside it is read) or an open_clip / Hugging Face CLIPModel folder")
 	fs.StringVar(&c.CacheDir, "cache", "", "checkpoint cache folder (default $CLIPSURGERY_CACHE or ~/.cache/clip)")
 	fs.BoolVar(&c.Offline, "offline", false, "never download (also CLIPSURGERY_OFFLINE=1)")
 }

@@ -1,7 +1,7 @@
 // Package randomckpt writes full-size checkpoints with seeded random weights, for benchmarks where
-// the released weights cannot be downloaded: CLIP (OpenAI naming, shapes from clip.ExpectedShapes)
-// and SAM (segment-anything naming, shapes from sam.ExpectedShapes), so a file has exactly the
-// tensors its loader expects. One writer for both: safetensors (float32), or for a path ending in
+// the released weights cannot be downloaded: CLIP (OpenAI naming, shapes from clip.ExpectedShapes),
+// SAM (segment-anything naming, shapes from sam.ExpectedShapes) and DINO / DINOv2 (the authors'
+// naming, shapes from dino.ExpectedShapes), so a file has exactly the tensors its loader expects. One writer for both: safetensors (float32), or for a path ending in
 // .pt a TorchScript archive laid out as torch.jit.save writes the released OpenAI CLIP files.
 //
 // Values follow the recipe of the golden models (LayerNorm weights ~ 1 + 0.1 N, Linear/Conv
@@ -10,6 +10,7 @@
 package randomckpt
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 	"strings"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	dino "github.com/clipsurgery/clipsurgery/gomlx_dino"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/weights"
 )
@@ -49,6 +51,36 @@ func WriteSAM(path string, cfg sam.Config, seed uint64) error {
 		return writeTorchScript(path, "segment_anything.modeling.sam", list, func(string) bool { return false })
 	}
 	return weights.WriteSafetensors(path, list, map[string]string{"description": "seeded random SAM " + cfg.Name() + " weights for benchmarks"})
+}
+
+// WriteDINO writes random weights for cfg to path as safetensors (float32) in the authors' names,
+// with DINOv2's mask_token as its state dicts hold it. Its heads are not in the file: cfg.Heads
+// must be Width/64 (the releases'), which the loader assumes.
+func WriteDINO(path string, cfg dino.Config, seed uint64) error {
+	if cfg.Heads*64 != cfg.Width {
+		return fmt.Errorf("randomckpt: %s has heads %d wide; a .pth-layout file carries no head count, the loader takes 64", cfg.Name(), cfg.HeadDim())
+	}
+	shapes := dino.ExpectedShapes(cfg)
+	if cfg.Family == dino.V2 {
+		shapes["mask_token"] = []int{1, cfg.Width}
+	}
+	return weights.WriteSafetensors(path, random(shapes, seed, dinoInit),
+		map[string]string{"description": "seeded random " + cfg.String() + " weights for benchmarks"})
+}
+
+// dinoInit is the value recipe of a DINO tensor: norms' weights 1 + 0.1 N, LayerScale gammas
+// 0.1 + 0.02 N (DINOv2's trained gammas are small), other weights of rank 2 or more N /
+// sqrt(fan_in), the rest (biases, tokens, position table) 0.02 N.
+func dinoInit(name string, shape []int) (mean, std float64) {
+	switch {
+	case strings.Contains(name, "norm") && strings.HasSuffix(name, ".weight"):
+		return 1, 0.1
+	case strings.HasSuffix(name, ".gamma"):
+		return 0.1, 0.02
+	case strings.HasSuffix(name, ".weight") && len(shape) >= 2:
+		return 0, 1 / math.Sqrt(float64(numel(shape[1:])))
+	}
+	return 0, 0.02
 }
 
 func isTorchScript(path string) bool { return strings.EqualFold(filepath.Ext(path), ".pt") }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	dino "github.com/clipsurgery/clipsurgery/gomlx_dino"
 	sam "github.com/clipsurgery/clipsurgery/gomlx_sam"
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/gomlx/compute/dtypes/float16"
@@ -132,4 +133,31 @@ func mean(v []float32) float64 {
 		s += float64(x)
 	}
 	return s / float64(len(v))
+}
+
+// A DINOv2 with registers and SwiGLU: the file loads (config inferred back, mask_token accepted),
+// its LayerScale gammas and norms have the recipe's means, and a width without 64-wide heads is
+// refused (the file could not say its heads).
+func TestWriteDINO(t *testing.T) {
+	cfg := dino.Config{Family: dino.V2, PatchSize: 14, Width: 128, Depth: 2, Heads: 2, MLPHidden: 88, FFN: dino.FFNSwiGLU,
+		LayerScale: true, Registers: 4, NativeGrid: 4, QKVBias: true, Eps: 1e-6, Interpolation: dino.Interpolation{Antialias: true}}
+	p := filepath.Join(t.TempDir(), "dino.safetensors")
+	if err := WriteDINO(p, cfg, 1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := dino.LoadFile(p, dino.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Config != cfg {
+		t.Errorf("loaded %+v, want %+v", m.Config, cfg)
+	}
+	st := read(t, p)
+	if g, n := mean(st["blocks.1.ls2.gamma"].F32), mean(st["norm.weight"].F32); math.Abs(g-0.1) > 0.02 || math.Abs(n-1) > 0.1 {
+		t.Errorf("gamma mean %.3f, norm weight mean %.3f", g, n)
+	}
+	cfg.Heads = 4
+	if err := WriteDINO(filepath.Join(t.TempDir(), "x.safetensors"), cfg, 1); err == nil {
+		t.Error("32-wide heads written to a file that cannot say so")
+	}
 }

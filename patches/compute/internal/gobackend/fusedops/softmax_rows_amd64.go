@@ -25,7 +25,8 @@ type softmaxConsts struct {
 	negInf, one, half, log2E, ln2Hi, ln2Lo, minX, maxX archsimd.Float32x16
 	p2, p3, p4, p5, p6, p7                             archsimd.Float32x16
 	bias                                               archsimd.Int32x16
-	swap                                               [4]archsimd.Uint32x16 // lane i ↔ i^8, i^4, i^2, i^1
+	swap                                               [4]archsimd.Uint32x16  // lane i ↔ i^8, i^4, i^2, i^1
+	lane                                               [16]archsimd.Uint32x16 // every lane ← lane i
 }
 
 // softmaxRowsAVX512 computes the softmax of rows [start, end) of in (rows of n elements) into
@@ -66,6 +67,13 @@ func newSoftmaxConsts() softmaxConsts {
 		}
 		c.swap[s] = archsimd.LoadUint32x16Array(&idx)
 	}
+	for i := range c.lane {
+		var idx [16]uint32
+		for j := range idx {
+			idx[j] = uint32(i)
+		}
+		c.lane[i] = archsimd.LoadUint32x16Array(&idx)
+	}
 	return c
 }
 
@@ -81,8 +89,8 @@ func expAVX512(x archsimd.Float32x16, c *softmaxConsts) archsimd.Float32x16 {
 	return p.Mul(pow)
 }
 
-// reduceMax and reduceSum fold the 16 lanes; every lane of the result holds the total. (Written
-// out: a loop over c.swap copies it with SSE moves, a method value costs an indirect call.)
+// reduceMax folds the 16 lanes with max; every lane of the result holds it. (Written out: a loop
+// over c.swap copies it with SSE moves.)
 func reduceMax(v archsimd.Float32x16, c *softmaxConsts) archsimd.Float32x16 {
 	v = v.Max(v.Permute(c.swap[0]))
 	v = v.Max(v.Permute(c.swap[1]))
@@ -90,11 +98,19 @@ func reduceMax(v archsimd.Float32x16, c *softmaxConsts) archsimd.Float32x16 {
 	return v.Max(v.Permute(c.swap[3]))
 }
 
-func reduceSum(v archsimd.Float32x16, c *softmaxConsts) archsimd.Float32x16 {
-	v = v.Add(v.Permute(c.swap[0]))
-	v = v.Add(v.Permute(c.swap[1]))
-	v = v.Add(v.Permute(c.swap[2]))
-	return v.Add(v.Permute(c.swap[3]))
+// sumInOrder adds, from zero, the lanes of v in lane order and then the first rem lanes of t:
+// the order in which fusedSoftmaxRowFloat32 adds a row's exponentials, so that the two give
+// bit-identical probabilities (a tree of adds rounds differently, and thresholds downstream,
+// such as SC-CLIP's, can tell). Every lane of the result holds the sum.
+func sumInOrder(v, t archsimd.Float32x16, rem int, c *softmaxConsts) archsimd.Float32x16 {
+	s := v.Permute(c.lane[0])
+	for i := 1; i < 16; i++ {
+		s = s.Add(v.Permute(c.lane[i]))
+	}
+	for j := 0; j < rem; j++ {
+		s = s.Add(t.Permute(c.lane[j]))
+	}
+	return s
 }
 
 func softmaxRowAVX512(in, out []float32, c *softmaxConsts) {
@@ -122,12 +138,12 @@ func softmaxRowAVX512(in, out []float32, c *softmaxConsts) {
 		e.StoreArray((*[16]float32)(out[i : i+16]))
 		sum = sum.Add(e)
 	}
+	var et archsimd.Float32x16
 	if full < n {
-		e := expAVX512(t.Sub(m), c).Masked(tail)
-		e.StorePart(out[full:])
-		sum = sum.Add(e)
+		et = expAVX512(t.Sub(m), c)
+		et.StorePart(out[full:])
 	}
-	inv := c.one.Div(reduceSum(sum, c))
+	inv := c.one.Div(sumInOrder(sum, et, n-full, c))
 	// Pass 3: normalize.
 	for i := 0; i < full; i += 16 {
 		o := (*[16]float32)(out[i : i+16])

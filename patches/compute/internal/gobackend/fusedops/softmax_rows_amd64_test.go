@@ -49,3 +49,27 @@ func TestSoftmaxRowsAVX512(t *testing.T) {
 		}
 	}
 }
+
+// Patch (clipsurgery): the AVX-512 rows give bit-identical probabilities to the rows they replace
+// (fusedSoftmaxRowFloat32): same exponential, same order of the sum.
+func TestSoftmaxRowsAVX512MatchUpstreamRows(t *testing.T) {
+	if !gobackend.IsAVX512Allowed {
+		t.Skip("AVX-512 is not supported or allowed on this machine")
+	}
+	rng := rand.New(rand.NewSource(2))
+	for n := 2; n <= 70; n++ {
+		for _, scale := range []float64{0.5, 5, 50} {
+			in, got, want := make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range in {
+				in[i] = float32(rng.NormFloat64() * scale)
+			}
+			softmaxRowsAVX512(in, got, n, 0, 1)
+			fusedSoftmaxRowFloat32(in, want)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d scale=%g [%d]: %g, the upstream rows give %g", n, scale, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/weights/registry"
+)
+
+// checkVFMFlag refuses -vfm without a method that reads it, and such a method without -vfm, before
+// anything loads. The model's default method reads none.
+func checkVFMFlag(method clip.Method, vfm string) error {
+	spec, err := clip.LookupMethod(string(method))
+	needs := err == nil && spec.VFM
+	switch {
+	case needs && vfm == "":
+		return fmt.Errorf("-method %s needs -vfm: a DINO / DINOv2 name (e.g. dinov2-b14), a SAM name (sam_vit_b) or a checkpoint", method)
+	case !needs && vfm != "":
+		return fmt.Errorf("-vfm is read by -method proxyclip only (-method is %q)", method)
+	}
+	return nil
+}
+
+// loadVFM loads the -vfm model once per run; nil without -vfm.
+func loadVFM(ctx context.Context, c *config, stderr io.Writer) (surgery.VFM, error) {
+	if c.vfm == "" {
+		return nil, nil
+	}
+	v, err := surgery.LoadVFM(ctx, c.vfm, surgery.VFMLoadOptions{
+		Options: registry.Options{CacheDir: c.ckpt.CacheDir, Offline: c.ckpt.Offline, Progress: stderr}, Backend: c.backend})
+	if err != nil {
+		return nil, fmt.Errorf("-vfm: %w", err)
+	}
+	return v, nil
+}
