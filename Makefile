@@ -6,12 +6,20 @@ export GOEXPERIMENT := simd
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test test-short vet bench fuzz clean notebooks notebooks-setup notebooks-test notebooks-check
+.PHONY: all build pipeline test test-short vet bench fuzz clean notebooks notebooks-setup notebooks-test notebooks-check
 
 all: build
 
 build:
 	$(GO) build -o bin/ ./tools/...
+
+# The Apache Beam pipeline (README, "The pipeline") is a nested module, tools/pipeline, so that
+# Beam's dependencies stay out of the library's build: `go build ./...` here never descends into
+# it. PIPELINE_TAGS=cloud adds the Dataflow runner and s3://; CGO_ENABLED=0 makes the static
+# worker binary a cluster's containers run.
+PIPELINE_TAGS ?=
+pipeline:
+	cd tools/pipeline && $(GO) build -tags '$(PIPELINE_TAGS)' -o ../../bin/pipeline .
 
 vet:
 	$(GO) vet $(PKGS)
@@ -20,6 +28,7 @@ vet:
 # when that folder is absent, and fail under CI=true).
 test: vet
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+	cd tools/pipeline && $(GO) vet ./... && $(GO) list -tags cloud -deps . >/dev/null && $(GO) test -count=1 -timeout 30m ./...
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

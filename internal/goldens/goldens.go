@@ -38,10 +38,13 @@ func Find() (string, bool) {
 	if err != nil {
 		return "", false
 	}
+	// The first module root with ../shared/golden beside it: a nested module (tools/pipeline) has
+	// none beside its own go.mod and finds the repository's.
 	for dir := wd; ; dir = filepath.Dir(dir) {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			g := filepath.Join(dir, "..", "shared", "golden")
-			return g, isDir(g)
+			if g := filepath.Join(dir, "..", "shared", "golden"); isDir(g) {
+				return g, true
+			}
 		}
 		if filepath.Dir(dir) == dir {
 			return "", false

@@ -41,7 +41,7 @@ type Explainability struct {
 	thresholds []float32 // ascending
 	inter      [][]int64 // [threshold][class]
 	union      [][]int64
-	scSum      []float64 // per class: sum of pair score contrasts
+	scSum      []exactSum // per class: sum of pair score contrasts, exact (order-free merges)
 	scN        []int64
 }
 
@@ -64,7 +64,7 @@ func NewExplainability(k int, thresholds []float32) (*Explainability, error) {
 			return nil, fmt.Errorf("evaluate: explainability threshold %v: want a value in (0, 1]", t)
 		}
 	}
-	e := &Explainability{thresholds: ts, scSum: make([]float64, k), scN: make([]int64, k)}
+	e := &Explainability{thresholds: ts, scSum: make([]exactSum, k), scN: make([]int64, k)}
 	for range ts {
 		e.inter = append(e.inter, make([]int64, k))
 		e.union = append(e.union, make([]int64, k))
@@ -112,6 +112,13 @@ func (e *Explainability) Add(c int, m []float32, label []uint8) error {
 	if fgN == 0 {
 		return nil // the class is not present (or only under ignored pixels): nothing to evaluate
 	}
+	sc := 0.0
+	if bgN > 0 {
+		sc = fgSum/float64(fgN) - bgSum/float64(bgN)
+		if !finite(sc) {
+			return fmt.Errorf("evaluate: class %d: infinite value in the map", c)
+		}
+	}
 	var fgOn, bgOn int64
 	for i := nt - 1; i >= 0; i-- {
 		fgOn += fg[i+1]
@@ -120,7 +127,7 @@ func (e *Explainability) Add(c int, m []float32, label []uint8) error {
 		e.union[i][c] += fgN + bgOn
 	}
 	if bgN > 0 {
-		e.scSum[c] += fgSum/float64(fgN) - bgSum/float64(bgN)
+		e.scSum[c].add(sc)
 		e.scN[c]++
 	}
 	return nil
@@ -164,7 +171,7 @@ func (e *Explainability) Metrics() ExplainMetrics {
 	for c := range k {
 		r.SC[c] = math.NaN()
 		if e.scN[c] > 0 {
-			r.SC[c] = e.scSum[c] / float64(e.scN[c])
+			r.SC[c] = e.scSum[c].value() / float64(e.scN[c])
 		}
 	}
 	r.MSC = nanMean(r.SC)

@@ -6,20 +6,23 @@ import (
 	"time"
 )
 
-// progress writes "\r[i/n] x% rate ETA" lines, at most a few per second.
-type progress struct {
+// Progress writes "\r[i/n] x% rate ETA skipped" lines, at most a few per second (Run's progress
+// line; tools/pipeline draws its own with it). Not safe for concurrent use.
+type Progress struct {
 	w     io.Writer
 	n     int
 	start time.Time
 	last  time.Time
 }
 
-func newProgress(w io.Writer, n int) *progress {
+// NewProgress draws the progress of n images on w (nil = nothing).
+func NewProgress(w io.Writer, n int) *Progress {
 	now := time.Now()
-	return &progress{w: w, n: n, start: now, last: now.Add(-time.Hour)}
+	return &Progress{w: w, n: n, start: now, last: now.Add(-time.Hour)}
 }
 
-func (p *progress) update(done, skipped int) {
+// Update draws done images of which skipped were skipped.
+func (p *Progress) Update(done, skipped int) {
 	if p.w == nil {
 		return
 	}
@@ -35,7 +38,8 @@ func (p *progress) update(done, skipped int) {
 		100*float64(done)/float64(p.n), rate, el.Round(time.Second), eta, skipped)
 }
 
-func (p *progress) finish() {
+// Finish ends the line.
+func (p *Progress) Finish() {
 	if p.w != nil {
 		fmt.Fprintln(p.w)
 	}

@@ -52,6 +52,7 @@ const MaxSkipReasons = 100
 type Skip struct {
 	ID     string `json:"id"`
 	Reason string `json:"reason"`
+	index  int    // the item's position in the dataset: Merge keeps the first MaxSkipReasons
 }
 
 // MethodReport is one method's results over the evaluated images.
@@ -101,110 +102,39 @@ var ErrNothingEvaluated = errors.New("evaluate: no image could be evaluated")
 // images. When ctx ends, Run stops after the current image and returns the partial report with
 // ctx's error.
 func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*Report, error) {
-	if ex == nil || ds == nil {
-		return nil, errors.New("evaluate: Run: nil explainer or dataset")
-	}
-	if err := checkClasses(ds.Classes); err != nil {
+	ev, err := NewEvaluator(ex, ds, cfg)
+	if err != nil {
 		return nil, err
 	}
-	if err := cfg.Scoring.check(); err != nil {
+	rep, err := ev.newReport(len(ev.items))
+	if err != nil {
 		return nil, err
-	}
-	if cfg.NoBackground && cfg.Scoring.ProbThreshold > 0 {
-		return nil, errors.New("evaluate: a probability threshold assigns class 0 as the background; the dataset has none (NoBackground)")
-	}
-	if cfg.Limit < 0 || cfg.PointingTolerance < 0 {
-		return nil, fmt.Errorf("evaluate: negative limit %d or pointing tolerance %v", cfg.Limit, cfg.PointingTolerance)
-	}
-	methods := cfg.Methods
-	if len(methods) == 0 {
-		methods = []clip.Method{clip.MethodSurgery}
-	}
-	classes, templates := ds.Classes, cfg.Model.Templates
-	if cfg.Protocol != nil {
-		var err error
-		if classes, err = cfg.protocolClasses(ds); err != nil {
-			return nil, err
-		}
-		if _, err := ex.Model().ResolveMethod(cfg.Protocol.Peer); err != nil {
-			return nil, fmt.Errorf("evaluate: protocol %s: %w", cfg.Protocol.Peer, err)
-		}
-		methods, templates = []clip.Method{cfg.Protocol.Peer}, cfg.Protocol.TemplateSet()
-	}
-	k := len(classes)
-	items := ds.Items
-	if cfg.Limit > 0 && cfg.Limit < len(items) {
-		items = items[:cfg.Limit]
-	}
-	names, _ := queries(classes)
-	for _, m := range methods { // a bad size, stride or method fails here once, not on every image
-		if cfg.Protocol != nil {
-			break // checked above; the preset's windows are checked by PredictProtocol
-		}
-		if err := ex.CheckOptions(cfg.Model.explainOptions(names, m)); err != nil {
-			return nil, fmt.Errorf("evaluate: method %s: %w", m, err)
-		}
-	}
-	rep := &Report{Dataset: ds.Dir, Layout: ds.Layout, Classes: classes, Listed: len(items), Slide: cfg.Model.Slide,
-		Protocol: cfg.Protocol}
-	if cfg.Protocol != nil {
-		rep.Slide, rep.Size, rep.Stride = cfg.Protocol.Window > 0, cfg.Protocol.Window, cfg.Protocol.Stride
-		names, _ = distinctNames(names) // as PredictProtocol encodes them
-	}
-	tol := cfg.PointingTolerance
-	if tol == 0 {
-		tol = DefaultPointingTolerance
-	}
-	for _, m := range methods {
-		conf, err := NewConfusion(k)
-		if err != nil {
-			return nil, err
-		}
-		ex, err := NewExplainability(k, cfg.ExplainThresholds)
-		if err != nil {
-			return nil, err
-		}
-		rep.Methods = append(rep.Methods, &MethodReport{Method: m, Areas: conf, explain: ex,
-			Pointing: PointingGame{Tolerance: tol}})
 	}
 	// Encode the class names once up front: every method and image then finds them in the
 	// Explainer's cache, and the per-method throughput excludes them.
-	t0 := time.Now()
-	if _, err := ex.TextFeatures(names, templates); err != nil {
+	if rep.TextSeconds, err = ev.EncodeTexts(); err != nil {
 		return nil, err
 	}
-	rep.TextSeconds = time.Since(t0).Seconds()
 	start := time.Now()
-	prog := newProgress(cfg.Progress, len(items))
-	for i, it := range items {
+	prog := NewProgress(cfg.Progress, len(ev.items))
+	for i, it := range ev.items {
 		if ctx.Err() != nil {
 			rep.Interrupted = true
 			break
 		}
-		if err := evaluateItem(ctx, ex, ds, it, methods, classes, cfg, rep); errors.Is(err, errInternal) {
+		err := evaluateItem(ctx, ex, ds, it, ev.methods, ev.classes, cfg, rep)
+		if errors.Is(err, errInternal) {
 			return nil, fmt.Errorf("%s: %w", it.ID, err)
 		} else if err != nil && ctx.Err() != nil { // interrupted inside the image: not a skip
 			rep.Interrupted = true
 			break
-		} else if err != nil {
-			rep.SkipCount++
-			if len(rep.Skips) < MaxSkipReasons {
-				rep.Skips = append(rep.Skips, Skip{ID: it.ID, Reason: err.Error()})
-			}
-		} else {
-			rep.Evaluated++
 		}
-		prog.update(i+1, rep.SkipCount)
+		rep.record(i, it, err)
+		prog.Update(i+1, rep.SkipCount)
 	}
-	prog.finish()
+	prog.Finish()
 	rep.Seconds = time.Since(start).Seconds()
-	for _, mr := range rep.Methods {
-		mr.Seg = mr.Areas.Metrics()
-		mr.Explain = mr.explain.Metrics()
-		if mr.Seconds > 0 {
-			mr.ImagesPerSecond = float64(rep.Evaluated) / mr.Seconds
-		}
-	}
+	rep.Finish()
 	if rep.Interrupted {
 		return rep, ctx.Err()
 	}
@@ -216,6 +146,32 @@ func Run(ctx context.Context, ex *surgery.Explainer, ds *Dataset, cfg Config) (*
 		return rep, fmt.Errorf("%w (%d skipped%s)", ErrNothingEvaluated, rep.SkipCount, first)
 	}
 	return rep, nil
+}
+
+// record counts item i's outcome: evaluated, or skipped for err (its reason kept while fewer
+// than MaxSkipReasons are).
+func (r *Report) record(i int, it Item, err error) {
+	if err == nil {
+		r.Evaluated++
+		return
+	}
+	r.SkipCount++
+	if len(r.Skips) < MaxSkipReasons {
+		r.Skips = append(r.Skips, Skip{ID: it.ID, Reason: err.Error(), index: i})
+	}
+}
+
+// Finish computes every method's metrics from the areas and counts accumulated so far (Run
+// calls it; call it after Merge).
+func (r *Report) Finish() {
+	for _, mr := range r.Methods {
+		mr.Seg = mr.Areas.Metrics()
+		mr.Explain = mr.explain.Metrics()
+		mr.ImagesPerSecond = 0
+		if mr.Seconds > 0 {
+			mr.ImagesPerSecond = float64(r.Evaluated) / mr.Seconds
+		}
+	}
 }
 
 // LoadItem reads an item's image and mask and checks that they fit together.

@@ -13,11 +13,12 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
-func readReport(t *testing.T, path string) pointsReport {
+func readReport(t *testing.T, path string) explaincli.PointsReport {
 	t.Helper()
-	var r pointsReport
+	var r explaincli.PointsReport
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

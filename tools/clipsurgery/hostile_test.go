@@ -12,6 +12,7 @@ import (
 
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
+	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
 // runGuarded is runCLI with a guard against hangs (a FIFO opened for reading blocks forever).
@@ -144,7 +145,7 @@ func TestCLIImageErrorNamesPathOnce(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "broken.png")
 	os.WriteFile(p, []byte("\x89PNG\r\n\x1a\nnope"), 0o644)
-	_, err := readImage(p)
+	_, err := explaincli.ReadImage(p)
 	if err == nil || strings.Count(err.Error(), p) != 1 {
 		t.Fatalf("error %v does not name %s exactly once", err, p)
 	}

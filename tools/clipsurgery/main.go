@@ -32,6 +32,8 @@ import (
 
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
+	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
 // gcPercent is the command's garbage-collection target when GOGC is unset. The model's weights
@@ -46,7 +48,7 @@ func main() {
 	}
 	ctx, stop := cancelOnSignal()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	if sig, ok := interruptedBy(ctx); ok {
+	if sig, ok := cli.InterruptedBy(ctx); ok {
 		exitInterrupted(sig)
 	}
 	stop()
@@ -76,10 +78,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// The backend is chosen here, at the edge, from GOMLX_BACKEND: a bad value fails before any
 	// download, and both models (CLIP, SAM) run on it.
-	if cfg.backend, err = modelkit.BackendFromEnv(); err != nil {
+	if cfg.Backend, err = modelkit.BackendFromEnv(); err != nil {
 		return err
 	}
-	images, skipped, err := listImages(cfg.image)
+	images, skipped, err := explaincli.ListImages(cfg.Image)
 	if err != nil {
 		return err
 	}
@@ -90,32 +92,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	removeStaleTemps(cfg.out, outputs)
+	removeStaleTemps(cfg.Out, outputs)
 	// A single image is decoded before the model loads: a bad one fails in milliseconds.
 	var first *imageprep.Pixels
 	if len(images) == 1 {
-		if first, err = readImage(images[0]); err != nil {
+		if first, err = explaincli.ReadImage(images[0]); err != nil {
 			return err
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ex, err := loadExplainer(ctx, cfg, stderr)
+	ex, err := explaincli.LoadExplainer(ctx, &cfg.Config, stderr)
 	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	pred, err := loadSAM(ctx, cfg, stderr)
+	pred, err := explaincli.LoadSAM(ctx, &cfg.Config, stderr)
 	if err != nil {
 		return err
 	}
-	if cfg.vfmModel, err = loadVFM(ctx, cfg, stderr); err != nil {
+	if cfg.VFMModel, err = explaincli.LoadVFM(ctx, &cfg.Config, stderr); err != nil {
 		return err
 	}
-	if cfg.autoTemplates { // with the VFM loaded: the selection judges the very pipeline that draws
+	if cfg.AutoTemplates { // with the VFM loaded: the selection judges the very pipeline that draws
 		if err := selectTemplates(ctx, ex, cfg, images, first, stderr); err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 	"golang.org/x/image/bmp"
 )
 
@@ -115,7 +116,7 @@ func TestCLISurgeryGolden(t *testing.T) {
 			t.Errorf("%d files reported, want 9 (4 png, 4 npy, 1 json):\n%s", n, stdout)
 		}
 		simmap := goldens.Load(t, "vit16/surgery/demo_224/simmap_targets.f32.npy").F32
-		var report pointsReport
+		var report explaincli.PointsReport
 		data, err := os.ReadFile(filepath.Join(out, base+"_points.json"))
 		if err != nil {
 			t.Fatal(err)

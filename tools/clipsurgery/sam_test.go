@@ -15,6 +15,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/textmask"
+	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
 // TestCLISAM: -sam writes <image>_<text>_sam.png at the image's size and, with -npy, the mask that
@@ -69,7 +70,7 @@ func TestCLISAM(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := masks[0]
-	var report pointsReport
+	var report explaincli.PointsReport
 	data, err := os.ReadFile(filepath.Join(out, "demo_points.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -7,19 +7,10 @@ import (
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 )
 
-// textCache is the prompt-embedding cache the command uses: nil when -no-text-cache or
-// CLIPSURGERY_TEXT_CACHE=0 turn it off.
-func (c *config) textCache(stderr io.Writer) *clip.TextCache {
-	if c.noTextCache {
-		return nil
-	}
-	return clip.DefaultTextCache(c.ckpt.CacheDir, stderr)
-}
-
 // textCacheCommand runs -text-cache-info / -text-cache-clear: it prints where the cache is and
 // what it holds, clearing it first if asked.
 func textCacheCommand(c *config, stdout io.Writer) error {
-	tc, err := clip.OpenTextCache(clip.TextCacheOptions{Root: c.ckpt.CacheDir})
+	tc, err := clip.OpenTextCache(clip.TextCacheOptions{Root: c.Ckpt.CacheDir})
 	if err != nil {
 		return err
 	}

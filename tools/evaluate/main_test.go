@@ -196,8 +196,8 @@ func TestEvaluateTemplatesFlag(t *testing.T) {
 		c, err := parseArgs(append([]string{"-data", "d"}, tc.args...), io.Discard)
 		if err != nil {
 			t.Errorf("%q: %v", tc.args, err)
-		} else if !slices.Equal(c.run.Model.Templates, tc.want) {
-			t.Errorf("%q: templates %q, want %q", tc.args, c.run.Model.Templates, tc.want)
+		} else if !slices.Equal(c.Run.Model.Templates, tc.want) {
+			t.Errorf("%q: templates %q, want %q", tc.args, c.Run.Model.Templates, tc.want)
 		}
 	}
 	for _, v := range []string{"a photo", ""} {

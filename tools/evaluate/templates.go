@@ -7,18 +7,20 @@ import (
 
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/evaluate"
+	"github.com/clipsurgery/clipsurgery/tools/internal/evalcli"
 )
 
 // selectTemplates is -templates auto: FLOSS's choice of each class's templates on the evaluated
 // images with the one method's predictions (evaluate.SelectTemplates), used by the evaluation.
-func selectTemplates(ctx context.Context, ex *surgery.Explainer, ds *evaluate.Dataset, c *config, progress io.Writer) error {
-	sel, err := evaluate.SelectTemplates(ctx, ex, ds, c.methods[0], c.run.Model, c.run.Limit, progress)
+// (-templates auto excludes -protocol, so the method is Run.Methods' only one.)
+func selectTemplates(ctx context.Context, ex *surgery.Explainer, ds *evaluate.Dataset, c *evalcli.Config, progress io.Writer) error {
+	sel, err := evaluate.SelectTemplates(ctx, ex, ds, c.Run.Methods[0], c.Run.Model, c.Run.Limit, progress)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("-templates auto: %w", err)
 	}
-	c.run.Model.ClassTemplates = sel.ClassTemplates()
+	c.Run.Model.ClassTemplates = sel.ClassTemplates()
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package explaincli
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 // pairs and "labels" as numbers, in the order of the target's points.
 func TestPointsJSONFormat(t *testing.T) {
 	points, labels := pointsJSON([]surgery.Point{{X: 10, Y: 35, Label: 1}, {X: 70, Y: 5, Label: 0}, {X: 0, Y: 374, Label: 0}})
-	data, err := json.Marshal(targetReport{Text: "bench", Parts: []string{"bench"}, Overlay: "demo_bench.png", Points: points, Labels: labels})
+	data, err := json.Marshal(TargetReport{Text: "bench", Parts: []string{"bench"}, Overlay: "demo_bench.png", Points: points, Labels: labels})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package explaincli
 
 import (
 	"context"
@@ -24,13 +24,13 @@ func checkVFMFlag(method clip.Method, vfm string) error {
 	return nil
 }
 
-// loadVFM loads the -vfm model once per run; nil without -vfm.
-func loadVFM(ctx context.Context, c *config, stderr io.Writer) (surgery.VFM, error) {
-	if c.vfm == "" {
+// LoadVFM loads the -vfm model on c.Backend (once per run: set it as c.VFMModel); nil without -vfm.
+func LoadVFM(ctx context.Context, c *Config, stderr io.Writer) (surgery.VFM, error) {
+	if c.VFM == "" {
 		return nil, nil
 	}
-	v, err := surgery.LoadVFM(ctx, c.vfm, surgery.VFMLoadOptions{
-		Options: registry.Options{CacheDir: c.ckpt.CacheDir, Offline: c.ckpt.Offline, Progress: stderr}, Backend: c.backend})
+	v, err := surgery.LoadVFM(ctx, c.VFM, surgery.VFMLoadOptions{
+		Options: registry.Options{CacheDir: c.Ckpt.CacheDir, Offline: c.Ckpt.Offline, Progress: stderr}, Backend: c.Backend})
 	if err != nil {
 		return nil, fmt.Errorf("-vfm: %w", err)
 	}
