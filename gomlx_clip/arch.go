@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
+	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -37,6 +38,21 @@ func Activate(x *Node, act Activation) *Node {
 	case ActGELUTanh:
 		inner := MulScalar(Add(x, MulScalar(Mul(Mul(x, x), x), 0.044715)), math.Sqrt(2/math.Pi))
 		return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+	}
+	panic(fmt.Errorf("clip: unknown activation %q", string(act)))
+}
+
+// backendActivation is act as the compute backends' fused activation that computes it (the MLP's
+// c_fc epilogue on packed weights, modelkit.DenseActivated): QuickGELU is a patch of compute
+// (patches/README.md); GELU and its tanh form are compute's own.
+func backendActivation(act Activation) compute.ActivationType {
+	switch act {
+	case "", ActQuickGELU:
+		return compute.ActivationQuickGelu
+	case ActGELU:
+		return compute.ActivationGelu
+	case ActGELUTanh:
+		return compute.ActivationGeluApproximate
 	}
 	panic(fmt.Errorf("clip: unknown activation %q", string(act)))
 }

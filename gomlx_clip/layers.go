@@ -5,15 +5,14 @@ import (
 
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 
-	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers/attention"
-	"github.com/gomlx/gomlx/ml/nn"
 )
 
 // Params holds the model's tensors inside one graph, by canonical (OpenAI) name, as the Model
 // stores them: the checkpoint's layout, except the dense weights (IsDenseWeight), which are
-// transposed to [in, out].
+// transposed to [in, out], or packed for the go backend's kernel ([in, out/32, 32]; only
+// modelkit.Dense, DenseWith and DenseActivated read them).
 type Params = modelkit.Params
 
 // LayerNorm is torch's LayerNorm over the last axis (biased variance) with the tower's eps
@@ -31,9 +30,13 @@ func QuickGELU(x *Node) *Node {
 }
 
 // MLP is the transformer block's feed-forward: c_proj(act(c_fc(x))), act the tower's
-// activation (QuickGELU for OpenAI's CLIP).
+// activation (QuickGELU for OpenAI's CLIP), fused into c_fc where the backend can
+// (modelkit.DenseActivated, backendActivation).
 func MLP(x *Node, p Params, prefix string, act Activation) *Node {
-	return Linear(Activate(Linear(x, p, prefix+".c_fc"), act), p, prefix+".c_proj")
+	fc := prefix + ".c_fc"
+	h := modelkit.DenseActivated(x, p.Get(fc+".weight"), p.Optional(fc+".bias"), backendActivation(act),
+		func(h *Node) *Node { return Activate(h, act) })
+	return Linear(h, p, prefix+".c_proj")
 }
 
 // Attend is softmax(a b^T / sqrt(d) [+ causal mask]) c over heads of width d, merged back to [B, N, W].
@@ -50,12 +53,8 @@ func Attend(a, b, c *Node, causal bool) *Node {
 // projection. Why: the attention products then need no transposes of their [N, N] score
 // matrices (in the BSHD layout, each attention transposed two of them, ~50 MB apiece at 512 px).
 func SplitQKVHeads(x *Node, p Params, prefix string, heads int) (q, k, v *Node) {
-	dims := x.Shape().Dimensions
-	b, n, w := dims[0], dims[1], dims[2]
-	qkv := nn.Dense(x, p.Get(prefix+".in_proj_weight"), p.Get(prefix+".in_proj_bias"), compute.DenseLayoutInputOutputs)
-	qkv = TransposeAllAxes(Reshape(qkv, b, n, 3, heads, w/heads), 2, 0, 3, 1, 4) // [3, B, H, N, 64]
-	part := func(i int) *Node { return Reshape(Slice(qkv, AxisElem(i)), b, heads, n, w/heads) }
-	return part(0), part(1), part(2)
+	s := projectQKV(x, p, prefix, heads)
+	return s.part(0, 0, heads), s.part(1, 0, heads), s.part(2, 0, heads)
 }
 
 // AttendHeads is Attend for heads-major q, k, v [B, heads, N, d] (SplitQKVHeads), with an
@@ -77,25 +76,19 @@ func AttendHeads(a, b, c *Node, causal bool, mask *Node, budget int) *Node {
 	d := a.Shape().Dimensions
 	batch, heads, nq, nkv := d[0], d[1], d[2], b.Shape().Dimensions[2]
 	a = MulScalar(a, 1/math.Sqrt(float64(d[3])))
-	if causal {
-		causalMask := Reshape(LowerTriangular(a.Graph(), nq), 1, 1, nq, nq)
-		if mask != nil {
-			causalMask = LogicalAnd(causalMask, mask)
-		}
-		mask = causalMask
-	}
-	out := modelkit.InHeadGroups(a.Graph(), heads, 4*batch*nq*nkv, budget, func(h0, h1 int) *Node {
+	slices := map[[2]any]*Node{} // b and c may be one node (v-v): slice each group of it once
+	get := func(r, h0, h1 int) *Node {
+		t := [3]*Node{a, b, c}[r]
 		if h1-h0 == heads {
-			return attendScaled(a, b, c, mask) // one group: nothing to slice
+			return t // one group: nothing to slice
 		}
-		h := AxisRange(h0, h1)
-		m := mask
-		if m != nil && m.Rank() == 4 && m.Shape().Dimensions[1] == heads {
-			m = Slice(m, AxisRange(), h)
+		key := [2]any{t, h0}
+		if _, ok := slices[key]; !ok {
+			slices[key] = Slice(t, AxisRange(), AxisRange(h0, h1))
 		}
-		return attendScaled(Slice(a, AxisRange(), h), Slice(b, AxisRange(), h), Slice(c, AxisRange(), h), m)
-	})
-	return Reshape(TransposeAllAxes(out, 0, 2, 1, 3), batch, nq, heads*d[3])
+		return slices[key]
+	}
+	return attendGroups(a.Graph(), get, batch, heads, nq, nkv, d[3], nq, causal, mask, budget)
 }
 
 // attendScaled is softmax(a b^T [masked]) c for pre-scaled a, all [B, heads, N, 64]; the result is
@@ -115,9 +108,32 @@ func attendScaled(a, b, c, mask *Node) *Node {
 // x += out_proj(MHA(ln_1(x))); x += MLP(ln_2(x)), with the heads, eps, activation and score
 // budget of tower t.
 func ResidualBlock(x *Node, p Params, prefix string, t Tower, causal bool) *Node {
-	q, k, v := SplitQKVHeads(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
-	return FinishBlock(x, AttendHeads(q, k, v, causal, nil, t.Budget), p, prefix, t)
+	s := projectQKV(LayerNorm(x, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
+	return FinishBlock(x, s.attend(0, 1, 2, causal, nil, t.Budget), p, prefix, t)
 }
+
+// ClassRowBlock is the rest of block prefix (attention over heads-major q, k, v, then
+// FinishBlock) for the class token of x [B, N, W] only: [B, 1, W]. Exact: given the keys and
+// values, each row's attention, out_proj and MLP depend on that row alone. It runs the first
+// classRows rows (the class token and a few patch tokens), not one, then keeps row 0. Why: a
+// one-row product is below the go backend's small-matrix threshold (M·N·K < 4 Mi), whose
+// unpacked single-threaded path took longer for [1,3072]·[3072,768] than the packed path for
+// all 197 rows (docs/BENCHMARKS.md); 8 rows, its kernel's height, take the packed path.
+func ClassRowBlock(x, q, k, v *Node, p Params, prefix string, t Tower) *Node {
+	return classRowOf(x, func(r int) *Node {
+		return AttendHeads(Slice(q, AxisRange(), AxisRange(), AxisRange(0, r)), k, v, false, nil, t.Budget)
+	}, p, prefix, t)
+}
+
+// classRowOf is ClassRowBlock with attend(r) giving the attention output of the first r rows.
+func classRowOf(x *Node, attend func(r int) *Node, p Params, prefix string, t Tower) *Node {
+	r := min(classRows, x.Shape().Dimensions[1])
+	rows := FinishBlock(Slice(x, AxisRange(), AxisRange(0, r)), attend(r), p, prefix, t)
+	return Slice(rows, AxisRange(), AxisRange(0, 1))
+}
+
+// classRows is how many rows ClassRowBlock computes to get the class token's.
+const classRows = 8
 
 // FinishBlock is the rest of a pre-norm block once its attention output a (heads merged, [.., W])
 // is known: x += out_proj(a); x += MLP(ln_2(x)).

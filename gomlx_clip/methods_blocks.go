@@ -53,8 +53,7 @@ func rawLastBlock(x *Node, t vitTail) *Node {
 func maskCLIPLastBlock(x *Node, t vitTail) *Node {
 	prefix, tw := t.last(), t.tower
 	q, k, v := SplitQKVHeads(LayerNorm(x, t.p, prefix+".ln_1", tw.Eps), t.p, prefix+".attn", tw.Heads)
-	q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1))
-	cls := FinishBlock(Slice(x, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, tw.Budget), t.p, prefix, tw)
+	cls := ClassRowBlock(x, q, k, v, t.p, prefix, tw)
 	patches := Slice(ValueEmbeddingBlock(x, v, t.p, prefix, tw), AxisRange(), AxisRangeToEnd(1))
 	return Concatenate([]*Node{cls, patches}, 1)
 }

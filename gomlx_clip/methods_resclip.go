@@ -438,7 +438,6 @@ func lastSurgeryBlockRemolded(xNew, xOri *Node, t vitTail) (*Node, *Node) {
 	prefix, tw := t.last(), t.tower
 	q, k, v := SplitQKVHeads(LayerNorm(xOri, t.p, prefix+".ln_1", tw.Eps), t.p, prefix+".attn", tw.Heads)
 	a, b := surgeryPair(q, k, v, t.opt.Attention)
-	q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1))
-	cls := FinishBlock(Slice(xOri, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, tw.Budget), t.p, prefix, tw)
+	cls := ClassRowBlock(xOri, q, k, v, t.p, prefix, tw)
 	return Add(xNew, Linear(t.remold.attend(v, nil, scaledScores(a, b)), t.p, prefix+".attn.out_proj")), cls
 }

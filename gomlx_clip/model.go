@@ -140,8 +140,8 @@ func (m *Model) Names() []string { return m.weights.Names() }
 // checkpoint (torch's nn.Linear), [in, out] on the backend.
 var denseWeight = regexp.MustCompile(`(\.in_proj_weight|\.out_proj\.weight|\.c_fc\.weight|\.c_proj\.weight|attnpool\.[qkv]_proj\.weight)$`)
 
-// IsDenseWeight tells whether the model keeps canonical tensor name transposed to [in, out]
-// (see Params and modelkit.Dense).
+// IsDenseWeight tells whether the model keeps canonical tensor name transposed to [in, out], or
+// packed from there for the go backend's kernel (see Params and modelkit.Dense).
 func IsDenseWeight(name string) bool { return denseWeight.MatchString(name) }
 
 // visualOnly and textOnly select the parameters of the image and the text graphs.

@@ -205,9 +205,9 @@ func visualBlock(i int) string { return fmt.Sprintf("visual.transformer.resblock
 // FFN and no LayerNorm of its own. The first dual block is called with xNew == xOri. t is the
 // ViT's Tower (heads, eps, activation, score budget).
 func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, t Tower, mode SurgeryAttention) (*Node, *Node) {
-	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
-	aNew := surgeryAttention(q, k, v, mode, t.Budget)
-	aOri := AttendHeads(q, k, v, false, nil, t.Budget)
+	s := projectQKV(LayerNorm(xOri, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
+	aNew := surgeryAttention(s, mode, t.Budget)
+	aOri := s.attend(0, 1, 2, false, nil, t.Budget)
 	xOri = Add(xOri, Linear(aOri, p, prefix+".attn.out_proj"))
 	xOri = Add(xOri, MLP(LayerNorm(xOri, p, prefix+".ln_2", t.Eps), p, prefix+".mlp", t.Act))
 	xNew = Add(xNew, Linear(aNew, p, prefix+".attn.out_proj"))
@@ -215,35 +215,28 @@ func ArchitectureSurgeryBlock(xNew, xOri *Node, p Params, prefix string, t Tower
 }
 
 // LastSurgeryBlock is ArchitectureSurgeryBlock for the last block, after which only the class
-// token of the original path is read: that path's attention, out_proj and MLP run for this one
-// row (exact: given the keys and values, each is computed row by row), a part of the encoder's
-// work saved (docs/BENCHMARKS.md). Returns the new path and the class row [B, 1, W].
+// token of the original path is read: that path's attention, out_proj and MLP run for that row
+// (ClassRowBlock), a part of the encoder's work saved (docs/BENCHMARKS.md). Returns the new
+// path and the class row [B, 1, W].
 func LastSurgeryBlock(xNew, xOri *Node, p Params, prefix string, t Tower, mode SurgeryAttention) (*Node, *Node) {
-	q, k, v := SplitQKVHeads(LayerNorm(xOri, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
-	aNew := surgeryAttention(q, k, v, mode, t.Budget)
-	q0 := Slice(q, AxisRange(), AxisRange(), AxisRange(0, 1)) // the class token's queries
-	cls := FinishBlock(Slice(xOri, AxisRange(), AxisRange(0, 1)), AttendHeads(q0, k, v, false, nil, t.Budget), p, prefix, t)
+	s := projectQKV(LayerNorm(xOri, p, prefix+".ln_1", t.Eps), p, prefix+".attn", t.Heads)
+	aNew := surgeryAttention(s, mode, t.Budget)
+	cls := classRowOf(xOri, func(r int) *Node { return s.attendRows(0, r, 1, 2, false, nil, t.Budget) }, p, prefix, t)
 	return Add(xNew, Linear(aNew, p, prefix+".attn.out_proj")), cls
 }
 
-// surgeryAttention is the new path's self-attention (v-v by default) on heads-major q, k, v.
-func surgeryAttention(q, k, v *Node, mode SurgeryAttention, budget int) *Node {
-	a, b := surgeryPair(q, k, v, mode)
-	return AttendHeads(a, b, v, false, nil, budget)
+// surgeryAttention is the new path's self-attention (v-v by default) over a block's q, k, v.
+func surgeryAttention(s *headsQKV, mode SurgeryAttention, budget int) *Node {
+	a, b, c := surgeryRoles(mode)
+	return s.attend(a, b, c, false, nil, budget)
 }
 
-// surgeryPair is the pair of projections whose similarity the new path's attention uses.
+// surgeryPair is the pair of projections whose similarity the new path's attention uses
+// (surgeryRoles), for heads-major q, k, v.
 func surgeryPair(q, k, v *Node, mode SurgeryAttention) (*Node, *Node) {
-	switch mode {
-	case AttentionKK:
-		return k, k
-	case AttentionQQ:
-		return q, q
-	case AttentionQK:
-		return q, k
-	default:
-		return v, v
-	}
+	a, b, _ := surgeryRoles(mode)
+	parts := [3]*Node{q, k, v}
+	return parts[a], parts[b]
 }
 
 // Patchify is the ViT's conv1 (kernel = stride = patch, no bias) written as reshape + einsum,

@@ -34,6 +34,7 @@ func SharedFloat32(backend compute.Backend, dims ...int) (compute.Buffer, []floa
 			return nil, nil, err
 		}
 		exact := make([]float32, n)
+		populate(exact)
 		if replaceStorage(buf, shape, exact) {
 			return buf, exact, nil
 		}

@@ -1,10 +1,13 @@
 package modelkit
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 
 	"github.com/clipsurgery/clipsurgery/weights"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
 )
 
 // Filling a weight buffer from a checkpoint tensor: the values are read (for a lazy tensor, from
@@ -57,7 +60,7 @@ func transposeRows(out, src []float32, rows, cols, r0 int) {
 	n := len(src) / cols
 	b := 0
 	for ; b+blockRows <= n; b += blockRows {
-		transposeBlock(out[r0+b:], src[b*cols:(b+blockRows)*cols], rows, cols)
+		transposeBlock(out[r0+b:], rows, src[b*cols:(b+blockRows)*cols], cols, cols)
 	}
 	if k := n - b; k > 0 {
 		blk := src[b*cols : n*cols]
@@ -70,20 +73,58 @@ func transposeRows(out, src []float32, rows, cols, r0 int) {
 	}
 }
 
-// transposeBlock writes the blockRows rows in blk (each cols long) as the first blockRows
-// elements of the cols rows of out (stride rows).
-func transposeBlock(out, blk []float32, rows, cols int) {
+// transposeBlock writes the first cols values of blockRows rows of blk (stride blkStride) as the
+// first blockRows elements of cols rows of out (stride outStride).
+func transposeBlock(out []float32, outStride int, blk []float32, blkStride, cols int) {
 	var r [blockRows][]float32
 	for i := range r {
-		r[i] = blk[i*cols : (i+1)*cols]
+		r[i] = blk[i*blkStride : i*blkStride+cols]
 	}
 	for j := 0; j < cols; j++ {
-		d := (*[blockRows]float32)(out[j*rows:])
+		d := (*[blockRows]float32)(out[j*outStride:])
 		d[0], d[1], d[2], d[3] = r[0][j], r[1][j], r[2][j], r[3][j]
 		d[4], d[5], d[6], d[7] = r[4][j], r[5][j], r[6][j], r[7][j]
 		d[8], d[9], d[10], d[11] = r[8][j], r[9][j], r[10][j], r[11][j]
 		d[12], d[13], d[14], d[15] = r[12][j], r[13][j], r[14][j], r[15][j]
 	}
+}
+
+// fillPacked writes the dense weight t, torch's [out, in], into dst in the layout the go backend's
+// kernel reads (gobackend.DensePackedPanels): each strip of 32 output features, 32 rows of t,
+// is read once (for a lazy tensor, in one read from the file) and transposed from there into its
+// place in every panel, blockRows rows at a time. Strips are split across the cores. One pass,
+// as for an unpacked dense weight (fillWeight).
+func fillPacked(dst []float32, t *weights.Tensor) error {
+	out, in := t.Shape[0], t.Shape[1]
+	const strip = compute.DensePackedStrip
+	panels := gobackend.DensePackedPanels(in, out)
+	if panels == nil || len(dst) != out*in {
+		return fmt.Errorf("dense weight of shape %v cannot be packed", t.Shape)
+	}
+	return inParallel(out, strip, len(dst), func(lo, hi int) error {
+		var stage []float32
+		if t.F32 == nil {
+			stage = make([]float32, strip*in)
+		}
+		for c := lo; c < hi; c += strip {
+			src := stage
+			if t.F32 != nil {
+				src = t.F32[c*in : (c+strip)*in]
+			} else if err := t.ReadF32(src, c*in); err != nil {
+				return err
+			}
+			for _, p := range panels {
+				if c < p.C0 || c >= p.C0+p.Cols {
+					continue
+				}
+				base := p.Offset + (c-p.C0)*p.Rows // the strip's [p.Rows, strip] block
+				for h := 0; h < strip; h += blockRows {
+					transposeBlock(dst[base+h:], strip, src[h*in+p.K0:], in, p.Rows)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // inParallel calls fn on consecutive ranges [lo, hi) covering [0, n), one per core (fewer when

@@ -83,11 +83,13 @@ func writeST(t *testing.T, tensors map[string]struct {
 
 // TestUploadLazyMatchesHost: weights uploaded from a file opened lazily (read and transposed in
 // staged blocks, split across goroutines) equal those uploaded from host copies (weights.Read),
-// for dense and other weights, float32 and float16, shapes that are not multiples of the block.
+// for dense and other weights, float32 and float16, shapes that are not multiples of the block,
+// dense weights packed for the kernel (an output width that is a multiple of 32) included.
 func TestUploadLazyMatchesHost(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3)) // split even on one core, unevenly
 	rng := rand.New(rand.NewPCG(5, 6))
-	shapes := map[string][]int{"d32": {301, 257}, "d16": {270, 300}, "small": {3, 5}, "v32": {70001}, "v16": {3, 40000}}
+	shapes := map[string][]int{"d32": {301, 257}, "d16": {270, 300}, "small": {3, 5}, "v32": {70001}, "v16": {3, 40000},
+		"dp32": {608, 1000}, "dp16": {544, 1000}} // packed where the go backend packs (gobackend.CanPackDenseWeight)
 	spec := map[string]struct {
 		dtype string
 		shape []int

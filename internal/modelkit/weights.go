@@ -9,12 +9,14 @@ import (
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Weights are a model's parameters on a backend, by checkpoint name (sorted), each in the
-// checkpoint's layout except the dense weights, stored transposed to [in, out] (see Dense).
+// checkpoint's layout except the dense weights, stored transposed to [in, out], and on the go
+// backend with AVX-512 packed for its kernel as [in, out/32, 32] (see Dense).
 type Weights struct {
 	backend compute.Backend
 	names   []string
@@ -94,11 +96,20 @@ func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, e
 		dims = []int{dims[1], dims[0]}
 	}
 	if SharedBuffers(w.backend) {
+		packed := dense && dims[0]*dims[1] >= packMin && gobackend.CanPackDenseWeight(dims[1])
+		if packed {
+			dims = PackedDenseShape(dims[0], dims[1])
+		}
 		buf, data, err := backendbuf.SharedFloat32(w.backend, dims...) // exact size, not bucketed
 		if err != nil {
 			return nil, err
 		}
-		if err := fillWeight(data, t, dense); err != nil {
+		if packed {
+			err = fillPacked(data, t)
+		} else {
+			err = fillWeight(data, t, dense)
+		}
+		if err != nil {
 			buf.Finalize()
 			return nil, err
 		}
@@ -117,6 +128,19 @@ func (w *Weights) upload(name string, t *weights.Tensor) (dev *tensors.Tensor, e
 		return nil, fillErr
 	}
 	return dev, nil
+}
+
+// packMin is the fewest elements of a dense weight Upload packs. The go backend's small-matrix
+// path (products with M·N·K < 4 Mi) reads no packed weights, so a packed weight sends every
+// product to the packed path; from 512 Ki elements on, only products of fewer than 8 rows would
+// have taken the small one. Smaller weights (small models', the golden test models') cost
+// little to pack on every call, and their products keep the backend's own paths and results.
+const packMin = 1 << 19
+
+// PackedDenseShape is the shape of a dense weight [in, out] packed for the go backend's kernel
+// (compute.DenseLayoutPacked).
+func PackedDenseShape(in, out int) []int {
+	return []int{in, out / compute.DensePackedStrip, compute.DensePackedStrip}
 }
 
 // Backend is the backend the weights live on.
@@ -138,6 +162,13 @@ func (w *Weights) Weight(name string) ([]float32, []int, bool) {
 	}
 	s := w.shapes[name]
 	if w.dense != nil && w.dense(name) {
+		if w.params[i].Shape().Rank() == 3 { // packed by Upload
+			flat := make([]float32, len(data))
+			if !gobackend.UnpackDenseWeight(flat, data, s[1], s[0]) {
+				return nil, nil, false
+			}
+			data = flat
+		}
 		data = TransposeMatrix(make([]float32, len(data)), data, s[1], s[0]) // stored [in, out]
 	}
 	return data, slices.Clone(s), true

@@ -9,6 +9,7 @@ import (
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -93,12 +94,17 @@ func timeShapes(c clip.Config, side, reps int) ([]shapeRow, error) {
 	return rows, nil
 }
 
-// timeDense times x [1, n, in] · W [in, out] + b as modelkit.Dense runs it.
+// timeDense times x [1, n, in] · W [in, out] + b as modelkit.Dense runs it, on weights packed
+// for the kernel where modelkit.Upload packs them (the go backend with AVX-512).
 func timeDense(backend compute.Backend, n, in, out, reps int) (shapeRow, error) {
+	w := []int{in, out}
+	if modelkit.SharedBuffers(backend) && gobackend.CanPackDenseWeight(out) {
+		w = modelkit.PackedDenseShape(in, out) // random values: packing them would change nothing
+	}
 	return timeGraph(backend, func(v []*Node) *Node {
 		p := modelkit.Params{"l.weight": v[1], "l.bias": v[2]}
 		return modelkit.Dense(v[0], p, "l")
-	}, [][]int{{1, n, in}, {in, out}, {out}}, weightCopies, reps, 2*float64(n*in*out))
+	}, [][]int{{1, n, in}, w, {out}}, weightCopies, reps, 2*float64(n*in*out))
 }
 
 // timeGraph runs build on random inputs of the given shapes, the second and later ones cycled

@@ -103,3 +103,8 @@ require (
 
 // The pipeline builds against the repository's own packages, never a published copy.
 replace github.com/clipsurgery/clipsurgery => ../..
+
+// A main module's replace directives are not inherited by the modules that require it, so the
+// patched backend the root module uses (patches/README.md) is named here again; without it the
+// pipeline would build against upstream compute, which lacks the patch's additions.
+replace github.com/gomlx/compute v0.1.14 => ../../patches/compute
