@@ -99,15 +99,14 @@ func padReplicate(x *Node, reach int) *Node {
 	return x
 }
 
-// neighbourWindow is the h×w window of x [B, C, H', W'] whose top-left pixel is (top, left).
-// It is a Pad with negative padding (a crop) rather than a Slice: the backend copies a crop's
-// rows whole but a slice element by element, and PAMR reads 16 such windows of every mask on
-// every step.
+// neighbourWindow is the h×w window of x [B, C, H', W'] whose top-left pixel is (top, left). It
+// is a one-index Gather rather than a Slice or a cropping Pad: the backend copies a gathered
+// window row by row, a slice element by element, and a pad first fills its whole output; PAMR
+// reads 16 such windows of every mask on every step.
 func neighbourWindow(x *Node, top, left, h, w int) *Node {
 	d := x.Shape().Dimensions
-	zero := ScalarZero(x.Graph(), x.DType())
-	return Pad(x, zero, PadAxis{}, PadAxis{}, PadAxis{Start: -top, End: top + h - d[2]},
-		PadAxis{Start: -left, End: left + w - d[3]})
+	at := Const(x.Graph(), []int32{int32(top), int32(left)})
+	return BackendGather(x, at, 0, []int{0, 1, 2, 3}, nil, []int{2, 3}, []int{d[0], d[1], h, w}, true)
 }
 
 // sliceAxis is x[..., from:to, ...] along one axis.
