@@ -326,12 +326,10 @@ func gridCoords(g *Graph, gh, gw int, dtype dtypes.DType) (rows, cols *Node) {
 func SameEntity(c *Node, gh, gw int) *Node {
 	g := c.Graph()
 	b, p := c.Shape().Dimensions[0], gh*gw
-	maxSteps := max(gh, gw) - 1
+	steps, maxSteps := chebyshevSteps(g, gh, gw) // [P, P] = [gh, gw, gh, gw]
+	steps = Reshape(TransposeAllAxes(Reshape(steps, gh, gw, gh, gw), 1, 3, 0, 2), gw, gw, gh, gh, 1)
 	byRow := TransposeAllAxes(Reshape(c, b, gh, gw), 1, 2, 0) // [gh, gw, B]
 	start := Reshape(TransposeAllAxes(byRow, 1, 0, 2), gw, 1, gh, 1, b)
-	dr := Abs(Sub(Reshape(Iota(g, shapeOf(dtypes.Int32, gh), 0), 1, 1, gh, 1, 1), Reshape(Iota(g, shapeOf(dtypes.Int32, gh), 0), 1, 1, 1, gh, 1)))
-	dc := Abs(Sub(Reshape(Iota(g, shapeOf(dtypes.Int32, gw), 0), gw, 1, 1, 1, 1), Reshape(Iota(g, shapeOf(dtypes.Int32, gw), 0), 1, gw, 1, 1, 1)))
-	steps := Max(dr, dc) // [gw, gw, gh, gh, 1]
 	var valid *Node
 	for s, t := range torchLinspace01(maxSteps + 1) {
 		if s == 0 { // the start point itself
@@ -339,9 +337,9 @@ func SameEntity(c *Node, gh, gw int) *Node {
 		}
 		rows := Const(g, pathCoords(gh, t)) // [gh·gh]: the point's row for each (row of i, row of j)
 		cols := Const(g, pathCoords(gw, t))
-		onRow := Gather(byRow, InsertAxes(rows, -1))                                  // [gh·gh, gw, B]
-		on := Gather(TransposeAllAxes(onRow, 1, 0, 2), InsertAxes(cols, -1))          // [gw·gw, gh·gh, B]
-		on = Reshape(on, gw, gw, gh, gh, b)                                           //
+		onRow := Gather(byRow, InsertAxes(rows, -1))                         // [gh·gh, gw, B]
+		on := Gather(TransposeAllAxes(onRow, 1, 0, 2), InsertAxes(cols, -1)) // [gw·gw, gh·gh, B]
+		on = Reshape(on, gw, gw, gh, gh, b)
 		beyond := LessThan(steps, Scalar(g, dtypes.Int32, s))                         // s past the pair's steps
 		ok := LogicalOr(Equal(on, start), BroadcastToDims(beyond, gw, gw, gh, gh, b)) // checked or not sampled
 		if valid == nil {
