@@ -8,6 +8,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/bilinear"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // ResCLIP as a modifier (modifiers_table.go): the two steps that remold a base method's last
@@ -317,28 +318,55 @@ func gridCoords(g *Graph, gh, gw int, dtype dtypes.DType) (rows, cols *Node) {
 // class, [B, P, P] bool. As the authors sample it: at t = linspace(0, 1, max_steps+1)[s] (float32,
 // torch's linspace), the point round(i·(1−t) + j·t) (half to even) for s = 0..steps(i, j), the
 // Chebyshev steps of the pair; so a short pair checks only the first part of its segment.
+//
+// A sampled point's row depends only on the rows of i and j, its column only on their columns
+// (pathCoords, computed once on the host), so each step reads the classes with two gathers of
+// whole rows over a [gw, gw, gh, gh, B] layout (column of i, of j, row of i, of j, batch)
+// instead of one gather element by element; the layout is made [B, P, P] once at the end.
 func SameEntity(c *Node, gh, gw int) *Node {
 	g := c.Graph()
 	b, p := c.Shape().Dimensions[0], gh*gw
-	steps, maxSteps := chebyshevSteps(g, gh, gw)
-	rows, cols := gridCoords(g, gh, gw, dtypes.Float32)
-	ri, rj, ci, cj := InsertAxes(rows, 1), InsertAxes(rows, 0), InsertAxes(cols, 1), InsertAxes(cols, 0)
-	byPatch := TransposeAllAxes(c, 1, 0) // [P, B]
-	start := InsertAxes(c, 2)            // [B, P, 1]
-	valid := Ones(g, shapeOf(dtypes.Bool, b, p, p))
+	steps, maxSteps := chebyshevSteps(g, gh, gw) // [P, P] = [gh, gw, gh, gw]
+	steps = Reshape(TransposeAllAxes(Reshape(steps, gh, gw, gh, gw), 1, 3, 0, 2), gw, gw, gh, gh, 1)
+	byRow := TransposeAllAxes(Reshape(c, b, gh, gw), 1, 2, 0) // [gh, gw, B]
+	start := Reshape(TransposeAllAxes(byRow, 1, 0, 2), gw, 1, gh, 1, b)
+	var valid *Node
 	for s, t := range torchLinspace01(maxSteps + 1) {
 		if s == 0 { // the start point itself
 			continue
 		}
-		at := func(i, j *Node) *Node {
-			return ConvertDType(Round(Add(MulScalar(i, 1-t), MulScalar(j, t))), dtypes.Int32)
+		rows := Const(g, pathCoords(gh, t)) // [gh·gh]: the point's row for each (row of i, row of j)
+		cols := Const(g, pathCoords(gw, t))
+		onRow := Gather(byRow, InsertAxes(rows, -1))                         // [gh·gh, gw, B]
+		on := Gather(TransposeAllAxes(onRow, 1, 0, 2), InsertAxes(cols, -1)) // [gw·gw, gh·gh, B]
+		on = Reshape(on, gw, gw, gh, gh, b)
+		beyond := LessThan(steps, Scalar(g, dtypes.Int32, s))                         // s past the pair's steps
+		ok := LogicalOr(Equal(on, start), BroadcastToDims(beyond, gw, gw, gh, gh, b)) // checked or not sampled
+		if valid == nil {
+			valid = ok
+		} else {
+			valid = LogicalAnd(valid, ok)
 		}
-		idx := Add(MulScalar(at(ri, rj), gw), at(ci, cj))                                                       // [P, P]
-		on := TransposeAllAxes(Gather(byPatch, InsertAxes(idx, -1)), 2, 0, 1)                                   // [B, P, P]
-		beyond := LessThan(steps, Scalar(g, dtypes.Int32, s))                                                   // s past the pair's steps
-		valid = LogicalAnd(valid, LogicalOr(Equal(on, start), BroadcastToDims(InsertAxes(beyond, 0), b, p, p))) // checked or not sampled
 	}
-	return valid
+	if valid == nil { // a 1×1 grid: the path is its start
+		return Ones(g, shapeOf(dtypes.Bool, b, p, p))
+	}
+	return Reshape(TransposeAllAxes(valid, 4, 2, 0, 3, 1), b, p, p)
+}
+
+// pathCoords is one coordinate of check_path's sampled point at t for every pair of coordinates
+// (a, b) in 0..n-1, a-major: round(a·(1−t) + b·t), rounded half to even, in float32 as the
+// authors' torch code computes it (each product rounded, then the sum).
+func pathCoords(n int, t float32) []int32 {
+	out := make([]int32, n*n)
+	for a := range n {
+		for b := range n {
+			ta := float32(float32(a) * (1 - t)) // explicit conversions keep Go from fusing a multiply-add
+			tb := float32(float32(b) * t)
+			out[a*n+b] = int32(math.RoundToEven(float64(ta + tb)))
+		}
+	}
+	return out
 }
 
 // torchLinspace01 is torch.linspace(0, 1, n) in float32: torch computes the first half from the
@@ -361,23 +389,27 @@ func torchLinspace01(n int) []float32 {
 
 // GaussianRowBlur convolves each row of s [B, P, P] along its last axis with the normalized
 // 1-D Gaussian of σ std and odd size min(P, int(6σ+1)) (made odd), zero-padded (F.conv1d with
-// padding size/2).
+// padding size/2). The convolution is one product with a banded [P, P] matrix (gaussianBand):
+// the backend runs a matrix product on every core, a sum of shifted slices on one.
 func GaussianRowBlur(s *Node, std float64) *Node {
 	p := s.Shape().Dimensions[2]
+	band := tensors.FromFlatDataAndDimensions(gaussianBand(p, std), p, p)
+	return Einsum("bim,mj->bij", s, Const(s.Graph(), band))
+}
+
+// gaussianBand is the zero-padded convolution with gaussianKernel1D as a [P, P] matrix, row m
+// holding input m's weight in each output j: kernel[m−j+size/2] within the kernel, 0 past it
+// (the zero padding cuts the band at the edges).
+func gaussianBand(p int, std float64) []float32 {
 	kernel := gaussianKernel1D(p, std)
 	half := len(kernel) / 2
-	zero := ScalarZero(s.Graph(), s.DType())
-	padded := Pad(s, zero, PadAxis{}, PadAxis{}, PadAxis{Start: half, End: half})
-	var out *Node
-	for i, w := range kernel {
-		term := MulScalar(Slice(padded, AxisRange(), AxisRange(), AxisRange(i, i+p)), w)
-		if out == nil {
-			out = term
-		} else {
-			out = Add(out, term)
+	band := make([]float32, p*p)
+	for m := range p {
+		for j := max(0, m-half); j <= min(p-1, m+half); j++ {
+			band[m*p+j] = kernel[m-j+half]
 		}
 	}
-	return out
+	return band
 }
 
 // gaussianKernel1D is generate_attention_sfr's kernel in float32: size min(p, int(6σ+1)), made

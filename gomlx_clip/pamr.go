@@ -1,6 +1,8 @@
 package clip
 
 import (
+	"slices"
+
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -15,10 +17,13 @@ import (
 // pixel (replicate padding). The neighbours are in pamr.py's kernel order, dilation by
 // dilation, so that the sums run in its order.
 func PAMR(image, masks *Node, steps int, dilations []int) *Node {
+	reach := slices.Max(dilations)
+	h, w := image.Shape().Dimensions[2], image.Shape().Dimensions[3]
 	var taps, centred []*Node // taps: the 9 of each dilation (for σ); centred: the 8 neighbours
+	padded := padReplicate(image, reach)
 	for _, d := range dilations {
 		for _, o := range pamrOffsets(true) {
-			n := shiftReplicate(shiftReplicate(image, 2, o[0]*d), 3, o[1]*d)
+			n := neighbourWindow(padded, reach+o[0]*d, reach+o[1]*d, h, w)
 			taps = append(taps, n)
 			if o != [2]int{0, 0} {
 				centred = append(centred, n)
@@ -29,13 +34,19 @@ func PAMR(image, masks *Node, steps int, dilations []int) *Node {
 	aff := Abs(Sub(InsertAxes(image, 2), Stack(centred, 2)))
 	aff = Neg(Div(aff, AddScalar(MulScalar(std, float32(0.1)), float32(1e-8))))
 	weights := Softmax(ReduceAndKeep(aff, ReduceMean, 1), 2) // [B, 1, 8·len(dilations), H, W]
+	// The affinity is the image's alone: each neighbour's weight is read off once, not per step.
+	perNeighbour := make([]*Node, len(centred))
+	for i := range perNeighbour {
+		perNeighbour[i] = Squeeze(Slice(weights, AxisRange(), AxisRange(), AxisElem(i)), 2)
+	}
 	for range steps {
+		// One replicate-padded copy per step; each neighbour is a window of it.
+		padded := padReplicate(masks, reach)
 		var next *Node
 		i := 0
 		for _, d := range dilations {
 			for _, o := range pamrOffsets(false) {
-				w := Squeeze(Slice(weights, AxisRange(), AxisRange(), AxisElem(i)), 2)
-				term := Mul(shiftReplicate(shiftReplicate(masks, 2, o[0]*d), 3, o[1]*d), w)
+				term := Mul(neighbourWindow(padded, reach+o[0]*d, reach+o[1]*d, h, w), perNeighbour[i])
 				if next == nil {
 					next = term
 				} else {
@@ -71,31 +82,31 @@ func stdDevUnbiased(x *Node) *Node {
 	return Sqrt(DivScalar(ReduceAndKeep(Square(dev), ReduceSum, 2), float32(n-1)))
 }
 
-// shiftReplicate reads x at index i+off along axis, the index clamped to the axis (replicate
-// padding): the neighbour at offset off.
-func shiftReplicate(x *Node, axis, off int) *Node {
-	n := x.Shape().Dimensions[axis]
-	if off == 0 {
-		return x
-	}
-	edgeAt := func(i int) *Node {
-		return sliceAxis(x, axis, i, i+1)
-	}
-	repeat := func(e *Node, times int) *Node {
-		d := e.Shape().Clone().Dimensions
-		d[axis] = times
-		return BroadcastToDims(e, d...)
-	}
-	if off > 0 {
-		if off >= n {
-			return repeat(edgeAt(n-1), n)
+// padReplicate extends x [B, C, H, W] by reach pixels on each side of both spatial axes,
+// repeating the edge pixels (replicate padding): the window of it at (reach+dy, reach+dx) reads x
+// at (i+dy, j+dx) with the indices clamped to the image, for any offset up to reach.
+func padReplicate(x *Node, reach int) *Node {
+	for axis := 2; axis <= 3; axis++ {
+		n := x.Shape().Dimensions[axis]
+		repeat := func(at int) *Node {
+			e := sliceAxis(x, axis, at, at+1)
+			d := e.Shape().Clone().Dimensions
+			d[axis] = reach
+			return BroadcastToDims(e, d...)
 		}
-		return Concatenate([]*Node{sliceAxis(x, axis, off, n), repeat(edgeAt(n-1), off)}, axis)
+		x = Concatenate([]*Node{repeat(0), x, repeat(n - 1)}, axis)
 	}
-	if -off >= n {
-		return repeat(edgeAt(0), n)
-	}
-	return Concatenate([]*Node{repeat(edgeAt(0), -off), sliceAxis(x, axis, 0, n+off)}, axis)
+	return x
+}
+
+// neighbourWindow is the h×w window of x [B, C, H', W'] whose top-left pixel is (top, left). It
+// is a one-index Gather rather than a Slice or a cropping Pad: the backend copies a gathered
+// window row by row, a slice element by element, and a pad first fills its whole output; PAMR
+// reads 16 such windows of every mask on every step.
+func neighbourWindow(x *Node, top, left, h, w int) *Node {
+	d := x.Shape().Dimensions
+	at := Const(x.Graph(), []int32{int32(top), int32(left)})
+	return BackendGather(x, at, 0, []int{0, 1, 2, 3}, nil, []int{2, 3}, []int{d[0], d[1], h, w}, true)
 }
 
 // sliceAxis is x[..., from:to, ...] along one axis.
