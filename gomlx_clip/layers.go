@@ -76,17 +76,12 @@ func AttendHeads(a, b, c *Node, causal bool, mask *Node, budget int) *Node {
 	d := a.Shape().Dimensions
 	batch, heads, nq, nkv := d[0], d[1], d[2], b.Shape().Dimensions[2]
 	a = MulScalar(a, 1/math.Sqrt(float64(d[3])))
-	slices := map[[2]any]*Node{} // b and c may be one node (v-v): slice each group of it once
 	get := func(r, h0, h1 int) *Node {
 		t := [3]*Node{a, b, c}[r]
 		if h1-h0 == heads {
 			return t // one group: nothing to slice
 		}
-		key := [2]any{t, h0}
-		if _, ok := slices[key]; !ok {
-			slices[key] = Slice(t, AxisRange(), AxisRange(h0, h1))
-		}
-		return slices[key]
+		return Slice(t, AxisRange(), AxisRange(h0, h1))
 	}
 	return attendGroups(a.Graph(), get, batch, heads, nq, nkv, d[3], nq, causal, mask, budget)
 }
