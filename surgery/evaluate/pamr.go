@@ -64,7 +64,7 @@ func PAMR(ctx context.Context, guide, mask [][]float32, h, w, steps int, dilatio
 			}
 		}
 		for range steps {
-			if err := forEachParallel(ctx, h, func(y int, _ *[]float32) { nb.propagateRow(dst, src, weights, y) }); err != nil {
+			if err := forEachParallel(ctx, h, func(y int) { nb.propagateRow(dst, src, weights, y) }); err != nil {
 				return nil, err
 			}
 			src, dst = dst, src
@@ -125,7 +125,7 @@ func pamrWeights(guide [][]float32, nb *neighbours) [][]float32 {
 		weights[j] = make([]float32, h*w)
 	}
 	n := float64(9 * len(nb.ring))
-	_ = forEachParallel(context.Background(), h, func(y int, _ *[]float32) {
+	_ = forEachParallel(context.Background(), h, func(y int) {
 		vals := make([]float64, 0, 9*len(nb.ring))
 		aff := make([]float64, p)
 		for x := range w {
@@ -207,17 +207,16 @@ func (nb *neighbours) sourceRows(y int) []int {
 	return rows
 }
 
-// forEachParallel runs fn(0..n−1) on up to GOMAXPROCS workers, each with its own scratch slice,
-// and returns ctx's error if ctx ends first (remaining items are then not run).
-func forEachParallel(ctx context.Context, n int, fn func(i int, scratch *[]float32)) error {
+// forEachParallel runs fn(0..n−1) on up to GOMAXPROCS workers and returns ctx's error if ctx ends
+// first (remaining items are then not run).
+func forEachParallel(ctx context.Context, n int, fn func(i int)) error {
 	workers := min(runtime.GOMAXPROCS(0), n)
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			var scratch []float32
 			for i := range next {
-				fn(i, &scratch)
+				fn(i)
 			}
 		})
 	}

@@ -140,7 +140,7 @@ func PostProcess(logits [][]float32, nameClass []int, k int, p Protocol) []uint8
 		prob[c] = make([]float64, n)
 	}
 	const chunk = 4096 // pixels per parallel task
-	_ = forEachParallel(context.Background(), (n+chunk-1)/chunk, func(t int, _ *[]float32) {
+	_ = forEachParallel(context.Background(), (n+chunk-1)/chunk, func(t int) {
 		e := make([]float64, len(logits)) // each name's exp(scale·logit − max)
 		for i := t * chunk; i < min(n, (t+1)*chunk); i++ {
 			clearAVXUpper() // keeps math.Exp fast (simd_amd64.go)
