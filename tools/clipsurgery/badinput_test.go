@@ -10,11 +10,12 @@ import (
 	"testing"
 
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 	"github.com/clipsurgery/clipsurgery/weights"
 )
 
 // Bad files given to the command (main_test.go's TestCLIBadInput covers bad flags): each ends the
-// command with an error whose printed message (oneLine) is one line naming the problem, and
+// command with an error whose printed message (cli.OneLine) is one line naming the problem, and
 // nothing is written to -out. None of these reaches the image encoder.
 
 // pngClaiming is a PNG header claiming w×h RGB pixels (a decompression bomb's header).
@@ -101,7 +102,7 @@ func TestCLIBadFiles(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			msg := oneLine(err.Error())
+			msg := cli.OneLine(err.Error())
 			for _, want := range c.want {
 				if !strings.Contains(msg, want) {
 					t.Errorf("message %q does not say %q", msg, want)

@@ -13,6 +13,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
@@ -144,7 +145,7 @@ func TestCLIFlossBadInput(t *testing.T) {
 	} {
 		out := t.TempDir()
 		_, _, err := runCLI(t, append([]string{"-image", src, "-text", "dog", "-weights", w, "-out", out}, c.args...)...)
-		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(oneLine(err.Error()), "\n") {
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(cli.OneLine(err.Error()), "\n") {
 			t.Errorf("%v: error %v, want one line containing %q", c.args, err, c.want)
 		}
 		if entries, _ := os.ReadDir(out); len(entries) != 0 {

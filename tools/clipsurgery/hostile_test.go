@@ -120,7 +120,7 @@ func TestCLIHostileInput(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			msg := oneLine(err.Error())
+			msg := cli.OneLine(err.Error())
 			for _, want := range c.want {
 				if !strings.Contains(msg, want) {
 					t.Errorf("message %q does not say %q", msg, want)

@@ -28,7 +28,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"strings"
 
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
@@ -56,14 +55,9 @@ func main() {
 		return
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "clipsurgery: "+oneLine(err.Error()))
+		fmt.Fprintln(os.Stderr, "clipsurgery: "+cli.OneLine(err.Error()))
 		os.Exit(1)
 	}
-}
-
-// oneLine folds a multi-line message so that the error stays one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
 
 // run is the whole command, callable in-process by the tests: parse, load the model once, then
@@ -139,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			failed = append(failed, path)
 			bar.clear()
-			fmt.Fprintf(stderr, "clipsurgery: %s\n", oneLine(err.Error()))
+			fmt.Fprintf(stderr, "clipsurgery: %s\n", cli.OneLine(err.Error()))
 		}
 	}
 	bar.done()

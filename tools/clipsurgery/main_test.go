@@ -15,6 +15,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/goldens"
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 	"golang.org/x/image/bmp"
 )
@@ -293,7 +294,7 @@ func TestCLIBadInput(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
 			}
-			if msg := oneLine(err.Error()); strings.Contains(msg, "\n") {
+			if msg := cli.OneLine(err.Error()); strings.Contains(msg, "\n") {
 				t.Errorf("message is not one line: %q", msg)
 			}
 			if entries, _ := os.ReadDir(out); len(entries) != 0 {

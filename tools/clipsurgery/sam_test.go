@@ -15,6 +15,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/npy"
 	"github.com/clipsurgery/clipsurgery/surgery"
 	"github.com/clipsurgery/clipsurgery/surgery/textmask"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
@@ -111,7 +112,7 @@ func TestCLISAMBadPath(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	msg := oneLine(err.Error())
+	msg := cli.OneLine(err.Error())
 	if !strings.Contains(msg, "-sam") || !strings.Contains(msg, "nope_sam.pth") {
 		t.Errorf("message %q does not name -sam and the file", msg)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	clip "github.com/clipsurgery/clipsurgery/gomlx_clip"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 )
 
 // -templates: custom templates reach the ensemble (other maps than the default's), and bad ones
@@ -54,7 +55,7 @@ func TestCLITemplates(t *testing.T) {
 	} {
 		out := t.TempDir()
 		_, _, err := runCLI(t, "-image", src, "-text", "bench", "-weights", w, "-templates", c.v, "-out", out)
-		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(oneLine(err.Error()), "\n") {
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(cli.OneLine(err.Error()), "\n") {
 			t.Errorf("%s: error %v, want one line containing %q", c.name, err, c.want)
 		}
 		if entries, _ := os.ReadDir(out); len(entries) != 0 {

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 )
 
 // This file writes outputs through Beam's filesystems (local paths, gs://, and s3:// with -tags
@@ -158,7 +159,7 @@ func (s beamSink) Write(name string, write func(io.Writer) error) error {
 func checkOutputFolder(ctx context.Context, dir string) error {
 	fsys, err := filesystem.New(ctx, dir)
 	if err != nil {
-		return fmt.Errorf("output %s: %v", dir, oneLine(err.Error()))
+		return fmt.Errorf("output %s: %v", dir, cli.OneLine(err.Error()))
 	}
 	fsys.Close()
 	if hasScheme(dir) {
@@ -181,7 +182,7 @@ func checkOutputFolder(ctx context.Context, dir string) error {
 func checkOutputFile(ctx context.Context, path string) error {
 	fsys, err := filesystem.New(ctx, path)
 	if err != nil {
-		return fmt.Errorf("output %s: %v", path, oneLine(err.Error()))
+		return fmt.Errorf("output %s: %v", path, cli.OneLine(err.Error()))
 	}
 	fsys.Close()
 	if dir, _ := splitPath(path); !hasScheme(path) {

@@ -18,6 +18,7 @@ import (
 	"github.com/clipsurgery/clipsurgery/internal/imageprep"
 	"github.com/clipsurgery/clipsurgery/internal/modelkit"
 	"github.com/clipsurgery/clipsurgery/surgery"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 	"github.com/clipsurgery/clipsurgery/tools/internal/explaincli"
 )
 
@@ -204,7 +205,7 @@ func (f *explainFn) ProcessElement(ctx context.Context, job imageJob) error {
 	}
 	if err != nil {
 		f.failed.Inc(ctx, 1)
-		progress.message(ctx, f.InProcess, oneLine(err.Error()))
+		progress.message(ctx, f.InProcess, cli.OneLine(err.Error()))
 	} else {
 		f.explained.Inc(ctx, 1)
 	}
@@ -281,7 +282,7 @@ func listInputs(ctx context.Context, spec string) ([]string, error) {
 func listGlob(ctx context.Context, glob, spec string) ([]string, error) {
 	fsys, err := filesystem.New(ctx, glob)
 	if err != nil {
-		return nil, fmt.Errorf("-image %s: %v", spec, oneLine(err.Error()))
+		return nil, fmt.Errorf("-image %s: %v", spec, cli.OneLine(err.Error()))
 	}
 	defer fsys.Close()
 	matches, err := fsys.List(ctx, glob)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
 )
 
 // Faults. Prism (v2.78.0) does not retry a failed bundle: the job fails (its execute loop fails
@@ -95,7 +96,7 @@ func TestEvaluateFailedAttempt(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), errInjected.Error()) {
 		t.Fatalf("first attempt: %v, want the injected failure", err)
 	}
-	t.Logf("the failed run: %s", oneLine(err.Error()))
+	t.Logf("the failed run: %s", cli.OneLine(err.Error()))
 	if _, err := os.Stat(filepath.Join(out, "retried.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a failed run wrote a report (%v)", err)
 	}

@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/clipsurgery/clipsurgery/tools/internal/cli"
@@ -63,7 +62,7 @@ func main() {
 	case errors.Is(err, flag.ErrHelp):
 	case err != nil:
 		temps.abort() // a failed run's bundles in this process leave no temporary file
-		fmt.Fprintln(os.Stderr, "pipeline "+os.Args[1]+": "+oneLine(err.Error()))
+		fmt.Fprintln(os.Stderr, "pipeline "+os.Args[1]+": "+cli.OneLine(err.Error()))
 		os.Exit(1)
 	}
 }
@@ -74,9 +73,4 @@ func main() {
 func refuseAutoTemplates(job, tool string) error {
 	return fmt.Errorf("-templates auto: not in pipeline %s: FLOSS needs a pass over all the images before any worker starts; "+
 		"use tools/%s for it, or give the templates with -templates LIST|@FILE", job, tool)
-}
-
-// oneLine folds a multi-line message (Beam's job errors are) into one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }

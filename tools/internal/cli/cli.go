@@ -103,3 +103,9 @@ func CheckInputSize(fs *flag.FlagSet, size int, slide bool, stride int) error {
 	}
 	return nil
 }
+
+// OneLine folds a multi-line message (wrapped errors, Beam's job errors) into one line, so that
+// a command's error stays the one line it prints.
+func OneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
