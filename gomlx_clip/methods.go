@@ -199,6 +199,18 @@ func LookupMethod(name string) (MethodSpec, error) {
 	return d.copySpec(), nil
 }
 
+// ReadsVFM tells whether the method a label names — a name or alias, modifiers allowed
+// ("proxyclip", "naclip+resclip") — reads a vision foundation model's features (MethodSpec.VFM).
+// A label that does not parse (empty, unknown, or a modifier its method excludes) reads none.
+func ReadsVFM(label string) bool {
+	m, _, err := ParseMethodWithModifiers(label)
+	if err != nil {
+		return false
+	}
+	spec, err := LookupMethod(string(m))
+	return err == nil && spec.VFM
+}
+
 // ParseMethod reads a method name or alias (case-insensitive) into the method's canonical name;
 // "" is MethodDefault.
 func ParseMethod(s string) (Method, error) {

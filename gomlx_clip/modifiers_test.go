@@ -265,3 +265,17 @@ func TestResCLIPOnSurgery(t *testing.T) {
 		checkFinite(t, got.Data)
 	}
 }
+
+// TestReadsVFM: the one check of "does this method read a VFM", for names, aliases' case and
+// labels with modifiers.
+func TestReadsVFM(t *testing.T) {
+	for label, want := range map[string]bool{
+		"proxyclip": true, "ProxyCLIP": true, " proxyclip ": true,
+		"surgery": false, "naclip+resclip": false, "raw": false,
+		"": false, "nope": false, "proxyclip+resclip": false, // ResCLIP is not defined on ProxyCLIP
+	} {
+		if got := ReadsVFM(label); got != want {
+			t.Errorf("ReadsVFM(%q) = %v, want %v", label, got, want)
+		}
+	}
+}

@@ -39,7 +39,7 @@ func LoadVFM(ctx context.Context, progress io.Writer) (surgery.VFM, string, erro
 // WithVFM gives opt the VFM when its method reads one (ProxyCLIP) and leaves it as it is
 // otherwise, so that a loop over every method can pass the same VFM to each.
 func WithVFM(opt surgery.Options, vfm surgery.VFM) surgery.Options {
-	if spec, err := clip.LookupMethod(string(opt.Method)); err == nil && spec.VFM {
+	if clip.ReadsVFM(string(opt.Method)) {
 		opt.VFM = vfm
 	}
 	return opt

@@ -84,7 +84,7 @@ func (mo ModelOptions) explainOptions(names []string, method clip.Method) surger
 	o := surgery.Options{Size: mo.Size, Labels: names, Templates: mo.Templates, ClassTemplates: mo.ClassTemplates,
 		FeatureSurgery: mo.FeatureSurgery, Method: method,
 		Slide: mo.Slide, Stride: mo.Stride}
-	if spec, err := clip.LookupMethod(string(method)); err == nil && spec.VFM {
+	if clip.ReadsVFM(string(method)) {
 		o.VFM = mo.VFM
 	}
 	return o

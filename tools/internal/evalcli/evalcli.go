@@ -185,10 +185,7 @@ func (c *Config) LoadVFM(ctx context.Context, stderr io.Writer) (surgery.VFM, er
 func checkVFM(methods []clip.Method, vfm string) error {
 	needsVFM := false
 	for _, m := range methods {
-		base, _, _ := strings.Cut(string(m), clip.ModifierSeparator) // proxyclip+resclip reads one too
-		if spec, err := clip.LookupMethod(base); err == nil && spec.VFM {
-			needsVFM = true
-		}
+		needsVFM = needsVFM || clip.ReadsVFM(string(m)) // with its modifiers too
 	}
 	switch {
 	case needsVFM && vfm == "":

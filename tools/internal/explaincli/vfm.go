@@ -13,8 +13,7 @@ import (
 // checkVFMFlag refuses -vfm without a method that reads it, and such a method without -vfm, before
 // anything loads. The model's default method reads none.
 func checkVFMFlag(method clip.Method, vfm string) error {
-	spec, err := clip.LookupMethod(string(method))
-	needs := err == nil && spec.VFM
+	needs := clip.ReadsVFM(string(method))
 	switch {
 	case needs && vfm == "":
 		return fmt.Errorf("-method %s needs -vfm: a DINO / DINOv2 name (e.g. dinov2-b14), a SAM name (sam_vit_b) or a checkpoint", method)
