@@ -116,16 +116,22 @@ func (e *Explainer) plan(targets []string, opt Options) (*plan, error) {
 // architecture, feature surgery mode, label set and templates. An evaluation calls it once before
 // a dataset loop, so that a bad option is one error rather than every image failing alike.
 func (e *Explainer) CheckOptions(opt Options) error {
+	_, err := e.labelPlan(opt)
+	return err
+}
+
+// labelPlan is the plan of an explanation with opt's label set (nil = the demo classes), every
+// label a class: what CheckOptions checks and LabelFeatures encodes.
+func (e *Explainer) labelPlan(opt Options) (*plan, error) {
 	labels := opt.Labels
 	if labels == nil {
 		labels = DemoClasses()
 	}
 	if len(labels) == 0 {
-		return errors.New("surgery: empty label set (nil means the 59 demo classes)")
+		return nil, errors.New("surgery: empty label set (nil means the 59 demo classes)")
 	}
 	opt.Single = false
-	_, err := e.plan(labels[:1], opt)
-	return err
+	return e.plan(labels[:1], opt)
 }
 
 // CheckTargets runs the checks of Explain that need no model (targets against the label set, the

@@ -51,6 +51,18 @@ func (e *Explainer) ClassTextFeaturesContext(ctx context.Context, texts []string
 	})
 }
 
+// LabelFeatures are the text features an explanation with opt reads for its label set (nil = the
+// demo classes): the prompt ensemble over opt.Templates, or over each class's own list for the
+// classes opt.ClassTemplates names, from the same cache. An evaluation calls it once before its
+// image loop, so that the first image finds them encoded and the time is counted apart.
+func (e *Explainer) LabelFeatures(ctx context.Context, opt Options) (Matrix, error) {
+	p, err := e.labelPlan(opt)
+	if err != nil {
+		return Matrix{}, err
+	}
+	return e.planTextFeatures(ctx, p)
+}
+
 // planTextFeatures are the features of a plan's classes: the prompt ensemble over the plan's
 // templates, or over each class's own list when Options.ClassTemplates gave some.
 func (e *Explainer) planTextFeatures(ctx context.Context, p *plan) (Matrix, error) {

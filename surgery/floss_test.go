@@ -474,3 +474,47 @@ func maxAbsDiff64(a, b []float64) float64 {
 	}
 	return m
 }
+
+// LabelFeatures are the features an explanation reads for its label set: each class's own
+// ensemble where ClassTemplates gives it a list, the shared Templates otherwise, and the plain
+// TextFeatures of the labels without ClassTemplates (what an evaluation warms before its images).
+func TestLabelFeatures(t *testing.T) {
+	e := goldenExplainer(t, "vit16")
+	labels := []string{"person", "bench", "sky"}
+	shared := []string{"a bad photo of a {}.", "a photo of many {}."}
+	ct := ClassTemplates{"sky": {"a {} at night."}}
+	got, err := e.LabelFeatures(context.Background(), Options{Labels: labels, Templates: shared, ClassTemplates: ct})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rows != len(labels) {
+		t.Fatalf("%d rows for %d labels", got.Rows, len(labels))
+	}
+	for k, label := range labels {
+		list, ok := ct[label]
+		if !ok {
+			list = shared
+		}
+		want, err := e.TextFeatures([]string{label}, list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := maxAbsDiff(got.Row(k), want.Row(0)); d > 1e-6 {
+			t.Errorf("%s: row differs from its own ensemble by %g", label, d)
+		}
+	}
+	plain, err := e.LabelFeatures(context.Background(), Options{Labels: labels, Templates: shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := e.TextFeatures(labels, shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(plain.Data, want.Data); d != 0 {
+		t.Errorf("without ClassTemplates: differs from TextFeatures by %g", d)
+	}
+	if _, err := e.LabelFeatures(context.Background(), Options{Labels: []string{}}); err == nil {
+		t.Error("an empty label set was accepted")
+	}
+}

@@ -83,11 +83,19 @@ func NewEvaluator(ex *surgery.Explainer, ds *Dataset, cfg Config) (*Evaluator, e
 // Items are the images evaluated (the dataset's, cut at Config.Limit).
 func (ev *Evaluator) Items() []Item { return ev.items }
 
-// EncodeTexts encodes the class names (cached by the Explainer: every later call, and every
-// image, finds them there) and returns the seconds it took.
+// EncodeTexts encodes the class names as the images will read them (cached by the Explainer:
+// every later call, and every image, finds them there) and returns the seconds it took: a
+// preset's names over its templates (PredictProtocol), or the label set's features under the
+// model options, each class's own templates included (ModelOptions.ClassTemplates).
 func (ev *Evaluator) EncodeTexts() (float64, error) {
 	t0 := time.Now()
-	if _, err := ev.ex.TextFeatures(ev.names, ev.templates); err != nil {
+	var err error
+	if ev.cfg.Protocol != nil {
+		_, err = ev.ex.TextFeatures(ev.names, ev.templates)
+	} else {
+		_, err = ev.ex.LabelFeatures(context.Background(), ev.cfg.Model.explainOptions(ev.names, ev.methods[0]))
+	}
+	if err != nil {
 		return 0, err
 	}
 	return time.Since(t0).Seconds(), nil
