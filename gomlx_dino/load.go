@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/clipsurgery/clipsurgery/internal/safefile"
 	"github.com/clipsurgery/clipsurgery/weights"
 	"github.com/clipsurgery/clipsurgery/weights/registry"
 	"github.com/gomlx/compute"
@@ -87,7 +87,7 @@ func LoadFile(path string, opt LoadOptions) (*Model, error) {
 		}
 		path = found
 	}
-	if c := filepath.Join(filepath.Dir(path), "config.json"); fileExists(c) {
+	if c := filepath.Join(filepath.Dir(path), "config.json"); safefile.Check(c) == nil {
 		config = c
 	}
 	return loadFile(path, config, opt)
@@ -126,26 +126,13 @@ func loadFile(path, config string, opt LoadOptions) (m *Model, err error) {
 }
 
 func readHFConfig(path string) (*hfConfig, error) {
-	f, err := os.Open(path)
+	data, err := safefile.ReadFile(path, maxConfigBytes) // a regular file, bounded: never a FIFO or a huge file
 	if err != nil {
-		return nil, fmt.Errorf("dino: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("dino: %w", err)
-	}
-	if len(data) > maxConfigBytes {
-		return nil, fmt.Errorf("dino: %s is larger than %d bytes: not a config.json", path, maxConfigBytes)
+		return nil, fmt.Errorf("dino: config %w", err)
 	}
 	h, err := parseHFConfig(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s)", err, path)
 	}
 	return h, nil
-}
-
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular()
 }
